@@ -1,0 +1,67 @@
+"""Kulturskola LTI 1.3 tool: the national catalog of distance courses inside every municipality's LMS.
+
+``create_app`` is the only module that knows every other: configuration, database, LTI, i18n,
+blueprints and CLI are wired here.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import load_settings
+
+
+def templates_dir() -> str:
+    """``templates/`` in a checkout; the ``lti_tool_templates`` package when installed from a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return str(checkout)
+    return str(importlib.resources.files("lti_tool_templates"))
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, template_folder=templates_dir(), instance_relative_config=True)
+    settings = load_settings(overrides=test_config, instance_path=app.instance_path)
+    app.config.update(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    from . import cli, db, i18n
+    from . import lti as lti_protocol
+    from .web import errors, lti as lti_web, pupil
+
+    db.init_app(app)
+    i18n.init_app(app)
+    lti_protocol.init_app(app)
+    app.register_blueprint(lti_web.bp)
+    app.register_blueprint(pupil.bp)
+    if app.config["SANDBOX"]:
+        from .web import sandbox
+
+        sandbox.init_app(app)
+
+    @app.errorhandler(404)
+    def _not_found(_error):
+        return errors.render_error("not_found", 404)
+
+    @app.route("/")
+    def index():
+        from flask import redirect, render_template, url_for
+
+        if app.config["SANDBOX"]:
+            return redirect(url_for("sandbox.index"))
+        return render_template("index.html")
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,265 @@
+"""Command line: ``flask --app lti_tool <group> <command>``. Groups are nouns, commands verbs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from importlib import resources
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from . import services
+from .db import new_session, upgrade
+from .domain.errors import DomainError
+from .lti import get_lti
+from .models import DEPLOYMENT_INACTIVE, Municipality
+
+
+def _fail(error: Exception) -> None:
+    raise click.ClickException(str(error))
+
+
+# -- municipalities ----------------------------------------------------------------------------------
+
+@click.group("municipalities")
+def municipalities_cli() -> None:
+    """The municipality registry (kommuner / kommuner): official SCB and SSB lists."""
+
+
+@municipalities_cli.command("import")
+@click.option("--country", type=click.Choice(["SE", "NO"], case_sensitive=False), required=True)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def municipalities_import(country: str, path: str) -> None:
+    """Load an official list (SE: municipalities.csv of SCB codes; NO: kommuner CSV of SSB codes).
+
+    Idempotent: a second import of the same file changes nothing. A file with any error changes nothing.
+    """
+    from catalog_sync.municipalities import MunicipalityImportError, import_municipalities
+
+    with new_session() as session:
+        try:
+            report = import_municipalities(session, path, country)
+        except MunicipalityImportError as error:
+            for line in error.errors:
+                click.echo(f"error: {line}", err=True)
+            raise click.ClickException(f"{path}: not imported, {len(error.errors)} error(s)")
+        session.commit()
+    click.echo(f"{country.upper()}: {report.summary()}")
+
+
+@municipalities_cli.command("list")
+@click.option("--country", type=click.Choice(["SE", "NO"], case_sensitive=False))
+def municipalities_list(country: str | None) -> None:
+    """List the registry: id, name, county."""
+    with new_session() as session:
+        query = select(Municipality).order_by(Municipality.id)
+        if country:
+            query = query.where(Municipality.country == country.upper())
+        rows = session.scalars(query).all()
+        for m in rows:
+            county = f"{m.county_code} {m.county_name or ''}".strip() if m.county_code else ""
+            click.echo(f"{m.id}\t{m.name}\t{county}")
+        click.echo(f"{len(rows)} municipalities", err=True)
+
+
+# -- platforms (registrations and deployments) -------------------------------------------------------
+
+@click.group("platforms")
+def platforms_cli() -> None:
+    """Platform registrations (issuer + client id) and their deployments."""
+
+
+@platforms_cli.command("add")
+@click.option("--name", required=True)
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--auth-login-url", required=True, help="The platform's OIDC authorization endpoint.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth 2 token endpoint.")
+@click.option("--jwks-url", required=True, help="The platform's public keys.")
+@click.option("--token-audience", help="Audience of service token requests, when not the token URL.")
+def platforms_add(name, issuer, client_id, auth_login_url, auth_token_url, jwks_url, token_audience) -> None:
+    """Register a platform; prints the new registration's id."""
+    for label, url in (("--auth-login-url", auth_login_url), ("--auth-token-url", auth_token_url),
+                       ("--jwks-url", jwks_url), ("--issuer", issuer)):
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=label)
+    with new_session() as session:
+        try:
+            registration = services.add_registration(
+                session, name=name, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
+                auth_token_url=auth_token_url, jwks_url=jwks_url, token_audience=token_audience)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+        click.echo(registration.id)
+
+
+@platforms_cli.command("list")
+def platforms_list() -> None:
+    """One line per registration: id, name, issuer, client id, deployments."""
+    with new_session() as session:
+        for r in services.list_registrations(session):
+            click.echo(f"{r.id}\t{r.name}\t{r.issuer}\t{r.client_id}\t{len(r.deployments)} deployment(s)")
+
+
+@platforms_cli.command("show")
+@click.argument("registration_id", type=int)
+def platforms_show(registration_id: int) -> None:
+    """Everything about one registration, with its deployments and their municipalities."""
+    base = current_app.config["BASE_URL"]
+    with new_session() as session:
+        try:
+            r = services.get_registration(session, registration_id)
+        except DomainError as error:
+            _fail(error)
+        click.echo(f"id: {r.id}\nname: {r.name}\nissuer: {r.issuer}\nclient id: {r.client_id}\n"
+                   f"auth login url: {r.auth_login_url}\nauth token url: {r.auth_token_url}\n"
+                   f"jwks url: {r.jwks_url}\ntoken audience: {r.token_audience or '(the token url)'}\n"
+                   f"tool login url: {base}/lti/login/{r.id}\ntool redirect url: {base}/lti/launch\n"
+                   f"tool jwks url: {base}/lti/jwks\ndeployments:")
+        for d in sorted(r.deployments, key=lambda d: d.deployment_id):
+            municipalities = ", ".join(sorted(m.municipality_id for m in d.municipalities)) or "-"
+            shared = f" (custom parameter {d.custom_param})" if d.custom_param else ""
+            click.echo(f"  {d.deployment_id}\t{d.status}\t{municipalities}{shared}")
+
+
+@platforms_cli.command("remove")
+@click.argument("registration_id", type=int)
+def platforms_remove(registration_id: int) -> None:
+    """Remove a registration, its deployments and its launches."""
+    with new_session() as session:
+        try:
+            services.remove_registration(session, registration_id)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+    click.echo(f"removed registration {registration_id}")
+
+
+@platforms_cli.command("add-deployment")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.option("--municipality", "municipalities", multiple=True, required=True,
+              help="SE-1490 or NO-0301; repeat for a deployment shared by several municipalities.")
+@click.option("--custom-param", help="Signed custom parameter naming the municipality on a shared deployment.")
+def platforms_add_deployment(issuer, client_id, deployment_id, municipalities, custom_param) -> None:
+    """Bind a deployment to its municipality (or municipalities) and approve it."""
+    with new_session() as session:
+        try:
+            registration = services.find_registration(session, issuer, client_id)
+            deployment = services.bind_deployment(session, registration, deployment_id, list(municipalities),
+                                                  custom_param)
+        except (DomainError, ValueError) as error:
+            _fail(error)
+        session.commit()
+        bound = ", ".join(sorted(m.municipality_id for m in deployment.municipalities))
+        click.echo(f"deployment {deployment.deployment_id} active for {bound}")
+
+
+@platforms_cli.command("deactivate-deployment")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+def platforms_deactivate_deployment(issuer, client_id, deployment_id) -> None:
+    """Turn a deployment off: its launches are refused until it is added again."""
+    with new_session() as session:
+        try:
+            registration = services.find_registration(session, issuer, client_id)
+            services.set_deployment_status(session, registration, deployment_id, DEPLOYMENT_INACTIVE)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+    click.echo(f"deployment {deployment_id} inactive")
+
+
+# -- keys --------------------------------------------------------------------------------------------
+
+@click.group("keys")
+def keys_cli() -> None:
+    """The tool's signing keys (JWKS at /lti/jwks)."""
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """The published keys: the current one and retired ones in their grace period."""
+    for key in get_lti().keys.published():
+        state = "current" if key.retired_at is None else f"retired {key.retired_at:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"{key.kid}\t{state}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Make a new key that signs from now on; the old one stays published for the grace period."""
+    store = get_lti().keys
+    key, removed = store.rotate()
+    click.echo(f"new signing key {key.kid}; retired keys stay published for {store.grace.days} day(s)")
+    for kid in removed:
+        click.echo(f"removed expired key {kid}")
+
+
+@keys_cli.command("purge")
+def keys_purge() -> None:
+    """Delete retired keys whose grace period is over (also done by every rotation)."""
+    removed = get_lti().keys.purge()
+    click.echo(f"removed {len(removed)} expired key(s)")
+
+
+# -- logins ------------------------------------------------------------------------------------------
+
+@click.group("logins")
+def logins_cli() -> None:
+    """One-time login states and nonces."""
+
+
+@logins_cli.command("purge")
+def logins_purge() -> None:
+    """Delete expired login states (run from cron; Redis expires them by itself)."""
+    count = get_lti().logins.purge_expired()
+    click.echo(f"removed {count} expired login state(s)")
+
+
+# -- demo --------------------------------------------------------------------------------------------
+
+def prepare_demo(app: Flask) -> None:
+    """Schema, the demo municipalities and the sandbox registration; idempotent."""
+    from catalog_sync.municipalities import import_municipalities
+    from .web.sandbox import get_platform
+
+    upgrade(app)
+    with new_session(app) as session:
+        data = resources.files("lti_tool") / "demo_data"
+        for country in ("SE", "NO"):
+            with resources.as_file(data / f"municipalities-{country.lower()}.csv") as path:
+                import_municipalities(session, path, country)
+        get_platform(app).ensure_registration(session)
+        session.commit()
+        count = session.scalar(select(func.count()).select_from(Municipality))
+    click.echo(f"demo ready: {count} municipalities, sandbox platform registered")
+
+
+@click.command("demo")
+@click.option("--no-serve", is_flag=True, help="Prepare the database and the sandbox, then stop.")
+def demo_command(no_serve: bool) -> None:
+    """Prepare the database, demo municipalities and the sandbox platform, then serve on BASE_URL."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["SANDBOX"]:
+        raise click.ClickException("the sandbox is off (production, or LTI_TOOL_SANDBOX=0): no demo")
+    prepare_demo(app)
+    if no_serve:
+        return
+    base = urlsplit(app.config["BASE_URL"])
+    click.echo(f"open {app.config['BASE_URL']}/sandbox/ and launch as a pupil "
+               f"({datetime.now(timezone.utc):%H:%M} UTC)")
+    app.run(host=base.hostname or "127.0.0.1", port=base.port or 5000, threaded=True, use_reloader=False)
+
+
+def init_app(app: Flask) -> None:
+    for command in (municipalities_cli, platforms_cli, keys_cli, logins_cli, demo_command):
+        app.cli.add_command(command)
+
+
+__all__ = ["init_app", "prepare_demo"]

@@ -1,0 +1,113 @@
+"""Configuration: defaults for development, then environment variables prefixed ``LTI_TOOL_``.
+
+Every setting can be given as ``LTI_TOOL_<NAME>``; values are parsed as JSON where they look like it
+(``LTI_TOOL_COOKIE_SECURE=true``, ``LTI_TOOL_JWT_LEEWAY_SECONDS=30``), otherwise kept as strings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+
+DEFAULTS: dict[str, Any] = {
+    # "development" or "production"; production refuses the development secret and the sandbox.
+    "ENV": "development",
+    "SECRET_KEY": DEV_SECRET_KEY,
+    # Filled in by create_app when empty: a SQLite file in the instance folder.
+    "DATABASE_URL": "",
+    # The public base URL of the tool, as platforms see it (scheme, host, optional port, no path).
+    "BASE_URL": "http://127.0.0.1:5000",
+    # Directory of the tool's own RSA keys; relative paths are taken from the working directory.
+    "KEYS_DIR": "keys",
+    # Optional Redis for one-time login states/nonces (database otherwise).
+    "REDIS_URL": "",
+    # Secure cookies (SameSite=None; Secure; Partitioned). Filled in by create_app when None:
+    # on when BASE_URL is https.
+    "COOKIE_SECURE": None,
+    # The built-in sandbox platform. None: on in development, off in production (never allowed there).
+    "SANDBOX": None,
+    # Clock leeway for exp / iat of id_tokens, in seconds.
+    "JWT_LEEWAY_SECONDS": 60,
+    # How long a login (state + nonce) stays valid before the launch must arrive.
+    "LOGIN_STATE_TTL_SECONDS": 600,
+    # How long a launch token (carried in links and forms after the launch) stays valid.
+    "LAUNCH_TOKEN_TTL_SECONDS": 4 * 3600,
+    # Platform JWKS: cache lifetime when the platform sends no cache headers, and the least time
+    # between two forced fetches on an unknown kid.
+    "JWKS_DEFAULT_CACHE_SECONDS": 3600,
+    "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 10,
+    "HTTP_TIMEOUT_SECONDS": 10,
+    # Key rotation: how long a retired key stays published.
+    "KEY_GRACE_DAYS": 7,
+    # Locale used when neither the launch nor the browser gives one we have.
+    "DEFAULT_LOCALE": "sv",
+}
+
+PREFIX = "LTI_TOOL_"
+
+
+def _parse_env_value(raw: str) -> Any:
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+                  instance_path: str | None = None) -> dict[str, Any]:
+    """Defaults, then ``LTI_TOOL_*`` from the environment, then explicit overrides (tests)."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for key, raw in environ.items():
+        if key.startswith(PREFIX):
+            name = key[len(PREFIX):]
+            settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR",
+                                             "REDIS_URL") else _parse_env_value(raw)
+    if overrides:
+        settings.update(overrides)
+
+    settings["BASE_URL"] = str(settings["BASE_URL"]).rstrip("/")
+    if not settings["DATABASE_URL"]:
+        folder = Path(instance_path or ".")
+        settings["DATABASE_URL"] = f"sqlite:///{folder / 'lti_tool.db'}"
+    settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
+    if settings["COOKIE_SECURE"] is None:
+        settings["COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
+    production = settings["ENV"] == "production"
+    if settings["SANDBOX"] is None:
+        settings["SANDBOX"] = not production
+    settings["SANDBOX"] = bool(settings["SANDBOX"])
+    check_settings(settings)
+    return settings
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unsafe or incomplete; the tool refuses to start."""
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    if settings["ENV"] not in ("development", "production"):
+        raise ConfigurationError("LTI_TOOL_ENV must be 'development' or 'production'")
+    if settings["ENV"] == "production":
+        secret = str(settings["SECRET_KEY"] or "")
+        if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
+            raise ConfigurationError(
+                "Refusing to start in production with the default or a short secret: "
+                "set LTI_TOOL_SECRET_KEY to at least 32 random characters")
+        if settings["SANDBOX"]:
+            raise ConfigurationError("The sandbox platform is never enabled in production")
+        if not str(settings["BASE_URL"]).startswith("https://"):
+            raise ConfigurationError("LTI_TOOL_BASE_URL must be https in production")
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the project's driver for plain PostgreSQL URLs (``postgresql://`` -> psycopg 3)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url

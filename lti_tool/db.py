@@ -1,0 +1,120 @@
+"""Database lifecycle: one engine per app, one session per request, Alembic for the schema."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+ENGINE_KEY = "lti_tool.engine"
+SESSIONMAKER_KEY = "lti_tool.sessionmaker"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    app.extensions[ENGINE_KEY] = engine
+    app.extensions[SESSIONMAKER_KEY] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+    app.cli.add_command(db_cli)
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    return (app or current_app).extensions[ENGINE_KEY]
+
+
+def new_session(app: Flask | None = None) -> Session:
+    """A session outside the request cycle (CLI, workers). The caller closes it."""
+    return (app or current_app).extensions[SESSIONMAKER_KEY]()
+
+
+def get_session() -> Session:
+    """The request's (or app context's) session, created on first use."""
+    if "db_session" not in g:
+        g.db_session = new_session()
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: ``migrations/`` in a checkout, the ``lti_tool_migrations`` package when installed."""
+    checkout = Path(__file__).resolve().parent.parent / "migrations"
+    if (checkout / "env.py").exists():
+        return checkout
+    return Path(str(importlib.resources.files("lti_tool_migrations")))
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(app: Flask | None = None, revision: str = "head") -> None:
+    from alembic import command
+
+    app = app or current_app
+    command.upgrade(alembic_config(app.config["DATABASE_URL"]), revision)
+
+
+@click.group("db")
+def db_cli() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision: str) -> None:
+    """Create the schema or upgrade it to REVISION (default: the newest)."""
+    upgrade(revision=revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def downgrade_command(revision: str) -> None:
+    """Downgrade the schema to REVISION (e.g. -1 or base)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("current")
+def current_command() -> None:
+    """Print the schema revision the database is at."""
+    from alembic.migration import MigrationContext
+
+    with get_engine().connect() as connection:
+        click.echo(MigrationContext.configure(connection).get_current_revision() or "empty")

@@ -1,0 +1,1 @@
+"""The pure domain: standard library only, tested without Flask, database or network."""

@@ -1,0 +1,230 @@
+"""Parsing an id_token's claims into a typed launch, and the claim checks of LTI 1.3 Core.
+
+Pure: standard library only. The signature has been verified before these functions run; they
+decide whether what the platform signed is a launch we accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from .errors import ClaimError
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+CLAIM_VERSION = LTI + "version"
+CLAIM_MESSAGE_TYPE = LTI + "message_type"
+CLAIM_DEPLOYMENT_ID = LTI + "deployment_id"
+CLAIM_TARGET_LINK_URI = LTI + "target_link_uri"
+CLAIM_RESOURCE_LINK = LTI + "resource_link"
+CLAIM_ROLES = LTI + "roles"
+CLAIM_CONTEXT = LTI + "context"
+CLAIM_CUSTOM = LTI + "custom"
+CLAIM_LAUNCH_PRESENTATION = LTI + "launch_presentation"
+CLAIM_TOOL_PLATFORM = LTI + "tool_platform"
+CLAIM_DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+MESSAGE_RESOURCE_LINK = "LtiResourceLinkRequest"
+MESSAGE_DEEP_LINKING = "LtiDeepLinkingRequest"
+# Message types LTI 1.3 and its services define. A type outside this set is unknown.
+KNOWN_MESSAGE_TYPES = frozenset({
+    MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING, "LtiSubmissionReviewRequest", "DataPrivacyLaunchRequest",
+    "LtiStartProctoring", "LtiEndAssessment",
+})
+# Message types this tool serves today.
+SUPPORTED_MESSAGE_TYPES = frozenset({MESSAGE_RESOURCE_LINK})
+
+MAX_DEPLOYMENT_ID_LENGTH = 255
+
+ROLE_LEARNER = "learner"
+ROLE_INSTRUCTOR = "instructor"
+ROLE_ADMINISTRATOR = "administrator"
+
+_ADMIN_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
+)
+_INSTRUCTOR_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
+)
+# Short forms allowed by LTI 1.3 for context roles ("Instructor", "Learner", ...).
+_SHORT_ADMIN = ("Administrator",)
+_SHORT_INSTRUCTOR = ("Instructor", "ContentDeveloper", "TeachingAssistant")
+
+
+@dataclass(frozen=True)
+class LaunchClaims:
+    """What an accepted id_token says, in the tool's terms."""
+
+    issuer: str
+    client_id: str
+    deployment_id: str
+    message_type: str
+    sub: str
+    roles: tuple[str, ...]
+    role: str
+    target_link_uri: str
+    nonce: str
+    resource_link_id: str | None = None
+    resource_link_title: str | None = None
+    context_id: str | None = None
+    context_title: str | None = None
+    custom: Mapping[str, str] = field(default_factory=dict)
+    locale: str | None = None
+    platform_guid: str | None = None
+
+
+def check_audience(aud: Any, azp: Any, client_id: str) -> None:
+    """``aud`` must contain our client_id; with several audiences ``azp`` must be present and equal it."""
+    audiences = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, (list, tuple)) else []
+    if not audiences or not all(isinstance(a, str) for a in audiences) or client_id not in audiences:
+        raise ClaimError(f"aud {aud!r} does not contain client_id {client_id!r}", code="audience_invalid")
+    if len(audiences) > 1 and azp != client_id:
+        raise ClaimError(f"several audiences and azp {azp!r} is not {client_id!r}", code="azp_invalid")
+    if azp is not None and azp != client_id:
+        raise ClaimError(f"azp {azp!r} is not {client_id!r}", code="azp_invalid")
+
+
+def check_times(body: Mapping[str, Any], now: float, leeway: float) -> None:
+    """``exp`` in the future and ``iat`` not in the future, both within ``leeway`` seconds."""
+    exp, iat = body.get("exp"), body.get("iat")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise ClaimError("exp missing or not a number", code="token_expired")
+    if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        raise ClaimError("iat missing or not a number", code="token_not_yet_valid")
+    if exp + leeway < now:
+        raise ClaimError(f"expired at {exp}, now {now:.0f}", code="token_expired")
+    if iat - leeway > now:
+        raise ClaimError(f"issued at {iat}, in the future (now {now:.0f})", code="token_not_yet_valid")
+
+
+def map_role(roles: Sequence[str]) -> str:
+    """The tool's own role from the LTI roles: administrator, instructor or (by default) learner."""
+    for role in roles:
+        if role in _ADMIN_ROLES or role in _SHORT_ADMIN:
+            return ROLE_ADMINISTRATOR
+    for role in roles:
+        if role in _INSTRUCTOR_ROLES or role in _SHORT_INSTRUCTOR:
+            return ROLE_INSTRUCTOR
+    return ROLE_LEARNER
+
+
+def is_own_url(url: str, base_url: str) -> bool:
+    """True when ``url`` is on the tool's own origin (scheme, host and port of ``base_url``)."""
+    try:
+        target, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:
+        return False
+    return (target.scheme, target.netloc.lower()) == (base.scheme, base.netloc.lower()) and bool(target.scheme)
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: str) -> LaunchClaims:
+    """Check the LTI claims of a verified id_token and return them typed.
+
+    Raises :class:`ClaimError` with the code of the first check that fails.
+    """
+    if body.get(CLAIM_VERSION) != "1.3.0":
+        raise ClaimError(f"version {body.get(CLAIM_VERSION)!r}", code="version_invalid")
+    message_type = body.get(CLAIM_MESSAGE_TYPE)
+    if not isinstance(message_type, str) or message_type not in KNOWN_MESSAGE_TYPES:
+        raise ClaimError(f"message_type {message_type!r}", code="message_type_unknown")
+    if message_type not in SUPPORTED_MESSAGE_TYPES:
+        raise ClaimError(f"message_type {message_type!r} not served", code="message_type_unsupported")
+
+    sub = body.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        raise ClaimError("sub missing", code="sub_missing")
+
+    deployment_id = body.get(CLAIM_DEPLOYMENT_ID)
+    if not isinstance(deployment_id, str) or not deployment_id:
+        raise ClaimError("deployment_id missing", code="deployment_id_invalid")
+    if len(deployment_id) > MAX_DEPLOYMENT_ID_LENGTH:
+        raise ClaimError("deployment_id longer than 255", code="deployment_id_invalid")
+
+    target = body.get(CLAIM_TARGET_LINK_URI)
+    if not isinstance(target, str) or not is_own_url(target, base_url):
+        raise ClaimError(f"target_link_uri {target!r} is not ours", code="target_link_uri_invalid")
+
+    roles = body.get(CLAIM_ROLES)
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ClaimError("roles claim missing", code="roles_missing")
+
+    resource_link = body.get(CLAIM_RESOURCE_LINK)
+    resource_link_id = resource_link_title = None
+    if isinstance(resource_link, Mapping):
+        resource_link_id = _optional_str(resource_link.get("id"))
+        resource_link_title = _optional_str(resource_link.get("title"))
+    if message_type == MESSAGE_RESOURCE_LINK and not resource_link_id:
+        raise ClaimError("resource_link.id missing", code="resource_link_missing")
+
+    context = body.get(CLAIM_CONTEXT)
+    context_id = context_title = None
+    if isinstance(context, Mapping):
+        context_id = _optional_str(context.get("id"))
+        context_title = _optional_str(context.get("title"))
+
+    custom_raw = body.get(CLAIM_CUSTOM)
+    custom = {str(k): str(v) for k, v in custom_raw.items()} if isinstance(custom_raw, Mapping) else {}
+
+    presentation = body.get(CLAIM_LAUNCH_PRESENTATION)
+    locale = _optional_str(presentation.get("locale")) if isinstance(presentation, Mapping) else None
+    locale = locale or _optional_str(body.get("locale"))
+
+    platform = body.get(CLAIM_TOOL_PLATFORM)
+    guid = _optional_str(platform.get("guid")) if isinstance(platform, Mapping) else None
+
+    nonce = body.get("nonce")
+    return LaunchClaims(
+        issuer=str(body.get("iss")),
+        client_id=client_id,
+        deployment_id=deployment_id,
+        message_type=message_type,
+        sub=sub,
+        roles=tuple(roles),
+        role=map_role(roles),
+        target_link_uri=target,
+        nonce=nonce if isinstance(nonce, str) else "",
+        resource_link_id=resource_link_id,
+        resource_link_title=resource_link_title,
+        context_id=context_id,
+        context_title=context_title,
+        custom=custom,
+        locale=locale,
+        platform_guid=guid,
+    )
+
+
+def locale_from_claims(body: Mapping[str, Any]) -> str | None:
+    """The launch's locale (``launch_presentation.locale``, else OpenID ``locale``), unverified is fine
+    for choosing the language of an error page."""
+    presentation = body.get(CLAIM_LAUNCH_PRESENTATION)
+    if isinstance(presentation, Mapping) and _optional_str(presentation.get("locale")):
+        return presentation["locale"]
+    return _optional_str(body.get("locale"))
+
+
+SUPPORTED_LOCALES = ("sv", "nb", "nn", "en")
+
+
+def normalise_locale(value: str | None) -> str | None:
+    """Map a BCP 47 tag to one of the interface languages: sv, nb, nn, en (``no`` is bokmål)."""
+    if not value:
+        return None
+    tag = value.replace("_", "-").lower()
+    primary = tag.split("-")[0]
+    if primary == "no":
+        return "nn" if "nynorsk" in tag else "nb"
+    if primary in SUPPORTED_LOCALES:
+        return primary
+    return None

@@ -1,0 +1,45 @@
+"""Interface languages: Swedish, Norwegian bokmål and nynorsk, English.
+
+The locale of a page comes from the launch (``launch_presentation.locale``, else the OpenID ``locale``
+claim), then the browser's Accept-Language, then ``DEFAULT_LOCALE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, g, request
+from flask_babel import Babel
+
+from .domain.claims import SUPPORTED_LOCALES, normalise_locale
+
+LANGUAGE_NAMES = {"sv": "Svenska", "nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English"}
+
+
+def set_locale(value: str | None) -> None:
+    """Use this locale for the rest of the request, when it is one we have."""
+    locale = normalise_locale(value)
+    if locale:
+        g.locale = locale
+
+
+def select_locale() -> str:
+    chosen = g.get("locale")
+    if chosen:
+        return chosen
+    if request:
+        for tag, _quality in request.accept_languages:
+            locale = normalise_locale(tag)
+            if locale:
+                return locale
+    return current_app.config["DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    translations = Path(__file__).parent / "translations"
+    Babel(app, locale_selector=select_locale, default_translation_directories=str(translations))
+
+    @app.context_processor
+    def _languages():
+        return {"supported_locales": SUPPORTED_LOCALES, "language_names": LANGUAGE_NAMES,
+                "current_locale": select_locale()}

@@ -1,0 +1,53 @@
+"""Protocol adapters: the only package that knows pylti1p3, PyJWT and LTI claim URIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from ..db import SESSIONMAKER_KEY
+from .keys import KeyStore
+from .launch import LaunchValidator
+from .platform_keys import PlatformKeys
+from .storage import LoginStore, RedisLoginStore, SqlLoginStore
+
+EXTENSION_KEY = "lti_tool.lti"
+
+
+@dataclass
+class Lti:
+    keys: KeyStore
+    logins: LoginStore
+    platform_keys: PlatformKeys
+    validator: LaunchValidator
+
+
+def init_app(app: Flask) -> Lti:
+    config = app.config
+    keys = KeyStore(Path(config["KEYS_DIR"]).resolve(), grace=timedelta(days=float(config["KEY_GRACE_DAYS"])))
+    keys.ensure()  # first start: create the tool's key
+    sessions = app.extensions[SESSIONMAKER_KEY]
+    if config["REDIS_URL"]:
+        import redis
+
+        logins: LoginStore = RedisLoginStore(redis.Redis.from_url(config["REDIS_URL"]))
+    else:
+        logins = SqlLoginStore(sessions)
+    platform_keys = PlatformKeys(
+        sessions,
+        default_lifetime=timedelta(seconds=float(config["JWKS_DEFAULT_CACHE_SECONDS"])),
+        refetch_min_interval=timedelta(seconds=float(config["JWKS_REFETCH_MIN_INTERVAL_SECONDS"])),
+        timeout=float(config["HTTP_TIMEOUT_SECONDS"]),
+    )
+    validator = LaunchValidator(logins, platform_keys, base_url=config["BASE_URL"],
+                                leeway=float(config["JWT_LEEWAY_SECONDS"]))
+    lti = Lti(keys=keys, logins=logins, platform_keys=platform_keys, validator=validator)
+    app.extensions[EXTENSION_KEY] = lti
+    return lti
+
+
+def get_lti(app: Flask | None = None) -> Lti:
+    return (app or current_app).extensions[EXTENSION_KEY]

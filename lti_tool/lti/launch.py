@@ -1,0 +1,196 @@
+"""OIDC third-party initiated login and id_token validation: every check of LTI 1.3 Core and the
+1EdTech Security Framework, each failing with a stable error code.
+
+Order of the launch checks (the first that fails decides the code):
+state present and bound to this browser -> login record known -> id_token well-formed -> issuer and
+audience of the login's registration -> RS256 with a known ``kid`` (JWKS fetched again once) ->
+signature -> exp / iat within the leeway -> nonce issued for this state and not used -> LTI claims.
+The nonce is consumed (atomically, once) by the caller only after the deployment and the home
+municipality have been accepted too, so a refused launch leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..domain.claims import LaunchClaims, check_audience, check_times, is_own_url, parse_launch_claims
+from ..domain.errors import ClaimError, LaunchError
+from ..models import Registration
+from .platform_keys import PlatformKeys
+from .storage import LoginRecord, LoginStore
+
+log = logging.getLogger(__name__)
+
+STATE_COOKIE_PREFIX = "lti_state_"
+
+
+@dataclass(frozen=True)
+class LoginRedirect:
+    url: str
+    state: str
+    cookie_name: str
+
+
+@dataclass(frozen=True)
+class VerifiedLaunch:
+    registration_id: int
+    claims: LaunchClaims
+    login: LoginRecord
+
+
+def _param(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def find_login_registration(session: Session, params: Mapping[str, str],
+                            registration_id: int | None) -> Registration:
+    """The registration a login is for. Login parameters are unsigned: they route, never decide."""
+    issuer = _param(params, "iss")
+    client_id = _param(params, "client_id")
+    if registration_id is not None:
+        registration = session.get(Registration, registration_id)
+        if registration is None or registration.issuer != issuer or (client_id and registration.client_id != client_id):
+            raise LaunchError(f"registration {registration_id} does not match iss={issuer!r}",
+                              code="registration_unknown")
+        return registration
+    query = select(Registration).where(Registration.issuer == issuer)
+    if client_id:
+        query = query.where(Registration.client_id == client_id)
+    candidates = session.scalars(query).all()
+    if not candidates:
+        raise LaunchError(f"no registration for iss={issuer!r} client_id={client_id!r}", code="registration_unknown")
+    if len(candidates) > 1:
+        raise LaunchError(f"iss={issuer!r} has several registrations; the login needs client_id or the "
+                          f"registration-specific login URL", code="registration_ambiguous")
+    return candidates[0]
+
+
+def start_login(session: Session, store: LoginStore, params: Mapping[str, str], *, base_url: str,
+                redirect_uri: str, ttl: timedelta, registration_id: int | None = None) -> LoginRedirect:
+    """Check a login initiation request and build the authentication request to the platform."""
+    missing = [name for name in ("iss", "login_hint", "target_link_uri") if not _param(params, name)]
+    if missing:
+        raise LaunchError(f"login without {', '.join(missing)}", code="login_invalid")
+    target = _param(params, "target_link_uri")
+    if not is_own_url(target, base_url):
+        raise LaunchError(f"target_link_uri {target!r} is not this tool", code="target_link_uri_invalid")
+    registration = find_login_registration(session, params, registration_id)
+
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    store.save(state, nonce, registration.id, ttl)
+
+    query = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": registration.client_id,
+        "redirect_uri": redirect_uri,
+        "login_hint": _param(params, "login_hint"),
+        "state": state,
+        "nonce": nonce,
+    }
+    if _param(params, "lti_message_hint"):
+        query["lti_message_hint"] = _param(params, "lti_message_hint")
+    parts = urlsplit(registration.auth_login_url)
+    existing = parse_qsl(parts.query, keep_blank_values=True)
+    url = urlunsplit(parts._replace(query=urlencode(existing + list(query.items()))))
+    return LoginRedirect(url=url, state=state, cookie_name=STATE_COOKIE_PREFIX + state)
+
+
+def unverified_claims(id_token: str) -> dict[str, Any]:
+    """The token's claims without any check: only for choosing the language of an error page."""
+    try:
+        body = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class LaunchValidator:
+    def __init__(self, store: LoginStore, keys: PlatformKeys, *, base_url: str, leeway: float):
+        self.store = store
+        self.keys = keys
+        self.base_url = base_url
+        self.leeway = leeway
+
+    def verify(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str]) -> VerifiedLaunch:
+        if _param(form, "error"):
+            raise LaunchError(f"platform returned error {form.get('error')!r}: {form.get('error_description')!r}",
+                              code="platform_error")
+        state = _param(form, "state")
+        if not state:
+            raise LaunchError("launch without state", code="state_missing")
+        if cookies.get(STATE_COOKIE_PREFIX + state) != state:
+            raise LaunchError("state not bound to this browser (no matching cookie)", code="state_invalid")
+        login = self.store.get(state)
+        if login is None:
+            raise LaunchError("state unknown or expired", code="state_invalid")
+
+        id_token = _param(form, "id_token")
+        if not id_token:
+            raise LaunchError("launch without id_token", code="token_missing")
+        try:
+            header = jwt.get_unverified_header(id_token)
+            body = jwt.decode(id_token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise LaunchError(f"id_token malformed: {exc}", code="token_malformed") from exc
+        if not isinstance(body, dict):
+            raise LaunchError("id_token body is not an object", code="token_malformed")
+
+        registration = session.get(Registration, login.registration_id)
+        if registration is None:
+            raise LaunchError("registration removed since login", code="registration_unknown")
+        if body.get("iss") != registration.issuer:
+            raise LaunchError(f"iss {body.get('iss')!r} is not {registration.issuer!r}", code="issuer_invalid")
+        check_audience(body.get("aud"), body.get("azp"), registration.client_id)
+
+        if header.get("alg") != "RS256":
+            raise LaunchError(f"alg {header.get('alg')!r} is not RS256", code="signature_invalid")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise LaunchError("id_token header has no kid", code="key_unknown")
+        key = self.keys.get_key(registration.jwks_url, kid)
+        try:
+            jwt.decode(id_token, key, algorithms=["RS256"],
+                       options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
+                                "verify_nbf": False, "verify_iss": False})
+        except jwt.InvalidSignatureError as exc:
+            raise LaunchError("id_token signature does not verify", code="signature_invalid") from exc
+        except jwt.PyJWTError as exc:
+            raise LaunchError(f"id_token rejected: {exc}", code="token_malformed") from exc
+        check_times(body, time.time(), self.leeway)
+
+        nonce = body.get("nonce")
+        if not isinstance(nonce, str) or not nonce:
+            raise LaunchError("id_token without nonce", code="nonce_missing")
+        if not secrets.compare_digest(nonce, login.nonce):
+            raise LaunchError("nonce was not issued for this login", code="nonce_invalid")
+        if login.used:
+            raise LaunchError("nonce already used (replayed id_token)", code="nonce_replayed")
+
+        try:
+            claims = parse_launch_claims(body, client_id=registration.client_id, base_url=self.base_url)
+        except ClaimError:
+            raise
+        log.debug("verified id_token: %s", json.dumps({"iss": claims.issuer, "deployment_id": claims.deployment_id,
+                                                        "message_type": claims.message_type}))
+        return VerifiedLaunch(registration_id=registration.id, claims=claims, login=login)
+
+    def consume(self, verified: VerifiedLaunch) -> None:
+        """Use the nonce, once: a second launch with the same id_token, on any worker, is refused."""
+        if not self.store.consume(verified.login.state, verified.login.nonce):
+            raise LaunchError("nonce already used (replayed id_token)", code="nonce_replayed")

@@ -1,0 +1,116 @@
+"""Platform public keys (JWKS): fetched over HTTP, cached in the database as the platform's cache
+headers allow, fetched again once when an id_token names a ``kid`` we do not have."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Mapping
+
+import jwt
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain.errors import LaunchError
+from ..models import PlatformKeySet
+
+log = logging.getLogger(__name__)
+USER_AGENT = "kulturskola-lti-tool/0.1 (+LTI 1.3 tool)"
+
+
+def cache_lifetime(headers: Mapping[str, str], now: datetime, default: timedelta) -> timedelta:
+    """How long a response may be reused, from ``Cache-Control`` (no-store/no-cache/max-age) or
+    ``Expires``; ``default`` when the platform says nothing."""
+    control = headers.get("Cache-Control", "").lower()
+    if "no-store" in control or "no-cache" in control:
+        return timedelta(0)
+    match = re.search(r"(?:s-maxage|max-age)\s*=\s*(\d+)", control)
+    if match:
+        return timedelta(seconds=int(match.group(1)))
+    expires = headers.get("Expires")
+    if expires:
+        try:
+            when = parsedate_to_datetime(expires)
+        except (TypeError, ValueError):
+            return timedelta(0)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(timedelta(0), when - now)
+    return default
+
+
+class PlatformKeys:
+    def __init__(self, sessions: sessionmaker[Session], *, default_lifetime: timedelta,
+                 refetch_min_interval: timedelta, timeout: float, http: requests.Session | None = None):
+        self.sessions = sessions
+        self.default_lifetime = default_lifetime
+        self.refetch_min_interval = refetch_min_interval
+        self.timeout = timeout
+        self.http = http or requests.Session()
+        self.http.headers.setdefault("User-Agent", USER_AGENT)
+
+    def _cached(self, url: str) -> PlatformKeySet | None:
+        with self.sessions() as session:
+            return session.scalar(select(PlatformKeySet).where(PlatformKeySet.jwks_url == url))
+
+    def _fetch(self, url: str, cached: PlatformKeySet | None) -> PlatformKeySet:
+        now = datetime.now(timezone.utc)
+        headers = {"Accept": "application/json"}
+        if cached is not None and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        try:
+            response = self.http.get(url, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise LaunchError(f"JWKS {url} unreachable: {exc}", code="platform_keys_unavailable") from exc
+        lifetime = cache_lifetime(response.headers, now, self.default_lifetime)
+        if response.status_code == 304 and cached is not None:
+            keys = cached.keys
+        elif response.status_code == 200:
+            try:
+                keys = response.json()
+            except ValueError as exc:
+                raise LaunchError(f"JWKS {url} is not JSON", code="platform_keys_unavailable") from exc
+            if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+                raise LaunchError(f"JWKS {url} has no keys array", code="platform_keys_unavailable")
+        else:
+            raise LaunchError(f"JWKS {url} answered {response.status_code}", code="platform_keys_unavailable")
+        with self.sessions.begin() as session:
+            row = session.get(PlatformKeySet, url) or PlatformKeySet(jwks_url=url)
+            row.keys, row.fetched_at, row.expires_at = keys, now, now + lifetime
+            row.etag = response.headers.get("ETag")
+            session.add(row)
+        return row
+
+    def get_key(self, url: str, kid: str) -> Any:
+        """The public key for ``kid`` at ``url``: from the cache while it is fresh; otherwise, or when
+        the kid is unknown, fetched again (once)."""
+        now = datetime.now(timezone.utc)
+        cached = self._cached(url)
+        fetched_now = False
+        if cached is None or cached.expires_at <= now:
+            cached = self._fetch(url, cached)
+            fetched_now = True
+        key = _find(cached.keys, kid)
+        if key is None and not fetched_now and now - cached.fetched_at >= self.refetch_min_interval:
+            log.info("unknown kid %s, fetching %s again", kid, url)
+            cached = self._fetch(url, cached)
+            key = _find(cached.keys, kid)
+        if key is None:
+            raise LaunchError(f"no key {kid!r} in {url}", code="key_unknown")
+        return key
+
+
+def _find(jwks: Mapping[str, Any], kid: str) -> Any:
+    for entry in jwks.get("keys", []):
+        if isinstance(entry, dict) and entry.get("kid") == kid:
+            if entry.get("kty") != "RSA" or entry.get("alg", "RS256") != "RS256" or entry.get("use", "sig") != "sig":
+                continue
+            try:
+                return jwt.PyJWK(entry, algorithm="RS256").key
+            except jwt.PyJWKError:
+                log.warning("unusable key %s in platform JWKS", kid)
+                return None
+    return None

@@ -1,0 +1,204 @@
+"""The built-in sandbox LTI 1.3 platform: a development platform that registers itself with the tool
+and launches it through the real ``/lti/login`` and ``/lti/launch`` with real signed id_tokens.
+
+Never enabled in production. The same emulator drives the test suite's end-to-end flows: its
+``build_id_token`` takes overrides, so a test can tamper with any claim, header or signing key.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import jwt
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import services
+from .domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEPLOYMENT_ID, CLAIM_LAUNCH_PRESENTATION,
+                            CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES, CLAIM_TARGET_LINK_URI,
+                            CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_RESOURCE_LINK)
+from .lti.keys import KeyStore
+from .models import Municipality, Registration
+
+CLIENT_ID = "kulturskola-sandbox"
+SHARED_DEPLOYMENT = "sandbox-region"
+SHARED_PARAM = "municipality_code"
+ROLES = {
+    "learner": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"],
+    "instructor": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+                   "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty"],
+    "administrator": ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"],
+}
+
+
+class SandboxError(ValueError):
+    """The sandbox platform refuses an authentication request (as a real platform would)."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What the person chose on the sandbox page; travels as the opaque ``lti_message_hint``."""
+
+    deployment_id: str
+    role: str = "learner"
+    user: str = "pupil-1"
+    locale: str = "sv-SE"
+    municipality_code: str | None = None  # sent as custom parameter on the shared deployment
+    course: str | None = None
+    context_id: str = "sandbox-course-1"
+    resource_link_id: str = "sandbox-link-1"
+    custom: dict[str, str] = field(default_factory=dict)
+
+
+def sandbox_deployment_id(municipality_id: str) -> str:
+    return f"sandbox-{municipality_id}"
+
+
+class SandboxPlatform:
+    def __init__(self, base_url: str, keys_dir: str | Path, secret: str):
+        self.base_url = base_url.rstrip("/")
+        self.issuer = self.base_url + "/sandbox"
+        self.keys = KeyStore(Path(keys_dir) / "sandbox-platform", grace=timedelta(days=1))
+        self._hints = URLSafeTimedSerializer(secret, salt="lti_tool.sandbox-hint")
+
+    # -- URLs ---------------------------------------------------------------------------------------
+    @property
+    def auth_login_url(self) -> str:
+        return self.base_url + "/sandbox/auth"
+
+    @property
+    def auth_token_url(self) -> str:
+        return self.base_url + "/sandbox/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.base_url + "/sandbox/jwks"
+
+    @property
+    def tool_login_url(self) -> str:
+        return self.base_url + "/lti/login"
+
+    @property
+    def tool_launch_url(self) -> str:
+        return self.base_url + "/lti/launch"
+
+    @property
+    def target_link_uri(self) -> str:
+        return self.base_url + "/lti/launch"
+
+    # -- registration with the tool -----------------------------------------------------------------
+    def ensure_registration(self, session: Session) -> Registration:
+        """Register the sandbox with the tool and give every known municipality its own deployment, plus
+        one regional deployment shared by the Swedish ones (picked by the custom parameter)."""
+        registration = session.scalar(select(Registration).where(Registration.issuer == self.issuer,
+                                                                 Registration.client_id == CLIENT_ID))
+        if registration is None:
+            registration = services.add_registration(
+                session, name="Sandbox platform", issuer=self.issuer, client_id=CLIENT_ID,
+                auth_login_url=self.auth_login_url, auth_token_url=self.auth_token_url, jwks_url=self.jwks_url)
+        municipalities = list(session.scalars(select(Municipality).order_by(Municipality.id)))
+        for municipality in municipalities:
+            services.bind_deployment(session, registration, sandbox_deployment_id(municipality.id), [municipality.id])
+        swedish = [m.id for m in municipalities if m.country == "SE"]
+        if len(swedish) >= 2:
+            services.bind_deployment(session, registration, SHARED_DEPLOYMENT, swedish, custom_param=SHARED_PARAM)
+        return registration
+
+    # -- login initiation (platform -> tool) --------------------------------------------------------
+    def encode_hint(self, spec: LaunchSpec) -> str:
+        return self._hints.dumps(asdict(spec))
+
+    def decode_hint(self, hint: str) -> LaunchSpec:
+        try:
+            data = self._hints.loads(hint, max_age=3600)
+        except BadSignature as exc:
+            raise SandboxError("lti_message_hint is not one of ours") from exc
+        return LaunchSpec(**data)
+
+    def login_initiation(self, spec: LaunchSpec) -> dict[str, str]:
+        return {"iss": self.issuer, "login_hint": spec.user, "target_link_uri": self.target_link_uri,
+                "lti_message_hint": self.encode_hint(spec), "client_id": CLIENT_ID,
+                "lti_deployment_id": spec.deployment_id}
+
+    def login_initiation_url(self, spec: LaunchSpec) -> str:
+        return self.tool_login_url + "?" + urlencode(self.login_initiation(spec))
+
+    # -- authentication response (platform -> tool) -------------------------------------------------
+    def check_auth_request(self, params: Mapping[str, str]) -> LaunchSpec:
+        """Validate the tool's authentication request as the OIDC spec asks a platform to."""
+        expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post",
+                    "prompt": "none", "client_id": CLIENT_ID, "redirect_uri": self.tool_launch_url}
+        for name, value in expected.items():
+            if params.get(name) != value:
+                raise SandboxError(f"{name} must be {value!r}, got {params.get(name)!r}")
+        for name in ("state", "nonce", "login_hint", "lti_message_hint"):
+            if not params.get(name):
+                raise SandboxError(f"{name} missing")
+        spec = self.decode_hint(params["lti_message_hint"])
+        if params["login_hint"] != spec.user:
+            raise SandboxError("login_hint does not match the launch")
+        return spec
+
+    def claims(self, spec: LaunchSpec, nonce: str) -> dict[str, Any]:
+        now = int(time.time())
+        custom = dict(spec.custom)
+        if spec.course:
+            custom["course"] = spec.course
+        if spec.municipality_code:
+            custom[SHARED_PARAM] = spec.municipality_code
+        return {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "sub": spec.user,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            CLAIM_VERSION: "1.3.0",
+            CLAIM_MESSAGE_TYPE: MESSAGE_RESOURCE_LINK,
+            CLAIM_DEPLOYMENT_ID: spec.deployment_id,
+            CLAIM_TARGET_LINK_URI: self.target_link_uri,
+            CLAIM_RESOURCE_LINK: {"id": spec.resource_link_id, "title": spec.course or "Kulturskola"},
+            CLAIM_ROLES: ROLES[spec.role],
+            CLAIM_CONTEXT: {"id": spec.context_id, "title": "Sandbox course",
+                            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
+            CLAIM_CUSTOM: custom,
+            CLAIM_LAUNCH_PRESENTATION: {"locale": spec.locale, "document_target": "iframe"},
+            CLAIM_TOOL_PLATFORM: {"guid": "sandbox-platform", "name": "Sandbox platform",
+                                  "product_family_code": "kulturskola-sandbox"},
+        }
+
+    def build_id_token(self, spec: LaunchSpec, nonce: str, *, overrides: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, Any] | None = None, signing_pem: bytes | None = None) -> str:
+        """Sign an id_token for ``spec``. ``overrides`` replace claims (``None`` removes one);
+        ``headers`` replace header fields; ``signing_pem`` signs with another key (tests)."""
+        body = self.claims(spec, nonce)
+        for name, value in (overrides or {}).items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        key = self.keys.ensure()
+        header = {"kid": key.kid, "typ": "JWT"}
+        header.update(headers or {})
+        return jwt.encode(body, signing_pem or key.private_pem, algorithm=header.pop("alg", "RS256"), headers=header)
+
+    def auth_response(self, params: Mapping[str, str]) -> dict[str, str]:
+        """The form the platform posts back to the tool's redirect URI."""
+        spec = self.check_auth_request(params)
+        return {"id_token": self.build_id_token(spec, params["nonce"]), "state": params["state"]}
+
+    def jwks(self) -> dict:
+        self.keys.ensure()
+        return self.keys.jwks()
+
+
+def new_user_id() -> str:
+    return "sandbox-" + secrets.token_hex(4)

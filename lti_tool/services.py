@@ -1,0 +1,175 @@
+"""Use cases. Each takes a ``Session`` and never commits: the caller (view, CLI) does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .domain.claims import LaunchClaims
+from .domain.errors import DomainError, LaunchError
+from .domain.resolution import Resolution, parse_municipality_id, resolve_municipality
+from .models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, Deployment,
+                     DeploymentMunicipality, Launch, Municipality, Registration)
+
+
+class NotFoundError(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(DomainError):
+    code = "conflict"
+    status = 409
+
+
+# -- registrations and deployments -------------------------------------------------------------
+
+def add_registration(session: Session, *, name: str, issuer: str, client_id: str, auth_login_url: str,
+                     auth_token_url: str, jwks_url: str, token_audience: str | None = None) -> Registration:
+    if session.scalar(select(Registration).where(Registration.issuer == issuer,
+                                                 Registration.client_id == client_id)):
+        raise ConflictError(f"a registration for issuer {issuer} and client id {client_id} exists already")
+    registration = Registration(name=name, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
+                                auth_token_url=auth_token_url, jwks_url=jwks_url, token_audience=token_audience)
+    session.add(registration)
+    session.flush()
+    return registration
+
+
+def get_registration(session: Session, registration_id: int) -> Registration:
+    registration = session.get(Registration, registration_id)
+    if registration is None:
+        raise NotFoundError(f"no registration {registration_id}")
+    return registration
+
+
+def find_registration(session: Session, issuer: str, client_id: str) -> Registration:
+    registration = session.scalar(select(Registration).where(Registration.issuer == issuer,
+                                                             Registration.client_id == client_id))
+    if registration is None:
+        raise NotFoundError(f"no registration for issuer {issuer} and client id {client_id}")
+    return registration
+
+
+def list_registrations(session: Session) -> list[Registration]:
+    return list(session.scalars(select(Registration).order_by(Registration.id)))
+
+
+def remove_registration(session: Session, registration_id: int) -> None:
+    session.delete(get_registration(session, registration_id))
+    session.flush()
+
+
+def _check_municipalities(session: Session, municipalities: list[str]) -> list[str]:
+    ids = sorted({parse_municipality_id(m) for m in municipalities})
+    known = set(session.scalars(select(Municipality.id).where(Municipality.id.in_(ids))))
+    unknown = [m for m in ids if m not in known]
+    if unknown:
+        raise NotFoundError(f"unknown municipality {', '.join(unknown)}: import the official list first")
+    return ids
+
+
+def bind_deployment(session: Session, registration: Registration, deployment_id: str, municipalities: list[str],
+                    custom_param: str | None = None) -> Deployment:
+    """Create or update a deployment, bind it to its municipalities and make it active.
+
+    One municipality: every launch from it belongs to that municipality. Several: a shared deployment,
+    which needs ``custom_param`` (the signed custom parameter that names the pupil's municipality).
+    """
+    if not deployment_id or len(deployment_id) > 255:
+        raise DomainError("a deployment id is 1 to 255 characters", code="invalid")
+    if not municipalities:
+        raise DomainError("a deployment serves at least one municipality", code="invalid")
+    ids = _check_municipalities(session, municipalities)
+    if len(ids) > 1 and not custom_param:
+        raise DomainError("a deployment shared by several municipalities needs --custom-param "
+                          "(e.g. municipality_code) to tell them apart", code="invalid")
+    deployment = session.scalar(select(Deployment).where(Deployment.registration_id == registration.id,
+                                                         Deployment.deployment_id == deployment_id))
+    if deployment is None:
+        deployment = Deployment(registration=registration, deployment_id=deployment_id)
+        session.add(deployment)
+    deployment.status = DEPLOYMENT_ACTIVE
+    deployment.custom_param = custom_param or None
+    deployment.municipalities = [DeploymentMunicipality(municipality_id=m) for m in ids]
+    session.flush()
+    return deployment
+
+
+def set_deployment_status(session: Session, registration: Registration, deployment_id: str, status: str) -> Deployment:
+    deployment = session.scalar(select(Deployment).where(Deployment.registration_id == registration.id,
+                                                         Deployment.deployment_id == deployment_id))
+    if deployment is None:
+        raise NotFoundError(f"no deployment {deployment_id} in registration {registration.id}")
+    if status == DEPLOYMENT_ACTIVE and not deployment.municipalities:
+        raise DomainError("bind the deployment to a municipality first (platforms add-deployment)", code="invalid")
+    deployment.status = status
+    session.flush()
+    return deployment
+
+
+# -- launch ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Admission:
+    deployment: Deployment
+    resolution: Resolution
+
+
+def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -> Admission:
+    """Check the deployment and resolve the home municipality of a verified launch.
+
+    An unknown deployment of a known registration is stored as *pending* (the caller commits that)
+    and refused until national staff approve it; nothing else is written for a refused launch.
+    """
+    deployment = session.scalar(select(Deployment).where(Deployment.registration_id == registration_id,
+                                                         Deployment.deployment_id == claims.deployment_id))
+    if deployment is None:
+        try:
+            with session.begin_nested():  # two first launches at once: one row, both refused
+                session.add(Deployment(registration_id=registration_id, deployment_id=claims.deployment_id,
+                                       status=DEPLOYMENT_PENDING))
+        except IntegrityError:
+            pass
+        raise LaunchError(f"deployment {claims.deployment_id!r} unknown: stored as pending",
+                          code="deployment_pending", status=403)
+    if deployment.status == DEPLOYMENT_PENDING:
+        raise LaunchError(f"deployment {claims.deployment_id!r} waits for approval",
+                          code="deployment_pending", status=403)
+    if deployment.status == DEPLOYMENT_INACTIVE:
+        raise LaunchError(f"deployment {claims.deployment_id!r} deactivated", code="deployment_inactive",
+                          status=403)
+    allowed = [m.municipality_id for m in deployment.municipalities]
+    resolution = resolve_municipality(allowed, deployment.custom_param, claims.custom)
+    return Admission(deployment=deployment, resolution=resolution)
+
+
+def record_launch(session: Session, registration_id: int, claims: LaunchClaims, admission: Admission,
+                  locale: str | None) -> Launch:
+    """Store an accepted launch: the pseudonymous ``sub``, never names or e-mail."""
+    launch = Launch(
+        id=str(uuid.uuid4()),
+        registration_id=registration_id,
+        deployment_pk=admission.deployment.id,
+        message_type=claims.message_type,
+        sub=claims.sub,
+        role=claims.role,
+        roles=list(claims.roles),
+        context_id=claims.context_id,
+        resource_link_id=claims.resource_link_id,
+        custom=dict(claims.custom),
+        municipality_id=admission.resolution.municipality_id,
+        resolution_method=admission.resolution.method,
+        locale=locale,
+    )
+    session.add(launch)
+    session.flush()
+    return launch
+
+
+def get_launch(session: Session, launch_id: str) -> Launch | None:
+    return session.get(Launch, launch_id)

@@ -1,0 +1,85 @@
+"""The page every refused request gets: a 4xx status, a stable code on ``<main data-error-code>``, and a
+sentence a pupil understands in their language. The detail goes to the log only."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import render_template
+from flask_babel import lazy_gettext as _l
+
+from ..domain.errors import DomainError
+
+log = logging.getLogger("lti_tool.refused")
+
+_SECURITY = _l("We could not confirm that you came here from your school's learning platform. "
+               "Go back to the learning platform and open the course again.")
+_INCOMPLETE = _l("Your learning platform sent an incomplete launch. Go back and open the course again; "
+                 "if it happens again, tell your teacher.")
+
+MESSAGES = {
+    "login_invalid": _INCOMPLETE,
+    "target_link_uri_invalid": _INCOMPLETE,
+    "registration_unknown": _l("Your learning platform is not registered with the national course catalog yet. "
+                               "Tell your teacher or the platform's administrator."),
+    "registration_ambiguous": _l("Your learning platform must use its own sign-in address for this tool. "
+                                 "Tell the platform's administrator."),
+    "platform_error": _l("Your learning platform did not let you sign in to the course. "
+                         "Go back and try again."),
+    "state_missing": _SECURITY,
+    "state_invalid": _l("Your browser did not keep the sign-in information, or it took too long. "
+                        "Go back to the learning platform and open the course again."),
+    "token_missing": _SECURITY,
+    "token_malformed": _SECURITY,
+    "issuer_invalid": _SECURITY,
+    "audience_invalid": _SECURITY,
+    "azp_invalid": _SECURITY,
+    "signature_invalid": _SECURITY,
+    "key_unknown": _SECURITY,
+    "platform_keys_unavailable": _l("We could not reach your learning platform to check the launch. "
+                                    "Try again in a few minutes."),
+    "token_expired": _l("The launch took too long or your device's clock is wrong. "
+                        "Go back to the learning platform and open the course again."),
+    "token_not_yet_valid": _l("The launch took too long or your device's clock is wrong. "
+                              "Go back to the learning platform and open the course again."),
+    "nonce_missing": _SECURITY,
+    "nonce_invalid": _SECURITY,
+    "nonce_replayed": _l("This launch has already been used. Go back to the learning platform and open "
+                         "the course again."),
+    "version_invalid": _INCOMPLETE,
+    "message_type_unknown": _INCOMPLETE,
+    "message_type_unsupported": _l("This kind of link to the course catalog is not supported. "
+                                   "Tell your teacher."),
+    "sub_missing": _INCOMPLETE,
+    "roles_missing": _INCOMPLETE,
+    "resource_link_missing": _INCOMPLETE,
+    "deployment_id_invalid": _INCOMPLETE,
+    "deployment_pending": _l("This installation is waiting for approval by the national course catalog. "
+                             "You can open the course once it has been approved."),
+    "deployment_inactive": _l("This installation of the course catalog has been turned off. "
+                              "Tell your teacher or your arts school."),
+    "municipality_unresolved": _l("We could not tell which municipality's arts school you belong to, so the "
+                                  "course cannot open. Tell your teacher; nothing has been booked for you."),
+    "municipality_not_allowed": _l("Your municipality is not part of this installation of the course catalog. "
+                                   "Tell your teacher; nothing has been booked for you."),
+    "launch_expired": _l("Your session has ended. Go back to the learning platform and open the course again."),
+    "not_found": _l("The page was not found."),
+}
+TITLES = {
+    "deployment_pending": _l("Waiting for approval"),
+    "launch_expired": _l("Session ended"),
+    "not_found": _l("Not found"),
+}
+DEFAULT_TITLE = _l("The course could not be opened")
+DEFAULT_MESSAGE = _SECURITY
+
+
+def render_error(code: str, status: int, detail: str = ""):
+    status = status if 400 <= status < 500 else 400
+    log.warning("refused code=%s status=%s detail=%s", code, status, detail)
+    return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
+                           message=MESSAGES.get(code, DEFAULT_MESSAGE)), status
+
+
+def render_domain_error(error: DomainError):
+    return render_error(error.code, error.status, error.detail)

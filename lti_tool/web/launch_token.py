@@ -1,0 +1,36 @@
+"""After a launch the tool's own pages do not depend on third-party cookies: a signed, short-lived
+launch token travels in their links and forms (``?lt=...``)."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..db import get_session
+from ..domain.errors import DomainError
+from ..i18n import set_locale
+from ..models import Launch
+
+SALT = "lti_tool.launch-token"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def issue_launch_token(launch_id: str) -> str:
+    return _serializer().dumps(launch_id)
+
+
+def current_launch() -> Launch:
+    """The launch named by the request's token; its locale becomes the page's locale."""
+    token = request.values.get("lt", "")
+    try:
+        launch_id = _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
+    except (SignatureExpired, BadSignature) as exc:
+        raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401) from exc
+    launch = get_session().get(Launch, launch_id)
+    if launch is None:
+        raise DomainError("launch token names no launch", code="launch_expired", status=401)
+    set_locale(launch.locale)
+    return launch

@@ -1,0 +1,82 @@
+"""The LTI 1.3 protocol endpoints: OIDC login, launch (redirect URI) and the tool's JWKS."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+
+from ..db import get_session
+from ..domain.claims import locale_from_claims
+from ..domain.errors import DomainError
+from ..i18n import set_locale
+from ..lti import get_lti
+from ..lti.launch import start_login, unverified_claims
+from .. import services
+from .errors import render_domain_error
+from .launch_token import issue_launch_token
+
+bp = Blueprint("lti", __name__)
+log = logging.getLogger(__name__)
+
+
+def state_cookie_options() -> dict:
+    """State cookies travel in the platform's cross-site form post: SameSite=None; Secure; Partitioned
+    where the tool is on https, SameSite=Lax on a plain-http development host."""
+    secure = bool(current_app.config["COOKIE_SECURE"])
+    options = {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/lti/"}
+    if secure:
+        options["partitioned"] = True
+    return options
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+@bp.route("/lti/login/<int:registration_id>", methods=["GET", "POST"])
+def login(registration_id: int | None = None):
+    params = request.values.to_dict()
+    config = current_app.config
+    try:
+        target = start_login(get_session(), get_lti().logins, params, base_url=config["BASE_URL"],
+                             redirect_uri=config["BASE_URL"] + url_for("lti.launch"),
+                             ttl=timedelta(seconds=int(config["LOGIN_STATE_TTL_SECONDS"])),
+                             registration_id=registration_id)
+    except DomainError as error:
+        return render_domain_error(error)
+    response = redirect(target.url, code=302)
+    response.set_cookie(target.cookie_name, target.state, max_age=int(config["LOGIN_STATE_TTL_SECONDS"]),
+                        **state_cookie_options())
+    return response
+
+
+@bp.route("/lti/launch", methods=["POST"])
+def launch():
+    lti = get_lti()
+    session = get_session()
+    set_locale(locale_from_claims(unverified_claims(request.form.get("id_token", ""))))
+    try:
+        verified = lti.validator.verify(session, request.form, request.cookies)
+        set_locale(verified.claims.locale)
+        admission = services.admit_launch(session, verified.registration_id, verified.claims)
+        lti.validator.consume(verified)
+        record = services.record_launch(session, verified.registration_id, verified.claims, admission,
+                                        verified.claims.locale)
+        session.commit()
+    except DomainError as error:
+        session.commit()  # keeps only what a refusal may write: a new deployment, pending approval
+        return render_domain_error(error)
+    log.info("launch accepted registration=%s municipality=%s method=%s role=%s", verified.registration_id,
+             record.municipality_id, record.resolution_method, record.role)
+    response = redirect(url_for("pupil.home", lt=issue_launch_token(record.id)), code=303)
+    response.delete_cookie(f"lti_state_{verified.login.state}", **{
+        k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
+                                                                  "partitioned")})
+    return response
+
+
+@bp.route("/lti/jwks")
+@bp.route("/.well-known/jwks.json")
+def jwks():
+    response = jsonify(get_lti().keys.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

@@ -1,0 +1,89 @@
+"""The sandbox platform's pages: pick a municipality and a role, launch the tool in an iframe."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
+from sqlalchemy import select
+
+from ..db import get_session
+from ..models import Deployment, Registration
+from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, LaunchSpec, SandboxError, SandboxPlatform,
+                       sandbox_deployment_id)
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+EXTENSION_KEY = "lti_tool.sandbox"
+LOCALES = {"sv-SE": "Svenska", "nb-NO": "Norsk bokmål", "nn-NO": "Norsk nynorsk", "en-GB": "English"}
+
+
+def get_platform(app=None) -> SandboxPlatform:
+    return (app or current_app).extensions[EXTENSION_KEY]
+
+
+def _choices():
+    """(value, municipality, shared?) for every active deployment of the sandbox registration."""
+    platform = get_platform()
+    session = get_session()
+    registration = session.scalar(select(Registration).where(Registration.issuer == platform.issuer,
+                                                             Registration.client_id == CLIENT_ID))
+    if registration is None:
+        return []
+    choices = []
+    deployments = session.scalars(select(Deployment).where(Deployment.registration_id == registration.id)
+                                  .order_by(Deployment.deployment_id))
+    for deployment in deployments:
+        for binding in deployment.municipalities:
+            shared = deployment.deployment_id == SHARED_DEPLOYMENT
+            choices.append({"value": f"{deployment.deployment_id}|{binding.municipality_id if shared else ''}",
+                            "municipality": binding.municipality_id, "shared": shared,
+                            "status": deployment.status})
+    return choices
+
+
+@bp.route("/")
+def index():
+    from ..models import Municipality
+
+    names = {m.id: m.name for m in get_session().scalars(select(Municipality))}
+    choices = sorted(_choices(), key=lambda c: (c["shared"], c["municipality"]))
+    return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES),
+                           locales=LOCALES, default_course=request.args.get("course", ""))
+
+
+@bp.route("/start")
+def start():
+    """Third-party initiated login: the platform sends the browser to the tool's login URL."""
+    deployment_id, _, municipality = request.args.get("deployment", "").partition("|")
+    role = request.args.get("role", "learner")
+    if not deployment_id or role not in ROLES:
+        abort(400)
+    user = request.args.get("user", "").strip() or f"{role}-1"
+    spec = LaunchSpec(deployment_id=deployment_id, role=role, user=user,
+                      locale=request.args.get("locale", "sv-SE"),
+                      municipality_code=municipality or None,
+                      course=request.args.get("course", "").strip() or None)
+    return redirect(get_platform().login_initiation_url(spec))
+
+
+@bp.route("/auth", methods=["GET", "POST"])
+def auth():
+    """The platform's OIDC authorization endpoint: answers with an auto-submitted form post."""
+    platform = get_platform()
+    try:
+        fields = platform.auth_response(request.values.to_dict())
+    except SandboxError as error:
+        return render_template("sandbox/auth_error.html", message=str(error)), 400
+    return render_template("sandbox/form_post.html", action=platform.tool_launch_url, fields=fields)
+
+
+@bp.route("/jwks")
+def jwks():
+    return jsonify(get_platform().jwks())
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION_KEY] = SandboxPlatform(app.config["BASE_URL"], app.config["KEYS_DIR"],
+                                                    app.config["SECRET_KEY"])
+    app.register_blueprint(bp)
+
+
+__all__ = ["bp", "init_app", "get_platform", "sandbox_deployment_id"]
