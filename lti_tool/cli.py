@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from . import services
@@ -23,7 +24,7 @@ def _fail(error: Exception) -> None:
 
 # -- municipalities ----------------------------------------------------------------------------------
 
-@click.group("municipalities")
+@click.group("municipalities", cls=AppGroup)
 def municipalities_cli() -> None:
     """The municipality registry (kommuner / kommuner): official SCB and SSB lists."""
 
@@ -66,7 +67,7 @@ def municipalities_list(country: str | None) -> None:
 
 # -- platforms (registrations and deployments) -------------------------------------------------------
 
-@click.group("platforms")
+@click.group("platforms", cls=AppGroup)
 def platforms_cli() -> None:
     """Platform registrations (issuer + client id) and their deployments."""
 
@@ -178,7 +179,7 @@ def platforms_deactivate_deployment(issuer, client_id, deployment_id) -> None:
 
 # -- keys --------------------------------------------------------------------------------------------
 
-@click.group("keys")
+@click.group("keys", cls=AppGroup)
 def keys_cli() -> None:
     """The tool's signing keys (JWKS at /lti/jwks)."""
 
@@ -210,7 +211,7 @@ def keys_purge() -> None:
 
 # -- logins ------------------------------------------------------------------------------------------
 
-@click.group("logins")
+@click.group("logins", cls=AppGroup)
 def logins_cli() -> None:
     """One-time login states and nonces."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, g
+from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,7 +89,7 @@ def upgrade(app: Flask | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(app.config["DATABASE_URL"]), revision)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_cli() -> None:
     """Database schema (Alembic migrations)."""
 

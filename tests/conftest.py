@@ -1,0 +1,192 @@
+"""Fixtures: an app on a fresh database (SQLite file, or PostgreSQL when TEST_DATABASE_URL is set), the
+sandbox platform as the launching emulator, and ``LaunchActions`` for whole login -> launch flows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from html import unescape
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from sqlalchemy import create_engine, text
+
+from lti_tool import create_app
+from lti_tool.config import normalise_database_url
+from lti_tool.db import alembic_config, new_session
+from lti_tool.models import Base
+from lti_tool.sandbox import LaunchSpec, sandbox_deployment_id
+
+BASE_URL = "http://localhost"
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """Migrate once per test session: a SQLite file copied per test, or a PostgreSQL schema truncated per test."""
+    from alembic import command
+
+    if PG_URL:
+        url = normalise_database_url(PG_URL)
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        command.upgrade(alembic_config(url), "head")
+        return url
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+    return path
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if PG_URL:
+        engine = create_engine(database_template)
+        with engine.begin() as connection:
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return database_template
+    path = tmp_path / "tool.db"
+    shutil.copy(database_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def keys_template(tmp_path_factory):
+    """RSA keys made once per test session (tool and sandbox platform), copied into each test."""
+    from lti_tool.lti.keys import KeyStore
+
+    folder = tmp_path_factory.mktemp("keys")
+    KeyStore(folder).ensure()
+    KeyStore(folder / "sandbox-platform").ensure()
+    return folder
+
+
+@pytest.fixture
+def config(database_url, tmp_path, keys_template):
+    shutil.copytree(keys_template, tmp_path / "keys")
+    return {
+        "DATABASE_URL": database_url,
+        "BASE_URL": BASE_URL,
+        "KEYS_DIR": str(tmp_path / "keys"),
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
+        "SANDBOX": True,
+        "REDIS_URL": "",
+        "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 0,
+    }
+
+
+@pytest.fixture
+def app(config):
+    app = create_app(config)
+    yield app
+    from lti_tool.db import get_engine
+
+    get_engine(app).dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def platform(app):
+    from lti_tool.web.sandbox import get_platform
+
+    return get_platform(app)
+
+
+@pytest.fixture
+def demo(app, platform):
+    """The demo municipalities and the sandbox registration with its deployments."""
+    from lti_tool.cli import prepare_demo
+
+    prepare_demo(app)
+    with new_session(app) as session:
+        return platform.ensure_registration(session).id
+
+
+@pytest.fixture
+def platform_http(platform):
+    """Outbound HTTP faked: the sandbox platform's JWKS is served to the tool through ``responses``."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, platform.jwks_url,
+                          callback=lambda _request: (200, {"Cache-Control": "max-age=300"},
+                                                     json.dumps(platform.jwks())),
+                          content_type="application/json")
+        yield mock
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+class LaunchActions:
+    """Whole flows through the real endpoints: the platform's login initiation, the tool's login, the
+    platform's authentication response and the tool's launch."""
+
+    def __init__(self, client, platform):
+        self.client = client
+        self.platform = platform
+
+    @staticmethod
+    def spec(municipality: str = "SE-1490", **kwargs) -> LaunchSpec:
+        kwargs.setdefault("deployment_id", sandbox_deployment_id(municipality))
+        return LaunchSpec(**kwargs)
+
+    def login(self, spec: LaunchSpec, **params) -> dict[str, str]:
+        """Start the login; returns the authentication request the tool sent the browser to."""
+        query = self.platform.login_initiation(spec)
+        query.update(params)
+        response = self.client.get("/lti/login", query_string={k: v for k, v in query.items() if v is not None})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = urlsplit(response.headers["Location"])
+        return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+    def launch(self, spec: LaunchSpec | None = None, *, overrides=None, headers=None, signing_pem=None,
+               form=None, auth=None):
+        """Log in and post a (possibly tampered) id_token to the tool's launch URL."""
+        spec = spec or self.spec()
+        auth = auth or self.login(spec)
+        token = self.platform.build_id_token(spec, auth["nonce"], overrides=overrides, headers=headers,
+                                             signing_pem=signing_pem)
+        data = {"id_token": token, "state": auth["state"]}
+        data.update(form or {})
+        return self.client.post("/lti/launch", data={k: v for k, v in data.items() if v is not None})
+
+    def launch_through_platform(self, spec: LaunchSpec | None = None):
+        """The unmodified way: the sandbox platform's own authorization endpoint answers the login."""
+        spec = spec or self.spec()
+        auth = self.login(spec)
+        page = self.client.get("/sandbox/auth", query_string=auth)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        fields = {name: unescape(value) for name, value in _HIDDEN.findall(page.get_data(as_text=True))}
+        return self.client.post("/lti/launch", data=fields)
+
+
+@pytest.fixture
+def launches(client, platform, demo, platform_http):
+    return LaunchActions(client, platform)
+
+
+def error_code(response) -> str | None:
+    match = re.search(r'data-error-code="([^"]+)"', response.get_data(as_text=True))
+    return match.group(1) if match else None
+
+
+def main_attrs(response) -> dict[str, str]:
+    match = re.search(r"<main([^>]*)>", response.get_data(as_text=True))
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', match.group(1))) if match else {}
