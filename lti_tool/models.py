@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -161,3 +162,221 @@ class Launch(Base):
 
     municipality: Mapped[Municipality] = relationship()
     registration: Mapped[Registration] = relationship()
+
+
+# -- national catalog (synced from the feed, never edited here) ---------------------------------------
+
+COURSE_ACTIVE = "active"
+COURSE_RETIRED = "retired"
+
+
+class Course(Base):
+    """A course of the national catalog. ``title``/``summary`` are LocalText: {"sv": ..., "nb": ...}."""
+
+    __tablename__ = "courses"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=COURSE_ACTIVE)
+    subject: Mapped[str | None] = mapped_column(String(20))
+    title: Mapped[dict] = mapped_column(JSON)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    age_min: Mapped[int | None] = mapped_column(Integer)
+    age_max: Mapped[int | None] = mapped_column(Integer)
+    languages: Mapped[list] = mapped_column(JSON, default=list)
+    # sha256 of the course's canonical JSON in the feed: equal hash, nothing to do.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+
+    prices: Mapped[list["CoursePrice"]] = relationship(cascade="all, delete-orphan", back_populates="course")
+    rounds: Mapped[list["CourseRound"]] = relationship(back_populates="course", order_by="CourseRound.starts_on")
+    modules: Mapped[list["CourseModule"]] = relationship(back_populates="course", order_by="CourseModule.position")
+
+
+class CoursePrice(Base):
+    """Fixed price of one pupil seat for one round, per country."""
+
+    __tablename__ = "course_prices"
+
+    course_code: Mapped[str] = mapped_column(ForeignKey("courses.code", ondelete="CASCADE"), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+
+    course: Mapped[Course] = relationship(back_populates="prices")
+
+
+ROUND_OPEN = "open"            # enrolment open (until enrolment_closes_on)
+ROUND_RUNNING = "running"      # enrolment closed, enough participants
+ROUND_CANCELLED = "cancelled"  # below min_participants at enrolment close: seats released, no cost
+ROUND_RETIRED = "retired"      # gone from the feed
+
+
+class CourseRound(Base):
+    """One run of a course: one national teaching group with a capacity across all municipalities."""
+
+    __tablename__ = "course_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_code: Mapped[str] = mapped_column(ForeignKey("courses.code", ondelete="CASCADE"), index=True)
+    round_id: Mapped[str] = mapped_column(String(40))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    enrolment_closes_on: Mapped[date] = mapped_column(Date)
+    withdrawal_deadline: Mapped[date] = mapped_column(Date)
+    capacity: Mapped[int] = mapped_column(Integer)
+    min_participants: Mapped[int] = mapped_column(Integer)
+    # Seats taken in this round, all municipalities together (never above capacity).
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=ROUND_OPEN)
+
+    course: Mapped[Course] = relationship(back_populates="rounds")
+
+    __table_args__ = (UniqueConstraint("course_code", "round_id"),)
+
+
+class CourseModule(Base):
+    __tablename__ = "course_modules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_code: Mapped[str] = mapped_column(ForeignKey("courses.code", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))  # the feed's module id
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict] = mapped_column(JSON)
+    # False when the module is gone from the feed: kept, since pupils' work may refer to it.
+    current: Mapped[bool] = mapped_column(default=True)
+
+    course: Mapped[Course] = relationship(back_populates="modules")
+    lessons: Mapped[list["Lesson"]] = relationship(back_populates="module", order_by="Lesson.position")
+    assignments: Mapped[list["Assignment"]] = relationship(back_populates="module", order_by="Assignment.position")
+
+    __table_args__ = (UniqueConstraint("course_code", "key"),)
+
+
+class Lesson(Base):
+    """``body_markdown`` is the feed's LocalText; ``body_html`` the same, rendered and sanitised."""
+
+    __tablename__ = "lessons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("course_modules.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict] = mapped_column(JSON)
+    body_markdown: Mapped[dict] = mapped_column(JSON)
+    body_html: Mapped[dict] = mapped_column(JSON)
+    video_url: Mapped[str | None] = mapped_column(String(1000))
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    current: Mapped[bool] = mapped_column(default=True)
+
+    module: Mapped[CourseModule] = relationship(back_populates="lessons")
+
+    __table_args__ = (UniqueConstraint("module_id", "key"),)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("course_modules.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict] = mapped_column(JSON)
+    instructions_markdown: Mapped[dict] = mapped_column(JSON)
+    instructions_html: Mapped[dict] = mapped_column(JSON)
+    submission: Mapped[str] = mapped_column(String(10))  # file | text | none
+    max_score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    current: Mapped[bool] = mapped_column(default=True)
+
+    module: Mapped[CourseModule] = relationship(back_populates="assignments")
+
+    __table_args__ = (UniqueConstraint("module_id", "key"),)
+
+
+class CatalogSync(Base):
+    """One run of ``catalog sync``: when, from where, what happened."""
+
+    __tablename__ = "catalog_syncs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    source: Mapped[str] = mapped_column(String(1000))
+    # applied | no_changes | not_modified | rejected | failed | dry_run
+    result: Mapped[str] = mapped_column(String(20))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    retired: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    feed_generated_at: Mapped[str | None] = mapped_column(String(40))
+
+
+# -- orders (avrop), seats and waiting lists ------------------------------------------------------------
+
+class Order(Base):
+    """A municipality's call-off (avrop) of one course round, with a budget of pupil seats."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    seats_budget: Mapped[int] = mapped_column(Integer)
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+
+    municipality: Mapped[Municipality] = relationship()
+    round: Mapped[CourseRound] = relationship()
+
+    __table_args__ = (UniqueConstraint("municipality_id", "round_pk"),)
+
+
+SEAT_ACTIVE = "active"
+SEAT_WITHDRAWN = "withdrawn"
+SEAT_CANCELLED = "cancelled"
+
+
+class Seat(Base):
+    """One pupil (pseudonymous ``sub`` at a registration) in one round, paid by the home municipality."""
+
+    __tablename__ = "seats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=SEAT_ACTIVE)
+    taken_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
+
+
+WAITING = "waiting"
+WAITING_ADMITTED = "admitted"
+WAITING_LEFT = "left"
+
+
+class WaitlistEntry(Base):
+    """First come, first served, per (municipality, course round)."""
+
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=WAITING)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    admitted_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
