@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from . import services
@@ -244,6 +244,7 @@ def prepare_demo(app: Flask) -> None:
 
 @click.command("demo")
 @click.option("--no-serve", is_flag=True, help="Prepare the database and the sandbox, then stop.")
+@with_appcontext
 def demo_command(no_serve: bool) -> None:
     """Prepare the database, demo municipalities and the sandbox platform, then serve on BASE_URL."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -182,6 +182,31 @@ def launches(client, platform, demo, platform_http):
     return LaunchActions(client, platform)
 
 
+@pytest.fixture
+def launches_factory(platform_http):
+    """LaunchActions on an app made with other settings (e.g. Redis), sharing the faked HTTP."""
+    from lti_tool.cli import prepare_demo
+    from lti_tool.web.sandbox import get_platform
+
+    made = []
+
+    def make(settings):
+        app = create_app(settings)
+        prepare_demo(app)
+        made.append(app)
+        platform = get_platform(app)
+        platform_http.add_callback(responses.GET, platform.jwks_url,
+                                   callback=lambda _r: (200, {}, json.dumps(platform.jwks())),
+                                   content_type="application/json")
+        return LaunchActions(app.test_client(), platform)
+
+    yield make
+    from lti_tool.db import get_engine
+
+    for app in made:
+        get_engine(app).dispose()
+
+
 def error_code(response) -> str | None:
     match = re.search(r'data-error-code="([^"]+)"', response.get_data(as_text=True))
     return match.group(1) if match else None

@@ -97,8 +97,11 @@ class RedisLoginStore:
         self._consume = client.register_script(_CONSUME)
 
     def save(self, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None:
+        milliseconds = int(ttl.total_seconds() * 1000)
+        if milliseconds <= 0:
+            return  # already expired: nothing to keep
         record = {"nonce": nonce, "registration_id": registration_id, "used": False}
-        if not self.client.set(self.prefix + state, json.dumps(record), ex=int(ttl.total_seconds()), nx=True):
+        if not self.client.set(self.prefix + state, json.dumps(record), px=milliseconds, nx=True):
             raise RuntimeError("login state collision")
 
     def get(self, state: str) -> LoginRecord | None:

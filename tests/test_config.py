@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from lti_tool import create_app
+from lti_tool.config import DEV_SECRET_KEY, ConfigurationError, load_settings, normalise_database_url
+
+
+def test_development_defaults(tmp_path):
+    settings = load_settings({}, instance_path=str(tmp_path))
+    assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path}/lti_tool.db"
+    assert settings["SANDBOX"] is True and settings["COOKIE_SECURE"] is False
+    assert settings["BASE_URL"] == "http://127.0.0.1:5000"
+
+
+def test_environment_with_prefix(tmp_path):
+    settings = load_settings({"LTI_TOOL_BASE_URL": "https://tool.example/", "LTI_TOOL_JWT_LEEWAY_SECONDS": "30",
+                              "LTI_TOOL_DATABASE_URL": "postgresql://u@db/lti", "OTHER": "x",
+                              "LTI_TOOL_REDIS_URL": "redis://127.0.0.1:6379/0"}, instance_path=str(tmp_path))
+    assert settings["BASE_URL"] == "https://tool.example"
+    assert settings["JWT_LEEWAY_SECONDS"] == 30
+    assert settings["DATABASE_URL"] == "postgresql+psycopg://u@db/lti"
+    assert settings["COOKIE_SECURE"] is True  # https
+    assert settings["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("secret", [None, DEV_SECRET_KEY, "short"])
+def test_production_refuses_a_default_or_weak_secret(secret):
+    env = {"LTI_TOOL_ENV": "production", "LTI_TOOL_BASE_URL": "https://tool.example"}
+    if secret:
+        env["LTI_TOOL_SECRET_KEY"] = secret
+    with pytest.raises(ConfigurationError, match="secret"):
+        load_settings(env)
+
+
+def test_production_never_runs_the_sandbox():
+    env = {"LTI_TOOL_ENV": "production", "LTI_TOOL_BASE_URL": "https://tool.example",
+           "LTI_TOOL_SECRET_KEY": "x" * 40, "LTI_TOOL_SANDBOX": "1"}
+    with pytest.raises(ConfigurationError, match="sandbox"):
+        load_settings(env)
+    env.pop("LTI_TOOL_SANDBOX")
+    assert load_settings(env)["SANDBOX"] is False
+
+
+def test_production_app_has_no_sandbox_routes(config):
+    app = create_app({**config, "ENV": "production", "SANDBOX": False, "BASE_URL": "https://tool.example",
+                      "SECRET_KEY": "p" * 40})
+    client = app.test_client()
+    assert client.get("/sandbox/").status_code == 404
+    assert client.get("/lti/jwks").status_code == 200
+
+
+def test_create_app_refuses_production_with_the_default_secret(config):
+    with pytest.raises(ConfigurationError):
+        create_app({**config, "ENV": "production", "SANDBOX": False, "BASE_URL": "https://tool.example",
+                    "SECRET_KEY": DEV_SECRET_KEY})
+
+
+def test_plain_postgres_urls_get_the_driver():
+    assert normalise_database_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalise_database_url("postgresql+psycopg://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"

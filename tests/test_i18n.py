@@ -1,0 +1,45 @@
+"""Every string shown to a person is translated into sv, nb and nn; the compiled catalogs are current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSLATIONS = ROOT / "lti_tool" / "translations"
+METHODS = [("lti_tool/**.py", "python"), ("templates/**.html", "jinja2")]
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+
+
+def extracted() -> set[str]:
+    ids = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), METHODS, keywords=KEYWORDS):
+        ids.add(message if isinstance(message, str) else message[0])
+    return ids
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "nn"])
+def test_every_message_is_translated_and_compiled(locale):
+    folder = TRANSLATIONS / locale / "LC_MESSAGES"
+    with open(folder / "messages.po", "rb") as handle:
+        po = {m.id: m.string for m in read_po(handle, locale=locale) if m.id}
+    with open(folder / "messages.mo", "rb") as handle:
+        mo = {m.id: m.string for m in read_mo(handle) if m.id}
+    wanted = extracted()
+    assert wanted, "no messages extracted"
+    missing = sorted(m for m in wanted if not po.get(m))
+    assert not missing, f"{locale}: untranslated {missing}"
+    assert mo == po, f"{locale}: messages.mo is older than messages.po (run pybabel compile -d lti_tool/translations)"
+
+
+def test_pages_switch_language(client):
+    assert "Sidan finns inte" in client.get("/nope", headers={"Accept-Language": "sv-SE"}).get_data(as_text=True)
+    assert "Siden finnes ikke" in client.get("/nope", headers={"Accept-Language": "nb"}).get_data(as_text=True)
+    assert "Sida finst ikkje" in client.get("/nope", headers={"Accept-Language": "nn-NO"}).get_data(as_text=True)
+    page = client.get("/nope", headers={"Accept-Language": "en-GB"})
+    assert page.status_code == 404 and "The page was not found" in page.get_data(as_text=True)
+    assert 'lang="sv"' in client.get("/nope", headers={"Accept-Language": "de"}).get_data(as_text=True)

@@ -1,0 +1,92 @@
+"""The tool's keys: created on first start, published as JWKS, rotated with a grace period."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jwt
+import pytest
+
+from lti_tool.lti.keys import KeyStore
+
+
+def verify_with_jwks(token: str, jwks: dict) -> dict:
+    kid = jwt.get_unverified_header(token)["kid"]
+    matches = [k for k in jwks["keys"] if k["kid"] == kid]
+    if not matches:
+        raise LookupError(f"{kid} not published")
+    return jwt.decode(token, jwt.PyJWK(matches[0]).key, algorithms=["RS256"])
+
+
+def test_first_start_creates_one_key(tmp_path):
+    store = KeyStore(tmp_path / "keys")
+    key = store.ensure()
+    assert store.ensure().kid == key.kid  # the second start reuses it
+    assert (tmp_path / "keys" / f"{key.kid}.pem").stat().st_mode & 0o777 == 0o600
+    jwks = store.jwks()
+    assert [k["kid"] for k in jwks["keys"]] == [key.kid]
+    assert {"kty", "alg", "use", "kid", "n", "e"} <= set(jwks["keys"][0])
+    assert "d" not in jwks["keys"][0]  # never the private part
+
+
+def test_app_start_creates_keys_and_serves_jwks(client, app):
+    for path in ("/lti/jwks", "/.well-known/jwks.json"):
+        response = client.get(path)
+        assert response.status_code == 200
+        keys = response.get_json()["keys"]
+        assert len(keys) == 1 and keys[0]["kid"]
+
+
+def test_rotation_publishes_both_and_old_tokens_verify_during_grace(tmp_path):
+    store = KeyStore(tmp_path, grace=timedelta(days=7))
+    old = store.ensure()
+    token = jwt.encode({"sub": "x"}, old.private_pem, algorithm="RS256", headers={"kid": old.kid})
+    now = datetime.now(timezone.utc)
+    new, removed = store.rotate(now)
+    assert removed == [] and new.kid != old.kid and store.current().kid == new.kid
+    jwks = store.jwks(now + timedelta(days=6))
+    assert {k["kid"] for k in jwks["keys"]} == {old.kid, new.kid}
+    assert verify_with_jwks(token, jwks)["sub"] == "x"
+    # After the grace period the old key is no longer published, and the next rotation deletes it.
+    later = now + timedelta(days=7, seconds=1)
+    assert [k["kid"] for k in store.jwks(later)["keys"]] == [new.kid]
+    with pytest.raises(LookupError):
+        verify_with_jwks(token, store.jwks(later))
+    newest, removed = store.rotate(later)
+    assert removed == [old.kid] and not (tmp_path / f"{old.kid}.pem").exists()
+    assert {k["kid"] for k in store.jwks(later)["keys"]} == {new.kid, newest.kid}
+
+
+def test_purge_deletes_only_expired_keys(tmp_path):
+    store = KeyStore(tmp_path, grace=timedelta(days=1))
+    store.ensure()
+    now = datetime.now(timezone.utc)
+    store.rotate(now)
+    assert store.purge(now) == []
+    assert len(store.purge(now + timedelta(days=2))) == 1
+
+
+def test_keys_cli_rotate_and_list(runner, client):
+    before = client.get("/lti/jwks").get_json()["keys"]
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0 and "new signing key" in result.output
+    after = client.get("/lti/jwks").get_json()["keys"]
+    assert len(after) == 2 and before[0]["kid"] in {k["kid"] for k in after}
+    listing = runner.invoke(args=["keys", "list"]).output
+    assert "current" in listing and "retired" in listing
+    assert runner.invoke(args=["keys", "purge"]).output.startswith("removed 0")
+
+
+def test_pylti1p3_signs_with_the_published_kid(app, demo):
+    """Service calls signed through pylti1p3 name a kid the tool's JWKS publishes."""
+    from lti_tool.db import new_session
+    from lti_tool.lti import get_lti
+    from lti_tool.lti.toolconf import SqlToolConf
+    from lti_tool.web.sandbox import get_platform
+
+    with new_session(app) as session:
+        conf = SqlToolConf(session, get_lti(app).keys)
+        registration = conf.find_registration_by_params(get_platform(app).issuer, "kulturskola-sandbox")
+        assert registration.get_kid() == get_lti(app).keys.current().kid
+        assert conf.find_deployment_by_params(get_platform(app).issuer, "sandbox-SE-1490", "kulturskola-sandbox")
+        assert conf.find_deployment_by_params(get_platform(app).issuer, "nope", "kulturskola-sandbox") is None

@@ -1,0 +1,121 @@
+"""Platform JWKS: cached as the HTTP cache headers say, fetched again once on an unknown kid."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+import responses
+
+from lti_tool.db import SESSIONMAKER_KEY
+from lti_tool.domain.errors import LaunchError
+from lti_tool.lti.keys import KeyStore
+from lti_tool.lti.platform_keys import PlatformKeys, cache_lifetime
+
+URL = "https://lms.example/jwks"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("headers, seconds", [
+    ({"Cache-Control": "public, max-age=600"}, 600),
+    ({"Cache-Control": "s-maxage=60, max-age=600"}, 60),
+    ({"Cache-Control": "no-store"}, 0),
+    ({"Cache-Control": "no-cache"}, 0),
+    ({"Expires": "Sun, 22 Nov 2026 13:00:00 GMT"}, 3600),
+    ({"Expires": "Sun, 22 Nov 2026 11:00:00 GMT"}, 0),
+    ({"Expires": "garbage"}, 0),
+    ({}, 1234),
+])
+def test_cache_lifetime(headers, seconds):
+    assert cache_lifetime(headers, NOW, timedelta(seconds=1234)) == timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def jwks_keys(tmp_path):
+    store = KeyStore(tmp_path / "platform")
+    return store, store.ensure()
+
+
+def make(app, min_interval=0):
+    return PlatformKeys(app.extensions[SESSIONMAKER_KEY], default_lifetime=timedelta(hours=1),
+                        refetch_min_interval=timedelta(seconds=min_interval), timeout=2)
+
+
+def test_cached_by_max_age(app, jwks_keys):
+    store, key = jwks_keys
+    keys = make(app)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600", "ETag": '"v1"'})
+        assert keys.get_key(URL, key.kid) is not None
+        assert keys.get_key(URL, key.kid) is not None
+        assert len(mock.calls) == 1
+
+
+def test_no_store_fetches_every_time_and_uses_etag(app, jwks_keys):
+    store, key = jwks_keys
+    keys = make(app)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "no-cache", "ETag": '"v1"'})
+        keys.get_key(URL, key.kid)
+        mock.replace(responses.GET, URL, status=304, headers={"Cache-Control": "no-cache", "ETag": '"v1"'})
+        assert keys.get_key(URL, key.kid) is not None
+        assert len(mock.calls) == 2 and mock.calls[1].request.headers["If-None-Match"] == '"v1"'
+
+
+def test_unknown_kid_refetched_once(app, jwks_keys):
+    store, key = jwks_keys
+    keys = make(app)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        keys.get_key(URL, key.kid)
+        with pytest.raises(LaunchError) as caught:
+            keys.get_key(URL, "rotated-away")
+        assert caught.value.code == "key_unknown" and len(mock.calls) == 2
+
+
+def test_refetch_is_throttled(app, jwks_keys):
+    store, key = jwks_keys
+    keys = make(app, min_interval=60)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        keys.get_key(URL, key.kid)
+        for _ in range(3):
+            with pytest.raises(LaunchError):
+                keys.get_key(URL, "random-kid")
+        assert len(mock.calls) == 1  # a flood of unknown kids does not flood the platform
+
+
+@pytest.mark.parametrize("reply", [
+    {"body": requests.ConnectionError("down")},
+    {"status": 500, "body": "oops"},
+    {"status": 200, "body": "not json"},
+    {"status": 200, "body": json.dumps({"no": "keys"})},
+])
+def test_platform_jwks_unavailable(app, reply):
+    keys = make(app)
+    with responses.RequestsMock() as mock:
+        mock.get(URL, **reply)
+        with pytest.raises(LaunchError) as caught:
+            keys.get_key(URL, "kid")
+    assert caught.value.code == "platform_keys_unavailable"
+
+
+def test_non_rsa_or_non_signing_keys_are_ignored(app, jwks_keys):
+    store, key = jwks_keys
+    jwk = store.jwks()["keys"][0]
+    keys = make(app)
+    with responses.RequestsMock() as mock:
+        mock.get(URL, json={"keys": [dict(jwk, use="enc")]})
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, key.kid)
+
+
+def test_launch_page_when_the_platform_jwks_is_down(app, client, demo, platform):
+    from .conftest import LaunchActions, error_code
+
+    with responses.RequestsMock() as mock:
+        mock.get(platform.jwks_url, body=requests.ConnectTimeout("timeout"))
+        response = LaunchActions(client, platform).launch()
+    assert response.status_code == 400 and error_code(response) == "platform_keys_unavailable"
