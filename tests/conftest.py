@@ -85,12 +85,25 @@ def config(database_url, tmp_path, keys_template):
 
 
 @pytest.fixture
-def app(config):
-    app = create_app(config)
-    yield app
+def app_factory():
+    """Make more apps (other settings, "another worker"); their connections are closed afterwards."""
     from lti_tool.db import get_engine
 
-    get_engine(app).dispose()
+    made = []
+
+    def make(settings):
+        app = create_app(settings)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        get_engine(app).dispose()
+
+
+@pytest.fixture
+def app(config, app_factory):
+    return app_factory(config)
 
 
 @pytest.fixture
@@ -183,28 +196,21 @@ def launches(client, platform, demo, platform_http):
 
 
 @pytest.fixture
-def launches_factory(platform_http):
+def launches_factory(platform_http, app_factory):
     """LaunchActions on an app made with other settings (e.g. Redis), sharing the faked HTTP."""
     from lti_tool.cli import prepare_demo
     from lti_tool.web.sandbox import get_platform
 
-    made = []
-
     def make(settings):
-        app = create_app(settings)
+        app = app_factory(settings)
         prepare_demo(app)
-        made.append(app)
         platform = get_platform(app)
         platform_http.add_callback(responses.GET, platform.jwks_url,
                                    callback=lambda _r: (200, {}, json.dumps(platform.jwks())),
                                    content_type="application/json")
         return LaunchActions(app.test_client(), platform)
 
-    yield make
-    from lti_tool.db import get_engine
-
-    for app in made:
-        get_engine(app).dispose()
+    return make
 
 
 def error_code(response) -> str | None:

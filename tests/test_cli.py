@@ -125,10 +125,8 @@ def test_a_pending_deployment_is_approved_by_add_deployment(app, runner, launche
     assert launches.launch(spec).status_code == 303
 
 
-def test_db_upgrade_creates_the_schema(tmp_path):
-    from lti_tool import create_app
-
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db", "KEYS_DIR": str(tmp_path / "k")})
+def test_db_upgrade_creates_the_schema(tmp_path, app_factory):
+    app = app_factory({"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db", "KEYS_DIR": str(tmp_path / "k")})
     runner = app.test_cli_runner()
     assert "database at head" in invoke(runner, "db", "upgrade")
     assert invoke(runner, "db", "current").strip().startswith("000")

@@ -42,8 +42,8 @@ def test_production_never_runs_the_sandbox():
     assert load_settings(env)["SANDBOX"] is False
 
 
-def test_production_app_has_no_sandbox_routes(config):
-    app = create_app({**config, "ENV": "production", "SANDBOX": False, "BASE_URL": "https://tool.example",
+def test_production_app_has_no_sandbox_routes(config, app_factory):
+    app = app_factory({**config, "ENV": "production", "SANDBOX": False, "BASE_URL": "https://tool.example",
                       "SECRET_KEY": "p" * 40})
     client = app.test_client()
     assert client.get("/sandbox/").status_code == 404

@@ -88,17 +88,14 @@ def test_iat_and_exp_within_the_leeway_are_accepted(client, launches):
     assert launches.launch(overrides={"iat": now + 30, "exp": now - 30}).status_code == 303
 
 
-def test_state_cookie_is_secure_partitioned_on_https(config, tmp_path):
-    from lti_tool import create_app
-
-    app = create_app({**config, "BASE_URL": "https://tool.example"})
+def test_state_cookie_is_secure_partitioned_on_https(config, app_factory):
     from lti_tool.cli import prepare_demo
-
-    prepare_demo(app)
+    from lti_tool.sandbox import LaunchSpec
     from lti_tool.web.sandbox import get_platform
 
-    query = get_platform(app).login_initiation(
-        __import__("lti_tool.sandbox", fromlist=["LaunchSpec"]).LaunchSpec(deployment_id="sandbox-SE-1490"))
+    app = app_factory({**config, "BASE_URL": "https://tool.example"})
+    prepare_demo(app)
+    query = get_platform(app).login_initiation(LaunchSpec(deployment_id="sandbox-SE-1490"))
     response = app.test_client().get("/lti/login", query_string=query, base_url="https://tool.example")
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie and "HttpOnly" in cookie
@@ -192,16 +189,14 @@ def test_replayed_id_token_with_a_fresh_login_is_refused(app, client, launches):
     assert error_code(replay) == "nonce_invalid"
 
 
-def test_replay_on_another_worker_is_refused(app, config, launches):
+def test_replay_on_another_worker_is_refused(app, config, launches, app_factory):
     """Nonces live in the shared store: a second app (another worker) refuses the same id_token."""
-    from lti_tool import create_app
-
     spec = launches.spec()
     auth = launches.login(spec)
     token = launches.platform.build_id_token(spec, auth["nonce"])
     cookie = (f"lti_state_{auth['state']}", auth["state"])
     assert launches.client.post("/lti/launch", data={"id_token": token, "state": auth["state"]}).status_code == 303
-    other = create_app(config).test_client()
+    other = app_factory(config).test_client()
     other.set_cookie(*cookie, path="/lti/")
     response = other.post("/lti/launch", data={"id_token": token, "state": auth["state"]})
     assert error_code(response) == "nonce_replayed"
