@@ -256,7 +256,10 @@ def demo_command(no_serve: bool) -> None:
     base = urlsplit(app.config["BASE_URL"])
     click.echo(f"open {app.config['BASE_URL']}/sandbox/ and launch as a pupil "
                f"({datetime.now(timezone.utc):%H:%M} UTC)")
-    app.run(host=base.hostname or "127.0.0.1", port=base.port or 5000, threaded=True, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    # Flask's app.run() refuses to start inside the flask command; serve with werkzeug directly.
+    run_simple(base.hostname or "127.0.0.1", base.port or 5000, app, threaded=True, use_reloader=False)
 
 
 def init_app(app: Flask) -> None:
