@@ -219,7 +219,9 @@ def logins_cli() -> None:
 @logins_cli.command("purge")
 def logins_purge() -> None:
     """Delete expired login states (run from cron; Redis expires them by itself)."""
-    count = get_lti().logins.purge_expired()
+    with new_session() as session:
+        count = get_lti().logins.purge_expired(session)
+        session.commit()
     click.echo(f"removed {count} expired login state(s)")
 
 

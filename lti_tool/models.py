@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, MetaData, Nume
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from .domain.seats import ROUND_CANCELLED, ROUND_OPEN, ROUND_RETIRED, ROUND_RUNNING  # noqa: F401
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -208,10 +210,9 @@ class CoursePrice(Base):
     course: Mapped[Course] = relationship(back_populates="prices")
 
 
-ROUND_OPEN = "open"            # enrolment open (until enrolment_closes_on)
-ROUND_RUNNING = "running"      # enrolment closed, enough participants
-ROUND_CANCELLED = "cancelled"  # below min_participants at enrolment close: seats released, no cost
-ROUND_RETIRED = "retired"      # gone from the feed
+# Round status: open (enrolment open until enrolment_closes_on), running (enrolment closed, enough
+# participants), cancelled (below min_participants at enrolment close: seats released, no cost),
+# retired (gone from the feed).
 
 
 class CourseRound(Base):

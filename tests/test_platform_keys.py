@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from lti_tool.db import SESSIONMAKER_KEY
+from lti_tool.db import new_session
 from lti_tool.domain.errors import LaunchError
 from lti_tool.lti.keys import KeyStore
 from lti_tool.lti.platform_keys import PlatformKeys, cache_lifetime
@@ -38,9 +38,24 @@ def jwks_keys(tmp_path):
     return store, store.ensure()
 
 
+class Keys:
+    """PlatformKeys used as a request would: each lookup in its own committed transaction."""
+
+    def __init__(self, app, min_interval):
+        self.app = app
+        self.keys = PlatformKeys(default_lifetime=timedelta(hours=1),
+                                 refetch_min_interval=timedelta(seconds=min_interval), timeout=2)
+
+    def get_key(self, url, kid):
+        with new_session(self.app) as session:
+            try:
+                return self.keys.get_key(session, url, kid)
+            finally:
+                session.commit()
+
+
 def make(app, min_interval=0):
-    return PlatformKeys(app.extensions[SESSIONMAKER_KEY], default_lifetime=timedelta(hours=1),
-                        refetch_min_interval=timedelta(seconds=min_interval), timeout=2)
+    return Keys(app, min_interval)
 
 
 def test_cached_by_max_age(app, jwks_keys):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from lti_tool.db import SESSIONMAKER_KEY
+from lti_tool.db import new_session
 from lti_tool.lti.storage import RedisLoginStore, SqlLoginStore
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -18,7 +18,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 @pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request, app):
     if request.param == "sql":
-        yield SqlLoginStore(app.extensions[SESSIONMAKER_KEY])
+        yield SqlLoginStore()
         return
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL not set")
@@ -33,36 +33,44 @@ def store(request, app):
     client.close()
 
 
-def test_save_get_consume_once(store):
-    store.save("s1", "n1", 7, timedelta(minutes=5))
-    record = store.get("s1")
+def call(app, method, *args):
+    """One call in its own committed transaction, as one request of one worker."""
+    with new_session(app) as session:
+        result = method(session, *args)
+        session.commit()
+        return result
+
+
+def test_save_get_consume_once(app, store):
+    call(app, store.save, "s1", "n1", 7, timedelta(minutes=5))
+    record = call(app, store.get, "s1")
     assert (record.nonce, record.registration_id, record.used) == ("n1", 7, False)
-    assert store.consume("s1", "wrong-nonce") is False
-    assert store.consume("s1", "n1") is True
-    assert store.consume("s1", "n1") is False
-    assert store.get("s1").used is True
-    assert store.get("unknown") is None
+    assert call(app, store.consume, "s1", "wrong-nonce") is False
+    assert call(app, store.consume, "s1", "n1") is True
+    assert call(app, store.consume, "s1", "n1") is False
+    assert call(app, store.get, "s1").used is True
+    assert call(app, store.get, "unknown") is None
 
 
-def test_expired_states_are_gone(store):
-    store.save("old", "n-old", 1, timedelta(seconds=-1))
-    assert store.get("old") is None
-    assert store.consume("old", "n-old") is False
+def test_expired_states_are_gone(app, store):
+    call(app, store.save, "old", "n-old", 1, timedelta(seconds=-1))
+    assert call(app, store.get, "old") is None
+    assert call(app, store.consume, "old", "n-old") is False
 
 
-def test_concurrent_consumers_one_winner(store):
-    store.save("race", "n-race", 1, timedelta(minutes=5))
+def test_concurrent_consumers_one_winner(app, store):
+    call(app, store.save, "race", "n-race", 1, timedelta(minutes=5))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _i: store.consume("race", "n-race"), range(16)))
+        results = list(pool.map(lambda _i: call(app, store.consume, "race", "n-race"), range(16)))
     assert results.count(True) == 1
 
 
 def test_purge_expired_sql(app):
-    store = SqlLoginStore(app.extensions[SESSIONMAKER_KEY])
-    store.save("a", "na", 1, timedelta(seconds=-1))
-    store.save("b", "nb", 1, timedelta(minutes=5))
-    assert store.purge_expired() == 1
-    assert store.get("b") is not None
+    store = SqlLoginStore()
+    call(app, store.save, "a", "na", 1, timedelta(seconds=-1))
+    call(app, store.save, "b", "nb", 1, timedelta(minutes=5))
+    assert call(app, store.purge_expired) == 1
+    assert call(app, store.get, "b") is not None
 
 
 def test_logins_purge_cli(runner):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from ..db import SESSIONMAKER_KEY
 from .keys import KeyStore
 from .launch import LaunchValidator
 from .platform_keys import PlatformKeys
@@ -29,15 +28,13 @@ def init_app(app: Flask) -> Lti:
     config = app.config
     keys = KeyStore(Path(config["KEYS_DIR"]).resolve(), grace=timedelta(days=float(config["KEY_GRACE_DAYS"])))
     keys.ensure()  # first start: create the tool's key
-    sessions = app.extensions[SESSIONMAKER_KEY]
     if config["REDIS_URL"]:
         import redis
 
         logins: LoginStore = RedisLoginStore(redis.Redis.from_url(config["REDIS_URL"]))
     else:
-        logins = SqlLoginStore(sessions)
+        logins = SqlLoginStore()
     platform_keys = PlatformKeys(
-        sessions,
         default_lifetime=timedelta(seconds=float(config["JWKS_DEFAULT_CACHE_SECONDS"])),
         refetch_min_interval=timedelta(seconds=float(config["JWKS_REFETCH_MIN_INTERVAL_SECONDS"])),
         timeout=float(config["HTTP_TIMEOUT_SECONDS"]),

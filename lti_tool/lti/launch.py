@@ -90,7 +90,7 @@ def start_login(session: Session, store: LoginStore, params: Mapping[str, str], 
 
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
-    store.save(state, nonce, registration.id, ttl)
+    store.save(session, state, nonce, registration.id, ttl)
 
     query = {
         "scope": "openid",
@@ -136,7 +136,7 @@ class LaunchValidator:
             raise LaunchError("launch without state", code="state_missing")
         if cookies.get(STATE_COOKIE_PREFIX + state) != state:
             raise LaunchError("state not bound to this browser (no matching cookie)", code="state_invalid")
-        login = self.store.get(state)
+        login = self.store.get(session, state)
         if login is None:
             raise LaunchError("state unknown or expired", code="state_invalid")
 
@@ -163,7 +163,7 @@ class LaunchValidator:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise LaunchError("id_token header has no kid", code="key_unknown")
-        key = self.keys.get_key(registration.jwks_url, kid)
+        key = self.keys.get_key(session, registration.jwks_url, kid)
         try:
             jwt.decode(id_token, key, algorithms=["RS256"],
                        options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
@@ -190,7 +190,7 @@ class LaunchValidator:
                                                         "message_type": claims.message_type}))
         return VerifiedLaunch(registration_id=registration.id, claims=claims, login=login)
 
-    def consume(self, verified: VerifiedLaunch) -> None:
+    def consume(self, session: Session, verified: VerifiedLaunch) -> None:
         """Use the nonce, once: a second launch with the same id_token, on any worker, is refused."""
-        if not self.store.consume(verified.login.state, verified.login.nonce):
+        if not self.store.consume(session, verified.login.state, verified.login.nonce):
             raise LaunchError("nonce already used (replayed id_token)", code="nonce_replayed")

@@ -11,8 +11,8 @@ from typing import Any, Mapping
 
 import jwt
 import requests
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..domain.errors import LaunchError
 from ..models import PlatformKeySet
@@ -43,20 +43,17 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime, default: timedelta
 
 
 class PlatformKeys:
-    def __init__(self, sessions: sessionmaker[Session], *, default_lifetime: timedelta,
-                 refetch_min_interval: timedelta, timeout: float, http: requests.Session | None = None):
-        self.sessions = sessions
+    """Key sets are read and cached through the caller's session, inside its transaction."""
+
+    def __init__(self, *, default_lifetime: timedelta, refetch_min_interval: timedelta, timeout: float,
+                 http: requests.Session | None = None):
         self.default_lifetime = default_lifetime
         self.refetch_min_interval = refetch_min_interval
         self.timeout = timeout
         self.http = http or requests.Session()
         self.http.headers.setdefault("User-Agent", USER_AGENT)
 
-    def _cached(self, url: str) -> PlatformKeySet | None:
-        with self.sessions() as session:
-            return session.scalar(select(PlatformKeySet).where(PlatformKeySet.jwks_url == url))
-
-    def _fetch(self, url: str, cached: PlatformKeySet | None) -> PlatformKeySet:
+    def _fetch(self, session: Session, url: str, cached: PlatformKeySet | None) -> PlatformKeySet:
         now = datetime.now(timezone.utc)
         headers = {"Accept": "application/json"}
         if cached is not None and cached.etag:
@@ -77,26 +74,34 @@ class PlatformKeys:
                 raise LaunchError(f"JWKS {url} has no keys array", code="platform_keys_unavailable")
         else:
             raise LaunchError(f"JWKS {url} answered {response.status_code}", code="platform_keys_unavailable")
-        with self.sessions.begin() as session:
-            row = session.get(PlatformKeySet, url) or PlatformKeySet(jwks_url=url)
-            row.keys, row.fetched_at, row.expires_at = keys, now, now + lifetime
-            row.etag = response.headers.get("ETag")
-            session.add(row)
-        return row
+        etag = response.headers.get("ETag")
+        if cached is None:
+            try:
+                with session.begin_nested():  # another worker may cache the same set at the same moment
+                    cached = PlatformKeySet(jwks_url=url, keys=keys, fetched_at=now, expires_at=now + lifetime,
+                                            etag=etag)
+                    session.add(cached)
+                return cached
+            except IntegrityError:
+                cached = session.get(PlatformKeySet, url, populate_existing=True)
+                assert cached is not None
+        cached.keys, cached.fetched_at, cached.expires_at, cached.etag = keys, now, now + lifetime, etag
+        session.flush()
+        return cached
 
-    def get_key(self, url: str, kid: str) -> Any:
+    def get_key(self, session: Session, url: str, kid: str) -> Any:
         """The public key for ``kid`` at ``url``: from the cache while it is fresh; otherwise, or when
         the kid is unknown, fetched again (once)."""
         now = datetime.now(timezone.utc)
-        cached = self._cached(url)
+        cached = session.get(PlatformKeySet, url)
         fetched_now = False
         if cached is None or cached.expires_at <= now:
-            cached = self._fetch(url, cached)
+            cached = self._fetch(session, url, cached)
             fetched_now = True
         key = _find(cached.keys, kid)
         if key is None and not fetched_now and now - cached.fetched_at >= self.refetch_min_interval:
             log.info("unknown kid %s, fetching %s again", kid, url)
-            cached = self._fetch(url, cached)
+            cached = self._fetch(session, url, cached)
             key = _find(cached.keys, kid)
         if key is None:
             raise LaunchError(f"no key {kid!r} in {url}", code="key_unknown")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from ..models import LoginState
 
@@ -30,13 +30,16 @@ class LoginRecord:
 
 
 class LoginStore(Protocol):
-    def save(self, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None: ...
+    """``session`` is the caller's database session: the SQL store works inside the caller's transaction
+    (the caller commits), so consuming a nonce and recording the launch commit together."""
 
-    def get(self, state: str) -> LoginRecord | None: ...
+    def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None: ...
 
-    def consume(self, state: str, nonce: str) -> bool: ...
+    def get(self, session: Session, state: str) -> LoginRecord | None: ...
 
-    def purge_expired(self) -> int: ...
+    def consume(self, session: Session, state: str, nonce: str) -> bool: ...
+
+    def purge_expired(self, session: Session) -> int: ...
 
 
 def _now() -> datetime:
@@ -44,36 +47,30 @@ def _now() -> datetime:
 
 
 class SqlLoginStore:
-    """Login records in the ``login_states`` table. Each call commits its own short transaction."""
+    """Login records in the ``login_states`` table, inside the caller's transaction. Consuming is a
+    conditional UPDATE: of two concurrent consumers, the second waits for the first's row lock and then
+    finds ``used_at`` set."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
-        self.sessions = sessions
+    def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None:
+        session.add(LoginState(state=state, nonce=nonce, registration_id=registration_id, expires_at=_now() + ttl))
+        session.flush()
 
-    def save(self, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None:
-        with self.sessions.begin() as session:
-            session.add(LoginState(state=state, nonce=nonce, registration_id=registration_id,
-                                   expires_at=_now() + ttl))
+    def get(self, session: Session, state: str) -> LoginRecord | None:
+        row = session.scalar(select(LoginState).where(LoginState.state == state, LoginState.expires_at > _now()))
+        if row is None:
+            return None
+        return LoginRecord(row.state, row.nonce, row.registration_id, row.used_at is not None)
 
-    def get(self, state: str) -> LoginRecord | None:
-        with self.sessions() as session:
-            row = session.scalar(select(LoginState).where(LoginState.state == state,
-                                                          LoginState.expires_at > _now()))
-            if row is None:
-                return None
-            return LoginRecord(row.state, row.nonce, row.registration_id, row.used_at is not None)
+    def consume(self, session: Session, state: str, nonce: str) -> bool:
+        result = session.execute(
+            update(LoginState)
+            .where(LoginState.state == state, LoginState.nonce == nonce,
+                   LoginState.used_at.is_(None), LoginState.expires_at > _now())
+            .values(used_at=_now()))
+        return result.rowcount == 1
 
-    def consume(self, state: str, nonce: str) -> bool:
-        with self.sessions.begin() as session:
-            result = session.execute(
-                update(LoginState)
-                .where(LoginState.state == state, LoginState.nonce == nonce,
-                       LoginState.used_at.is_(None), LoginState.expires_at > _now())
-                .values(used_at=_now()))
-            return result.rowcount == 1
-
-    def purge_expired(self) -> int:
-        with self.sessions.begin() as session:
-            return session.execute(delete(LoginState).where(LoginState.expires_at <= _now())).rowcount
+    def purge_expired(self, session: Session) -> int:
+        return session.execute(delete(LoginState).where(LoginState.expires_at <= _now())).rowcount
 
 
 _CONSUME = """
@@ -96,7 +93,7 @@ class RedisLoginStore:
         self.client = client
         self._consume = client.register_script(_CONSUME)
 
-    def save(self, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None:
+    def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta) -> None:
         milliseconds = int(ttl.total_seconds() * 1000)
         if milliseconds <= 0:
             return  # already expired: nothing to keep
@@ -104,15 +101,15 @@ class RedisLoginStore:
         if not self.client.set(self.prefix + state, json.dumps(record), px=milliseconds, nx=True):
             raise RuntimeError("login state collision")
 
-    def get(self, state: str) -> LoginRecord | None:
+    def get(self, session: Session, state: str) -> LoginRecord | None:
         raw = self.client.get(self.prefix + state)
         if raw is None:
             return None
         record = json.loads(raw)
         return LoginRecord(state, record["nonce"], int(record["registration_id"]), bool(record["used"]))
 
-    def consume(self, state: str, nonce: str) -> bool:
+    def consume(self, session: Session, state: str, nonce: str) -> bool:
         return bool(self._consume(keys=[self.prefix + state], args=[nonce]))
 
-    def purge_expired(self) -> int:
+    def purge_expired(self, session: Session) -> int:
         return 0  # Redis expires keys itself

@@ -43,6 +43,7 @@ def login(registration_id: int | None = None):
                              registration_id=registration_id)
     except DomainError as error:
         return render_domain_error(error)
+    get_session().commit()
     response = redirect(target.url, code=302)
     response.set_cookie(target.cookie_name, target.state, max_age=int(config["LOGIN_STATE_TTL_SECONDS"]),
                         **state_cookie_options())
@@ -58,7 +59,7 @@ def launch():
         verified = lti.validator.verify(session, request.form, request.cookies)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
-        lti.validator.consume(verified)
+        lti.validator.consume(session, verified)
         record = services.record_launch(session, verified.registration_id, verified.claims, admission,
                                         verified.claims.locale)
         session.commit()

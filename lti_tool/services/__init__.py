@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .domain.claims import LaunchClaims
-from .domain.errors import DomainError, LaunchError
-from .domain.resolution import Resolution, parse_municipality_id, resolve_municipality
-from .models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, Deployment,
+from ..domain.claims import LaunchClaims
+from ..domain.errors import DomainError, LaunchError
+from ..domain.resolution import Resolution, parse_municipality_id, resolve_municipality
+from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, Deployment,
                      DeploymentMunicipality, Launch, Municipality, Registration)
 
 

@@ -1,0 +1,350 @@
+"""Orders (avrop), seats and waiting lists. Never commits: the caller does.
+
+Counting is race-free on SQLite and PostgreSQL alike: a seat is taken by two conditional UPDATEs
+(``orders.seats_taken < seats_budget`` and ``course_rounds.seats_taken < capacity``) and one INSERT
+guarded by a unique constraint, all inside one savepoint. Whatever fails rolls the three back together.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..domain import seats as rules
+from ..domain.errors import DomainError
+from ..domain.resolution import parse_municipality_id
+from ..domain.seats import RoundView, SeatRefusedError
+from ..models import (COURSE_ACTIVE, SEAT_ACTIVE, SEAT_CANCELLED, SEAT_WITHDRAWN, WAITING, WAITING_ADMITTED,
+                      WAITING_LEFT, Course, CoursePrice, CourseRound, Municipality, Order, Seat, WaitlistEntry)
+from . import NotFoundError
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _view(round_: CourseRound) -> RoundView:
+    return RoundView(round_.id, round_.round_id, round_.starts_on, round_.ends_on, round_.enrolment_closes_on,
+                     round_.status)
+
+
+# -- orders ------------------------------------------------------------------------------------------
+
+def get_round(session: Session, course_code: str, round_id: str) -> CourseRound:
+    round_ = session.scalar(select(CourseRound).where(CourseRound.course_code == course_code,
+                                                      CourseRound.round_id == round_id))
+    if round_ is None:
+        raise NotFoundError(f"course {course_code} has no round {round_id}")
+    return round_
+
+
+def set_order(session: Session, municipality: str, course_code: str, round_id: str, seats: int) -> Order:
+    """Create an order or change its budget; never below the seats already taken. A raised budget admits
+    waiting pupils in order."""
+    municipality_id = parse_municipality_id(municipality)
+    if session.get(Municipality, municipality_id) is None:
+        raise NotFoundError(f"unknown municipality {municipality_id}")
+    course = session.get(Course, course_code)
+    if course is None:
+        raise NotFoundError(f"unknown course {course_code}")
+    round_ = get_round(session, course_code, round_id)
+    order = session.scalar(select(Order).where(Order.municipality_id == municipality_id, Order.round_pk == round_.id)
+                           .with_for_update())
+    if order is None:
+        if course.status != COURSE_ACTIVE:
+            raise DomainError(f"course {course_code} is retired: it cannot be ordered", code="course_retired",
+                              status=409)
+        if round_.status not in (rules.ROUND_OPEN, rules.ROUND_RUNNING):
+            raise DomainError(f"round {round_id} is {round_.status}: it cannot be ordered", code="round_closed",
+                              status=409)
+        rules.budget_check(seats, 0)
+        order = Order(municipality_id=municipality_id, round_pk=round_.id, seats_budget=seats, seats_taken=0)
+        session.add(order)
+        session.flush()
+        return order
+    # The conditional UPDATE is the guard: a seat taken meanwhile by a launch cannot be undercut.
+    rules.budget_check(seats, 0)
+    result = session.execute(update(Order).where(Order.id == order.id, Order.seats_taken <= seats)
+                             .values(seats_budget=seats, updated_at=_now()))
+    if result.rowcount != 1:
+        session.refresh(order)
+        rules.budget_check(seats, order.seats_taken)
+    session.refresh(order)
+    admit_waiting(session, order)
+    return order
+
+
+def list_orders(session: Session, municipality: str | None = None) -> list[Order]:
+    query = select(Order).join(CourseRound).order_by(Order.municipality_id, CourseRound.course_code,
+                                                     CourseRound.starts_on)
+    if municipality:
+        query = query.where(Order.municipality_id == parse_municipality_id(municipality))
+    return list(session.scalars(query))
+
+
+# -- seats at launch ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SeatResult:
+    outcome: str  # granted | held
+    seat: Seat
+    round: CourseRound
+    from_waitlist: bool = False
+
+
+def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, registration_id: int,
+          sub: str) -> Seat | None:
+    """Both counters and the seat row, all or nothing. ``None`` when the budget or the capacity is used."""
+    with session.begin_nested():  # an exception inside rolls all three back
+        taken = session.execute(update(Order).where(Order.id == order_id, Order.seats_taken < Order.seats_budget)
+                                .values(seats_taken=Order.seats_taken + 1))
+        if taken.rowcount != 1:
+            raise SeatRefusedError("the municipality's seat budget is used up", code=rules.BUDGET_USED,
+                                   waitlist=True, round_pk=round_pk, order_id=order_id)
+        placed = session.execute(update(CourseRound).where(CourseRound.id == round_pk,
+                                                           CourseRound.seats_taken < CourseRound.capacity)
+                                 .values(seats_taken=CourseRound.seats_taken + 1))
+        if placed.rowcount != 1:
+            raise SeatRefusedError("the round's national group is full", code=rules.COURSE_FULL, waitlist=True,
+                                   round_pk=round_pk, order_id=order_id)
+        existing = session.scalar(select(Seat).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
+                                                     Seat.sub == sub))
+        if existing is not None:  # withdrawn or cancelled earlier: the same row is taken again
+            existing.status, existing.order_id, existing.municipality_id = SEAT_ACTIVE, order_id, municipality_id
+            existing.taken_at, existing.released_at = _now(), None
+            seat = existing
+        else:
+            seat = Seat(round_pk=round_pk, order_id=order_id, municipality_id=municipality_id,
+                        registration_id=registration_id, sub=sub, status=SEAT_ACTIVE)
+            session.add(seat)
+        session.flush()
+    return seat
+
+
+def _active_seat(session: Session, round_pk: int, registration_id: int, sub: str) -> Seat | None:
+    return session.scalar(select(Seat).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
+                                             Seat.sub == sub, Seat.status == SEAT_ACTIVE))
+
+
+def reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
+                 round_id: str | None = None, today: date | None = None) -> SeatResult:
+    """A pupil's launch on a course: straight in with a seat already held; else a seat from the home
+    municipality's budget when every condition holds at once; else :class:`SeatRefusedError`."""
+    today = today or date.today()
+    course = session.get(Course, course_code)
+    if course is None:
+        raise SeatRefusedError(f"unknown course {course_code!r}", code=rules.COURSE_UNKNOWN)
+    rounds = list(session.scalars(select(CourseRound).where(CourseRound.course_code == course_code)))
+    held = set(session.scalars(select(Seat.round_pk).where(
+        Seat.round_pk.in_([r.id for r in rounds]), Seat.registration_id == registration_id,
+        Seat.sub == sub, Seat.status == SEAT_ACTIVE)))
+    chosen = rules.choose_round([_view(r) for r in rounds], today, requested=round_id, held=held)
+    round_ = next(r for r in rounds if r.id == chosen.pk)
+
+    seat = _active_seat(session, round_.id, registration_id, sub)
+    if seat is not None:
+        return SeatResult(rules.OUTCOME_HELD, seat, round_, from_waitlist=_was_waiting(session, seat))
+    if course.status != COURSE_ACTIVE:
+        raise SeatRefusedError(f"course {course_code} retired", code=rules.COURSE_RETIRED, round_pk=round_.id)
+    order = session.scalar(select(Order).where(Order.municipality_id == municipality_id, Order.round_pk == round_.id))
+    rules.check_before_counting(has_order=order is not None, round_=chosen, today=today)
+    assert order is not None
+    try:
+        seat = _take(session, order.id, round_.id, municipality_id, registration_id, sub)
+    except IntegrityError:
+        # The same pupil launched twice at the same moment: the other launch took the seat.
+        seat = _active_seat(session, round_.id, registration_id, sub)
+        if seat is None:
+            raise
+        return SeatResult(rules.OUTCOME_HELD, seat, round_)
+    _leave_waitlist(session, round_.id, registration_id, sub)
+    return SeatResult(rules.OUTCOME_GRANTED, seat, round_)
+
+
+def _was_waiting(session: Session, seat: Seat) -> bool:
+    return session.scalar(select(WaitlistEntry.id).where(
+        WaitlistEntry.round_pk == seat.round_pk, WaitlistEntry.registration_id == seat.registration_id,
+        WaitlistEntry.sub == seat.sub, WaitlistEntry.status == WAITING_ADMITTED)) is not None
+
+
+def _leave_waitlist(session: Session, round_pk: int, registration_id: int, sub: str) -> None:
+    session.execute(update(WaitlistEntry).where(
+        WaitlistEntry.round_pk == round_pk, WaitlistEntry.registration_id == registration_id,
+        WaitlistEntry.sub == sub, WaitlistEntry.status == WAITING).values(status=WAITING_LEFT))
+
+
+# -- waiting list ---------------------------------------------------------------------------------------
+
+def join_waitlist(session: Session, *, order_id: int, registration_id: int, sub: str) -> tuple[WaitlistEntry, int]:
+    """Put the pupil on the order's waiting list (once); returns the entry and its place (1 = next)."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFoundError(f"no order {order_id}")
+    entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.round_pk == order.round_pk,
+                                                       WaitlistEntry.registration_id == registration_id,
+                                                       WaitlistEntry.sub == sub))
+    if entry is None:
+        try:
+            with session.begin_nested():
+                entry = WaitlistEntry(order_id=order.id, round_pk=order.round_pk, registration_id=registration_id,
+                                      sub=sub, status=WAITING)
+                session.add(entry)
+        except IntegrityError:
+            entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.round_pk == order.round_pk,
+                                                               WaitlistEntry.registration_id == registration_id,
+                                                               WaitlistEntry.sub == sub))
+    elif entry.status == WAITING_LEFT:
+        entry.status, entry.created_at, entry.order_id = WAITING, _now(), order.id
+        session.flush()
+    return entry, waitlist_position(session, entry)
+
+
+def waitlist_position(session: Session, entry: WaitlistEntry) -> int:
+    if entry.status != WAITING:
+        return 0
+    ahead = session.scalar(select(func.count()).select_from(WaitlistEntry).where(
+        WaitlistEntry.order_id == entry.order_id, WaitlistEntry.status == WAITING,
+        (WaitlistEntry.created_at < entry.created_at)
+        | and_(WaitlistEntry.created_at == entry.created_at, WaitlistEntry.id < entry.id)))
+    return int(ahead or 0) + 1
+
+
+def admit_waiting(session: Session, order: Order, today: date | None = None) -> list[Seat]:
+    """Give free seats of the order to its waiting pupils, first come first served, while the budget,
+    the round's capacity and the withdrawal deadline allow."""
+    today = today or date.today()
+    round_ = session.get(CourseRound, order.round_pk)
+    if round_ is None or not rules.can_withdraw(round_.status, round_.withdrawal_deadline, today):
+        return []
+    admitted = []
+    waiting = list(session.scalars(select(WaitlistEntry).where(
+        WaitlistEntry.order_id == order.id, WaitlistEntry.status == WAITING)
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)))
+    for entry in waiting:
+        try:
+            seat = _take(session, order.id, order.round_pk, order.municipality_id, entry.registration_id, entry.sub)
+        except SeatRefusedError:
+            break
+        entry.status, entry.admitted_at = WAITING_ADMITTED, _now()
+        admitted.append(seat)
+    session.flush()
+    return admitted
+
+
+# -- withdrawal and cancellation -------------------------------------------------------------------------
+
+def _release(session: Session, seat: Seat, status: str) -> None:
+    session.execute(update(Order).where(Order.id == seat.order_id, Order.seats_taken > 0)
+                    .values(seats_taken=Order.seats_taken - 1))
+    session.execute(update(CourseRound).where(CourseRound.id == seat.round_pk, CourseRound.seats_taken > 0)
+                    .values(seats_taken=CourseRound.seats_taken - 1))
+    seat.status, seat.released_at = status, _now()
+
+
+def withdraw(session: Session, *, round_pk: int, registration_id: int, sub: str,
+             today: date | None = None) -> Seat:
+    """The pupil leaves the round before its withdrawal deadline: the seat is freed at no cost and the
+    first waiting pupil of the same municipality gets it."""
+    today = today or date.today()
+    round_ = session.get(CourseRound, round_pk)
+    seat = session.scalar(select(Seat).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
+                                             Seat.sub == sub, Seat.status == SEAT_ACTIVE).with_for_update())
+    if round_ is None or seat is None:
+        raise NotFoundError("no seat to withdraw from")
+    if not rules.can_withdraw(round_.status, round_.withdrawal_deadline, today):
+        raise DomainError(f"the withdrawal deadline {round_.withdrawal_deadline} has passed",
+                          code="withdrawal_closed", status=409)
+    _release(session, seat, SEAT_WITHDRAWN)
+    session.flush()
+    order = session.get(Order, seat.order_id)
+    session.refresh(order)
+    admit_waiting(session, order, today)
+    return seat
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    running: list[str]
+    cancelled: list[str]
+
+
+def close_enrolment(session: Session, today: date | None = None) -> CloseReport:
+    """Rounds whose enrolment has closed: below the minimum number of participants they are cancelled
+    (every seat released, no cost, waiting lists emptied); otherwise they run."""
+    today = today or date.today()
+    report = CloseReport([], [])
+    due = session.scalars(select(CourseRound).where(CourseRound.status == rules.ROUND_OPEN,
+                                                    CourseRound.enrolment_closes_on < today)
+                          .order_by(CourseRound.course_code, CourseRound.round_id).with_for_update())
+    for round_ in due:
+        label = f"{round_.course_code} {round_.round_id}"
+        if rules.should_cancel(round_.seats_taken, round_.min_participants):
+            round_.status = rules.ROUND_CANCELLED
+            for seat in session.scalars(select(Seat).where(Seat.round_pk == round_.id, Seat.status == SEAT_ACTIVE)):
+                _release(session, seat, SEAT_CANCELLED)
+            session.execute(update(WaitlistEntry).where(WaitlistEntry.round_pk == round_.id,
+                                                        WaitlistEntry.status == WAITING).values(status=WAITING_LEFT))
+            report.cancelled.append(label)
+        else:
+            round_.status = rules.ROUND_RUNNING
+            report.running.append(label)
+    session.flush()
+    return report
+
+
+# -- cost ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CostLine:
+    municipality: str
+    municipality_name: str
+    course: str
+    round: str
+    seats_taken: int
+    price_per_seat: Decimal | None
+    amount: Decimal | None
+    currency: str | None
+
+
+COST_COLUMNS = ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency"]
+
+
+def cost_report(session: Session, *, round_id: str | None = None, municipality: str | None = None) -> list[CostLine]:
+    """Per municipality and course round: seats taken (active seats; withdrawn in time and cancelled cost
+    nothing), the price per seat for the municipality's country, and the amount."""
+    query = (select(Order, CourseRound, Municipality, CoursePrice)
+             .join(CourseRound, Order.round_pk == CourseRound.id)
+             .join(Municipality, Order.municipality_id == Municipality.id)
+             .outerjoin(CoursePrice, and_(CoursePrice.course_code == CourseRound.course_code,
+                                          CoursePrice.country == Municipality.country))
+             .order_by(Order.municipality_id, CourseRound.course_code, CourseRound.starts_on))
+    if round_id:
+        query = query.where(CourseRound.round_id == round_id)
+    if municipality:
+        query = query.where(Order.municipality_id == parse_municipality_id(municipality))
+    lines = []
+    for order, round_, place, price in session.execute(query):
+        taken = 0 if round_.status == rules.ROUND_CANCELLED else order.seats_taken
+        amount = (price.amount * taken) if price is not None else None
+        lines.append(CostLine(place.id, place.name, round_.course_code, round_.round_id, taken,
+                              price.amount if price else None, amount, price.currency if price else None))
+    return lines
+
+
+def cost_csv(lines: list[CostLine]) -> str:
+    """CSV that opens cleanly in a spreadsheet: UTF-8 with BOM, CRLF line ends, plain decimal points."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COST_COLUMNS)
+    for line in lines:
+        writer.writerow([line.municipality, line.course, line.round, line.seats_taken,
+                         "" if line.price_per_seat is None else f"{line.price_per_seat:.2f}",
+                         "" if line.amount is None else f"{line.amount:.2f}", line.currency or ""])
+    return "\ufeff" + buffer.getvalue()
