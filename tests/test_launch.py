@@ -37,10 +37,18 @@ def other_pem() -> bytes:
 # -- success --------------------------------------------------------------------------------------
 
 def test_pupil_launch_through_the_platform_lands_in_their_municipality(app, client, launches):
+    from lti_tool.services.seats import set_order
+
+    from .catalog_factory import add_course
+
+    with new_session(app) as session:
+        add_course(session)
+        set_order(session, "SE-1490", "GIT-AK-1", "now", 3)
+        session.commit()
     response = launches.launch_through_platform(launches.spec("SE-1490", course="GIT-AK-1"))
     page = follow(client, response)
     assert page.status_code == 200
-    assert main_attrs(page) == {"municipality": "SE-1490", "role": "learner"}
+    assert main_attrs(page) == {"municipality": "SE-1490", "role": "learner", "seat": "now"}
     body = page.get_data(as_text=True)
     assert "Borås" in body and 'lang="sv"' in body
     with new_session(app) as session:

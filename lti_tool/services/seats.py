@@ -150,7 +150,7 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
 
     seat = _active_seat(session, round_.id, registration_id, sub)
     if seat is not None:
-        return SeatResult(rules.OUTCOME_HELD, seat, round_, from_waitlist=_was_waiting(session, seat))
+        return SeatResult(rules.OUTCOME_HELD, seat, round_, from_waitlist=seat_from_waitlist(session, seat))
     if course.status != COURSE_ACTIVE:
         raise SeatRefusedError(f"course {course_code} retired", code=rules.COURSE_RETIRED, round_pk=round_.id)
     order = session.scalar(select(Order).where(Order.municipality_id == municipality_id, Order.round_pk == round_.id))
@@ -168,7 +168,7 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
     return SeatResult(rules.OUTCOME_GRANTED, seat, round_)
 
 
-def _was_waiting(session: Session, seat: Seat) -> bool:
+def seat_from_waitlist(session: Session, seat: Seat) -> bool:
     return session.scalar(select(WaitlistEntry.id).where(
         WaitlistEntry.round_pk == seat.round_pk, WaitlistEntry.registration_id == seat.registration_id,
         WaitlistEntry.sub == seat.sub, WaitlistEntry.status == WAITING_ADMITTED)) is not None

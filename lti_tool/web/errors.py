@@ -64,8 +64,24 @@ MESSAGES = {
                                    "Tell your teacher; nothing has been booked for you."),
     "launch_expired": _l("Your session has ended. Go back to the learning platform and open the course again."),
     "not_found": _l("The page was not found."),
+    "course_unknown": _l("This link points to a course that is not in the national catalog. Tell your teacher."),
+    "round_unknown": _l("This link points to a course round that does not exist. Tell your teacher."),
+    "course_retired": _l("This course is no longer offered. Ask your arts school which courses you can take."),
+    "course_not_offered": _l("Your municipality's arts school does not offer this course. Ask your arts school "
+                             "which distance courses you can take."),
+    "enrolment_closed": _l("Enrolment for this course is closed. Ask your arts school about the next round."),
+    "budget_used_up": _l("All the places your municipality has for this course are taken. You can join the "
+                         "waiting list: you get a place if one becomes free."),
+    "course_full": _l("The course is full. You can join the waiting list: you get a place if one becomes free."),
+    "withdrawal_closed": _l("The last day to leave the course has passed. Talk to your teacher."),
+    "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
+                           "learning platform."),
 }
 TITLES = {
+    "budget_used_up": _l("No place left"),
+    "course_full": _l("No place left"),
+    "course_not_offered": _l("Course not offered"),
+    "enrolment_closed": _l("Enrolment closed"),
     "deployment_pending": _l("Waiting for approval"),
     "launch_expired": _l("Session ended"),
     "not_found": _l("Not found"),
@@ -74,11 +90,11 @@ DEFAULT_TITLE = _l("The course could not be opened")
 DEFAULT_MESSAGE = _SECURITY
 
 
-def render_error(code: str, status: int, detail: str = ""):
+def render_error(code: str, status: int, detail: str = "", **context):
     status = status if 400 <= status < 500 else 400
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
-                           message=MESSAGES.get(code, DEFAULT_MESSAGE)), status
+                           message=MESSAGES.get(code, DEFAULT_MESSAGE), **context), status
 
 
 def render_domain_error(error: DomainError):

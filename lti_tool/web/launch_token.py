@@ -12,6 +12,8 @@ from ..i18n import set_locale
 from ..models import Launch
 
 SALT = "lti_tool.launch-token"
+WAITLIST_SALT = "lti_tool.waitlist-offer"
+WAITLIST_OFFER_SECONDS = 3600
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -34,3 +36,19 @@ def current_launch() -> Launch:
         raise DomainError("launch token names no launch", code="launch_expired", status=401)
     set_locale(launch.locale)
     return launch
+
+
+def issue_waitlist_token(registration_id: int, sub: str, order_id: int, locale: str | None) -> str:
+    """The offer to join a waiting list, shown on a refusal page: valid for an hour."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=WAITLIST_SALT).dumps(
+        {"r": registration_id, "s": sub, "o": order_id, "l": locale})
+
+
+def read_waitlist_token(token: str) -> dict:
+    try:
+        data = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=WAITLIST_SALT).loads(
+            token, max_age=WAITLIST_OFFER_SECONDS)
+    except (SignatureExpired, BadSignature) as exc:
+        raise DomainError("waiting-list offer missing, bad or expired", code="waitlist_expired", status=400) from exc
+    set_locale(data.get("l"))
+    return data

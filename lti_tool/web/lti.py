@@ -14,8 +14,11 @@ from ..i18n import set_locale
 from ..lti import get_lti
 from ..lti.launch import start_login, unverified_claims
 from .. import services
-from .errors import render_domain_error
-from .launch_token import issue_launch_token
+from ..domain.claims import ROLE_LEARNER
+from ..domain.seats import SeatRefusedError
+from ..services import seats
+from .errors import render_domain_error, render_error
+from .launch_token import issue_launch_token, issue_waitlist_token
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger(__name__)
@@ -59,10 +62,19 @@ def launch():
         verified = lti.validator.verify(session, request.form, request.cookies)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
+        claims = verified.claims
+        if claims.role == ROLE_LEARNER and claims.custom.get("course"):
+            seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
+                               municipality_id=admission.resolution.municipality_id,
+                               course_code=claims.custom["course"].strip(),
+                               round_id=(claims.custom.get("round") or "").strip() or None)
         lti.validator.consume(session, verified)
         record = services.record_launch(session, verified.registration_id, verified.claims, admission,
                                         verified.claims.locale)
         session.commit()
+    except SeatRefusedError as refusal:
+        session.rollback()  # nothing taken
+        return render_seat_refusal(refusal, verified, admission.resolution.municipality_id)
     except DomainError as error:
         session.commit()  # keeps only what a refusal may write: a new deployment, pending approval
         return render_domain_error(error)
@@ -73,6 +85,17 @@ def launch():
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
                                                                   "partitioned")})
     return response
+
+
+def render_seat_refusal(refusal: SeatRefusedError, verified, municipality_id: str):
+    """403 with the reason; where a seat may free up, the offer to join the waiting list (a signed token
+    names the pupil and the order, so nothing is written until the pupil asks)."""
+    token = None
+    if refusal.waitlist and refusal.order_id is not None:
+        token = issue_waitlist_token(verified.registration_id, verified.claims.sub, refusal.order_id,
+                                     verified.claims.locale)
+    return render_error(refusal.code, refusal.status, refusal.detail, waitlist_token=token,
+                        municipality_id=municipality_id)
 
 
 @bp.route("/lti/jwks")
