@@ -99,9 +99,14 @@ class SeatResult:
     from_waitlist: bool = False
 
 
+class _AlreadyHeld(Exception):
+    """Another launch of the same pupil took the seat first."""
+
+
 def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, registration_id: int,
-          sub: str) -> Seat | None:
-    """Both counters and the seat row, all or nothing. ``None`` when the budget or the capacity is used."""
+          sub: str) -> Seat:
+    """Both counters and the seat row, all or nothing: :class:`SeatRefusedError` when the budget or the
+    capacity is used up, ``_AlreadyHeld`` or ``IntegrityError`` when the same pupil got there first."""
     with session.begin_nested():  # an exception inside rolls all three back
         taken = session.execute(update(Order).where(Order.id == order_id, Order.seats_taken < Order.seats_budget)
                                 .values(seats_taken=Order.seats_taken + 1))
@@ -114,17 +119,22 @@ def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, 
         if placed.rowcount != 1:
             raise SeatRefusedError("the round's national group is full", code=rules.COURSE_FULL, waitlist=True,
                                    round_pk=round_pk, order_id=order_id)
-        existing = session.scalar(select(Seat).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
-                                                     Seat.sub == sub))
-        if existing is not None:  # withdrawn or cancelled earlier: the same row is taken again
-            existing.status, existing.order_id, existing.municipality_id = SEAT_ACTIVE, order_id, municipality_id
-            existing.taken_at, existing.released_at = _now(), None
-            seat = existing
-        else:
+        existing = session.scalar(select(Seat.id).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
+                                                        Seat.sub == sub))
+        if existing is None:
             seat = Seat(round_pk=round_pk, order_id=order_id, municipality_id=municipality_id,
                         registration_id=registration_id, sub=sub, status=SEAT_ACTIVE)
             session.add(seat)
-        session.flush()
+            session.flush()  # a concurrent launch of the same pupil: IntegrityError on the unique constraint
+        else:
+            # Withdrawn or cancelled earlier: the same row is taken again, unless another launch of the same
+            # pupil has just done so (then this one takes nothing).
+            again = session.execute(update(Seat).where(Seat.id == existing, Seat.status != SEAT_ACTIVE)
+                                    .values(status=SEAT_ACTIVE, order_id=order_id, municipality_id=municipality_id,
+                                            taken_at=_now(), released_at=None))
+            if again.rowcount != 1:
+                raise _AlreadyHeld()
+            seat = session.get(Seat, existing, populate_existing=True)
     return seat
 
 
@@ -158,7 +168,7 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
     assert order is not None
     try:
         seat = _take(session, order.id, round_.id, municipality_id, registration_id, sub)
-    except IntegrityError:
+    except (IntegrityError, _AlreadyHeld):
         # The same pupil launched twice at the same moment: the other launch took the seat.
         seat = _active_seat(session, round_.id, registration_id, sub)
         if seat is None:
