@@ -286,15 +286,33 @@ def test_launch_takes_a_seat_and_shows_it(app, client, launches, course):
 
 @pytest.mark.parametrize("setup, code", [
     ("none", "course_not_offered"),
-    ("full", "budget_used_up"),
+    ("budget", "budget_used_up"),
+    ("capacity", "course_full"),
     ("closed", "enrolment_closed"),
     ("unknown", "course_unknown"),
+    ("retired", "course_retired"),
+    ("round", "round_unknown"),
 ])
 def test_refused_seat_pages(app, client, launches, course, setup, code):
-    course_code = "GIT-AK-1"
-    if setup == "full":
+    course_code, extra = "GIT-AK-1", {}
+    if setup == "budget":
         order(app, budget=1)
         launch_course(launches, user="first")
+    elif setup == "capacity":
+        course_code = "DANS-1"
+        order(app, "SE-1440", "DANS-1", budget=5)
+        order(app, "SE-1490", "DANS-1", budget=5)
+        launch_course(launches, user="a", municipality="SE-1440", course="DANS-1")
+        launch_course(launches, user="b", municipality="SE-1440", course="DANS-1")
+    elif setup == "retired":
+        order(app, budget=1)
+        with new_session(app) as session:
+            from lti_tool.models import Course
+
+            session.get(Course, "GIT-AK-1").status = "retired"
+            session.commit()
+    elif setup == "round":
+        extra = {"custom": {"round": "1999-spring"}}
     elif setup == "closed":
         with new_session(app) as session:
             session.execute(CourseRound.__table__.update().values(enrolment_closes_on=TODAY - timedelta(days=1)))
@@ -302,12 +320,14 @@ def test_refused_seat_pages(app, client, launches, course, setup, code):
         order(app, budget=1)
     elif setup == "unknown":
         course_code = "NOPE-1"
-    before = counters(app)
-    response = launch_course(launches, user="second", course=course_code)
+    counted = "GIT-AK-1" if setup == "unknown" else course_code
+    before = counters(app, counted)
+    response = launch_course(launches, user="second", course=course_code, **extra)
     assert response.status_code == 403 and error_code(response) == code
-    assert counters(app) == before
+    assert counters(app, counted) == before
+    assert main_attrs(response)["municipality"] == "SE-1490"
     body = response.get_data(as_text=True)
-    assert ("Join the waiting list" in body or "väntelista" in body.lower()) == (code == "budget_used_up")
+    assert ('name="wt"' in body) == (code in ("budget_used_up", "course_full"))
 
 
 def test_waiting_list_through_the_pages(app, client, launches, course):
