@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -161,6 +161,9 @@ class Launch(Base):
     resolution_method: Mapped[str] = mapped_column(String(30))
     locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    # The course placed on the resource link (custom parameter ``course``) and the round the launch is for.
+    course_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    round_pk: Mapped[int | None] = mapped_column(ForeignKey("course_rounds.id", ondelete="SET NULL"))
 
     municipality: Mapped[Municipality] = relationship()
     registration: Mapped[Registration] = relationship()
@@ -381,3 +384,71 @@ class WaitlistEntry(Base):
     admitted_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
+
+
+# -- course delivery: progress, hand-ins, reviews ----------------------------------------------------------
+
+class LessonProgress(Base):
+    """A lesson the pupil has marked as done."""
+
+    __tablename__ = "lesson_progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    completed_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("lesson_id", "registration_id", "sub"),)
+
+
+SUBMISSION_SUBMITTED = "submitted"
+SUBMISSION_REVIEWED = "reviewed"
+
+
+class Submission(Base):
+    """A pupil's hand-in for one assignment in one round. Handed in again (replaced) until reviewed.
+    Files live in the upload store (``file_key``), never in the database."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"))
+    text: Mapped[str | None] = mapped_column(Text)
+    file_key: Mapped[str | None] = mapped_column(String(200))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    file_size: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=SUBMISSION_SUBMITTED, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    submitted_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+
+    assignment: Mapped["Assignment"] = relationship()
+    reviews: Mapped[list["Review"]] = relationship(back_populates="submission", order_by="Review.created_at")
+
+    __table_args__ = (UniqueConstraint("assignment_id", "round_pk", "registration_id", "sub"),)
+
+
+class Review(Base):
+    """A teacher's written feedback and score for a hand-in: the score with its timestamp, per pupil and
+    assignment, is what the gradebook receives."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))  # the pupil
+    reviewer_sub: Mapped[str] = mapped_column(String(255))
+    feedback: Mapped[str] = mapped_column(Text)
+    score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    score_max: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="reviews")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-# What to show when the reader's language is missing: Swedish, then bokmål, then English (FEED.md:
-# every text has sv or nb). Nynorsk readers get bokmål before Swedish.
-FALLBACK = {"sv": ("sv", "nb", "nn", "en"), "nb": ("nb", "nn", "sv", "en"), "nn": ("nn", "nb", "sv", "en"),
+# The reader's language first; when the feed lacks it, Swedish, then bokmål, then English (FEED.md: every
+# text has sv or nb). Nynorsk readers get bokmål before Swedish: they read it as their own.
+FALLBACK = {"sv": ("sv", "nb", "en", "nn"), "nb": ("nb", "sv", "en", "nn"), "nn": ("nn", "nb", "sv", "en"),
             "en": ("en", "sv", "nb", "nn")}
 
 

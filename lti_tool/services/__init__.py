@@ -149,7 +149,7 @@ def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -
 
 
 def record_launch(session: Session, registration_id: int, claims: LaunchClaims, admission: Admission,
-                  locale: str | None) -> Launch:
+                  locale: str | None, *, course_code: str | None = None, round_pk: int | None = None) -> Launch:
     """Store an accepted launch: the pseudonymous ``sub``, never names or e-mail."""
     launch = Launch(
         id=str(uuid.uuid4()),
@@ -165,6 +165,8 @@ def record_launch(session: Session, registration_id: int, claims: LaunchClaims, 
         municipality_id=admission.resolution.municipality_id,
         resolution_method=admission.resolution.method,
         locale=locale,
+        course_code=course_code,
+        round_pk=round_pk,
     )
     session.add(launch)
     session.flush()

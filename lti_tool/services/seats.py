@@ -178,6 +178,23 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
     return SeatResult(rules.OUTCOME_GRANTED, seat, round_)
 
 
+def round_for_staff(session: Session, course_code: str, round_id: str | None = None,
+                    today: date | None = None) -> CourseRound | None:
+    """The round a teacher's or administrator's launch on a course shows (no seat is involved)."""
+    course = session.get(Course, course_code)
+    if course is None:
+        raise SeatRefusedError(f"unknown course {course_code!r}", code=rules.COURSE_UNKNOWN)
+    rounds = list(session.scalars(select(CourseRound).where(CourseRound.course_code == course_code)
+                                  .order_by(CourseRound.starts_on)))
+    try:
+        chosen = rules.choose_round([_view(r) for r in rounds], today or date.today(), requested=round_id)
+    except SeatRefusedError as refusal:
+        if refusal.code == rules.ROUND_UNKNOWN or not rounds:
+            raise
+        return rounds[-1]  # nothing live: the latest round, for its pupils' work
+    return next(r for r in rounds if r.id == chosen.pk)
+
+
 def seat_from_waitlist(session: Session, seat: Seat) -> bool:
     return session.scalar(select(WaitlistEntry.id).where(
         WaitlistEntry.round_pk == seat.round_pk, WaitlistEntry.registration_id == seat.registration_id,

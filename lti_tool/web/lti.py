@@ -63,14 +63,19 @@ def launch():
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
         claims = verified.claims
-        if claims.role == ROLE_LEARNER and claims.custom.get("course"):
-            seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
-                               municipality_id=admission.resolution.municipality_id,
-                               course_code=claims.custom["course"].strip(),
-                               round_id=(claims.custom.get("round") or "").strip() or None)
+        course_code = (claims.custom.get("course") or "").strip() or None
+        round_id = (claims.custom.get("round") or "").strip() or None
+        round_pk = None
+        if course_code and claims.role == ROLE_LEARNER:
+            round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
+                                          municipality_id=admission.resolution.municipality_id,
+                                          course_code=course_code, round_id=round_id).round.id
+        elif course_code:
+            staff_round = seats.round_for_staff(session, course_code, round_id)
+            round_pk = staff_round.id if staff_round else None
         lti.validator.consume(session, verified)
-        record = services.record_launch(session, verified.registration_id, verified.claims, admission,
-                                        verified.claims.locale)
+        record = services.record_launch(session, verified.registration_id, claims, admission, claims.locale,
+                                        course_code=course_code, round_pk=round_pk)
         session.commit()
     except SeatRefusedError as refusal:
         session.rollback()  # nothing taken
