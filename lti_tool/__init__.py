@@ -33,13 +33,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, cli_orders, db, i18n
     from . import lti as lti_protocol
-    from .web import errors, lti as lti_web, pupil
+    from .web import errors, lti as lti_web, pupil, teacher
 
     db.init_app(app)
     i18n.init_app(app)
     lti_protocol.init_app(app)
     app.register_blueprint(lti_web.bp)
     app.register_blueprint(pupil.bp)
+    app.register_blueprint(teacher.bp)
     if app.config["SANDBOX"]:
         from .web import sandbox
 
@@ -56,6 +57,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if app.config["SANDBOX"]:
             return redirect(url_for("sandbox.index"))
         return render_template("index.html")
+
+    from .web.launch_token import launch_url
+
+    app.jinja_env.globals["launch_url"] = launch_url
 
     @app.after_request
     def _headers(response):

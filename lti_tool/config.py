@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_TIMEOUT_SECONDS": 10,
     # Key rotation: how long a retired key stays published.
     "KEY_GRACE_DAYS": 7,
+    # Hand-in files: where they are kept (default: <instance>/uploads), the largest accepted, the kinds
+    # accepted (checked by content).
+    "UPLOAD_DIR": "",
+    "UPLOAD_MAX_MB": 50,
+    "UPLOAD_TYPES": "audio/*,video/*,image/*,application/pdf",
     # Locale used when neither the launch nor the browser gives one we have.
     "DEFAULT_LOCALE": "sv",
 }
@@ -66,8 +71,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     for key, raw in environ.items():
         if key.startswith(PREFIX):
             name = key[len(PREFIX):]
-            settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR",
-                                             "REDIS_URL") else _parse_env_value(raw)
+            settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR", "REDIS_URL",
+                                             "UPLOAD_DIR", "UPLOAD_TYPES") else _parse_env_value(raw)
     if overrides:
         settings.update(overrides)
 
@@ -76,6 +81,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         folder = Path(instance_path or ".")
         settings["DATABASE_URL"] = f"sqlite:///{folder / 'lti_tool.db'}"
     settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
+    if not settings["UPLOAD_DIR"]:
+        settings["UPLOAD_DIR"] = str(Path(instance_path or ".") / "uploads")
     if settings["COOKIE_SECURE"] is None:
         settings["COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
     production = settings["ENV"] == "production"

@@ -31,3 +31,27 @@ def add_course(session, code="GIT-AK-1", *, rounds=None, capacity=16, min_partic
             seats_taken=0, status=spec.get("status", "open")))
     session.flush()
     return course
+
+
+def add_content(session, code="GIT-AK-1"):
+    """Two modules, each with a lesson and an assignment (file in the first, text in the second)."""
+    from lti_tool.models import Assignment, CourseModule, Lesson
+
+    made = {}
+    for m in (1, 2):
+        module = CourseModule(course_code=code, key=f"{code}-m{m}", position=m,
+                              title={"sv": f"Modul {m}", "nb": f"Modul {m}", "en": f"Module {m}"})
+        session.add(module)
+        session.flush()
+        lesson = Lesson(module_id=module.id, key=f"{code}-m{m}-l1", position=1,
+                        title={"sv": f"Lektion {m}.1", "en": f"Lesson {m}.1"},
+                        body_markdown={"sv": "Öva **lugnt**."}, body_html={"sv": "<p>Öva <strong>lugnt</strong>.</p>"},
+                        duration_minutes=30, video_url="https://video.example/v1" if m == 1 else None)
+        assignment = Assignment(module_id=module.id, key=f"{code}-m{m}-a1", position=1,
+                                title={"sv": f"Uppgift {m}", "nb": f"Oppgave {m}"},
+                                instructions_markdown={"sv": "Spela in."}, instructions_html={"sv": "<p>Spela in.</p>"},
+                                submission="file" if m == 1 else "text", max_score=Decimal("10"))
+        session.add_all([lesson, assignment])
+        session.flush()
+        made[f"lesson{m}"], made[f"assignment{m}"] = lesson.id, assignment.id
+    return made

@@ -81,6 +81,7 @@ def config(database_url, tmp_path, keys_template):
         "SANDBOX": True,
         "REDIS_URL": "",
         "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 0,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
     }
 
 

@@ -15,6 +15,10 @@ METHODS = [("lti_tool/**.py", "python"), ("templates/**.html", "jinja2")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
 
 
+def key(value):
+    return value if isinstance(value, str) else tuple(value)
+
+
 def extracted() -> set[str]:
     ids = set()
     for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), METHODS, keywords=KEYWORDS):
@@ -26,12 +30,13 @@ def extracted() -> set[str]:
 def test_every_message_is_translated_and_compiled(locale):
     folder = TRANSLATIONS / locale / "LC_MESSAGES"
     with open(folder / "messages.po", "rb") as handle:
-        po = {m.id: m.string for m in read_po(handle, locale=locale) if m.id}
+        po = {key(m.id): key(m.string) for m in read_po(handle, locale=locale) if m.id}
     with open(folder / "messages.mo", "rb") as handle:
-        mo = {m.id: m.string for m in read_mo(handle) if m.id}
+        mo = {key(m.id): key(m.string) for m in read_mo(handle) if m.id}
+    singular = {(k if isinstance(k, str) else k[0]): v for k, v in po.items()}
     wanted = extracted()
     assert wanted, "no messages extracted"
-    missing = sorted(m for m in wanted if not po.get(m))
+    missing = sorted(m for m in wanted if not singular.get(m) or not all(singular[m]))
     assert not missing, f"{locale}: untranslated {missing}"
     assert mo == po, f"{locale}: messages.mo is older than messages.po (run pybabel compile -d lti_tool/translations)"
 

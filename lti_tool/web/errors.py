@@ -74,6 +74,16 @@ MESSAGES = {
                          "waiting list: you get a place if one becomes free."),
     "course_full": _l("The course is full. You can join the waiting list: you get a place if one becomes free."),
     "withdrawal_closed": _l("The last day to leave the course has passed. Talk to your teacher."),
+    "upload_type": _l("This kind of file cannot be handed in. Hand in a recording, a video, a picture or a PDF."),
+    "upload_too_large": _l("The file is too large. Make it smaller (for example a shorter recording) and try again."),
+    "upload_empty": _l("The file is empty. Choose the file again."),
+    "hand_in_empty": _l("There is nothing to hand in yet. Write your answer or choose a file."),
+    "hand_in_too_long": _l("Your answer is too long. Shorten it and try again."),
+    "already_reviewed": _l("Your teacher has already reviewed this work, so it cannot be handed in again."),
+    "feedback_empty": _l("Write some feedback for the pupil before saving."),
+    "score_invalid": _l("The score must be a number from 0 up to the assignment's maximum."),
+    "forbidden": _l("You do not have access to this page."),
+    "seat_missing": _l("You do not have a place in this round of the course."),
     "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
                            "learning platform."),
 }

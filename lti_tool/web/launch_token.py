@@ -3,7 +3,7 @@ launch token travels in their links and forms (``?lt=...``)."""
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..db import get_session
@@ -35,7 +35,13 @@ def current_launch() -> Launch:
     if launch is None:
         raise DomainError("launch token names no launch", code="launch_expired", status=401)
     set_locale(launch.locale)
+    g.launch_token = token
     return launch
+
+
+def launch_url(endpoint: str, **values) -> str:
+    """A link inside the launch: the launch token travels with it (no third-party cookie needed)."""
+    return url_for(endpoint, lt=g.get("launch_token", ""), **values)
 
 
 def issue_waitlist_token(registration_id: int, sub: str, order_id: int, locale: str | None) -> str:

@@ -1,31 +1,45 @@
-"""What a pupil (or a teacher, or an administrator) sees after a launch."""
+"""What a pupil sees after a launch: the course, its lessons and assignments, hand-ins and feedback."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, send_file
 from flask_babel import get_locale
 from sqlalchemy import select
 
 from ..db import get_session
+from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.seats import can_withdraw
 from ..domain.texts import pick_text
 from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat
-from ..services import seats
-from .errors import render_domain_error
-from .launch_token import current_launch, read_waitlist_token
+from ..services import delivery, seats
+from ..uploads import UploadStore
+from .errors import MESSAGES, render_domain_error
+from .launch_token import current_launch, launch_url, read_waitlist_token
 
 bp = Blueprint("pupil", __name__)
 
 
-def _seat_for(session, launch, course_code: str):
-    return session.execute(
-        select(Seat, CourseRound).join(CourseRound, Seat.round_pk == CourseRound.id)
-        .where(CourseRound.course_code == course_code, Seat.registration_id == launch.registration_id,
-               Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE)
-        .order_by(CourseRound.starts_on)).first()
+def upload_store() -> UploadStore:
+    config = current_app.config
+    types = tuple(t.strip() for t in str(config["UPLOAD_TYPES"]).split(",") if t.strip())
+    return UploadStore(config["UPLOAD_DIR"], int(float(config["UPLOAD_MAX_MB"]) * 1024 * 1024), types)
+
+
+def _seat(session, launch):
+    if not launch.round_pk:
+        return None
+    return session.scalar(select(Seat).where(Seat.round_pk == launch.round_pk, Seat.registration_id == launch.registration_id,
+                                             Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE))
+
+
+def _common(session, launch):
+    locale = str(get_locale())
+    round_ = session.get(CourseRound, launch.round_pk) if launch.round_pk else None
+    return {"launch": launch, "municipality": launch.municipality, "round": round_, "locale": locale,
+            "text": lambda value: pick_text(value, locale)}
 
 
 @bp.route("/home")
@@ -35,42 +49,115 @@ def home():
     except DomainError as error:
         return render_domain_error(error)
     session = get_session()
-    locale = str(get_locale())
-    course_code = launch.custom.get("course")
-    course = session.get(Course, course_code) if course_code else None
-    seat = round_ = None
-    if course is not None:
-        found = _seat_for(session, launch, course.code)
-        if found:
-            seat, round_ = found
+    if launch.role == ROLE_INSTRUCTOR and launch.course_code:
+        return redirect(launch_url("teacher.dashboard"))
+    context = _common(session, launch)
+    course = session.get(Course, launch.course_code) if launch.course_code else None
+    seat = _seat(session, launch) if launch.role == ROLE_LEARNER else None
+    plan = delivery.outline(session, launch) if course is not None else None
+    round_ = context["round"]
     return render_template(
-        "pupil/home.html", launch=launch, municipality=launch.municipality, course=course, course_code=course_code,
-        title=pick_text(course.title, locale) if course else None,
-        summary=pick_text(course.summary, locale) if course else None,
-        seat=seat, round=round_, from_waitlist=seat is not None and seats.seat_from_waitlist(session, seat),
-        may_withdraw=round_ is not None and can_withdraw(round_.status, round_.withdrawal_deadline, date.today()),
-        token=request.args.get("lt", ""), withdrawn=request.args.get("withdrawn") == "1")
+        "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
+        from_waitlist=seat is not None and seats.seat_from_waitlist(session, seat),
+        may_withdraw=seat is not None and can_withdraw(round_.status, round_.withdrawal_deadline, date.today()),
+        withdrawn=request.args.get("withdrawn") == "1", **context)
+
+
+@bp.route("/lesson/<int:lesson_id>", methods=["GET", "POST"])
+def lesson(lesson_id: int):
+    session = get_session()
+    try:
+        launch = current_launch()
+        item = delivery.get_lesson(session, launch, lesson_id)
+        if request.method == "POST":
+            delivery.mark_done(session, launch, lesson_id)
+            session.commit()
+            return redirect(launch_url("pupil.lesson", lesson_id=lesson_id), code=303)
+        plan = delivery.outline(session, launch)
+    except DomainError as error:
+        session.rollback()
+        return render_domain_error(error)
+    previous, following = plan.neighbours(item)
+    return render_template("pupil/lesson.html", plan=plan, lesson=item, previous=previous, following=following,
+                           done=item.id in plan.done, seat=_seat(session, launch), **_common(session, launch))
+
+
+@bp.route("/assignment/<int:assignment_id>", methods=["GET", "POST"])
+def assignment(assignment_id: int):
+    session = get_session()
+    error_code = None
+    try:
+        launch = current_launch()
+        item = delivery.get_assignment(session, launch, assignment_id)
+        if request.method == "POST":
+            upload = request.files.get("file")
+            try:
+                delivery.submit(session, launch, assignment_id, text=request.form.get("text"),
+                                upload=(upload.stream, upload.filename or "") if upload and upload.filename else None,
+                                store=upload_store())
+                session.commit()
+                return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
+            except DomainError as refusal:
+                session.rollback()
+                if refusal.code.startswith(("upload_", "hand_in_", "already_")):
+                    error_code = refusal.code  # shown next to the form, the pupil's text kept
+                else:
+                    raise
+        plan = delivery.outline(session, launch)
+    except DomainError as error:
+        session.rollback()
+        return render_domain_error(error)
+    previous, following = plan.neighbours(item)
+    submission = plan.submissions.get(item.id)
+    status = 400 if error_code else 200
+    return render_template("pupil/assignment.html", plan=plan, assignment=item, previous=previous,
+                           following=following, submission=submission, seat=_seat(session, launch),
+                           review=submission.reviews[-1] if submission and submission.reviews else None,
+                           error_code=error_code, error_message=MESSAGES.get(error_code) if error_code else None,
+                           draft=request.form.get("text", "") if error_code else "",
+                           saved=request.args.get("saved") == "1", max_mb=current_app.config["UPLOAD_MAX_MB"],
+                           **_common(session, launch)), status
+
+
+@bp.route("/files/<int:submission_id>")
+def hand_in_file(submission_id: int):
+    """A handed-in file, only for its pupil and the teachers of the same course."""
+    session = get_session()
+    try:
+        launch = current_launch()
+        submission = delivery.get_submission_for(session, launch, submission_id)
+        if not submission.file_key:
+            raise DomainError("no file", code="not_found", status=404)
+        path = upload_store().path(submission.file_key)
+    except DomainError as error:
+        return render_domain_error(error)
+    response = send_file(path, mimetype=submission.content_type, download_name=submission.file_name,
+                         as_attachment=request.args.get("download") == "1", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
+    return response
 
 
 @bp.route("/withdraw", methods=["POST"])
 def withdraw():
     """The pupil leaves the round (before the withdrawal deadline): the seat goes to the first waiting pupil."""
+    session = get_session()
     try:
         launch = current_launch()
         round_pk = int(request.form.get("round", "0"))
-        seats.withdraw(get_session(), round_pk=round_pk, registration_id=launch.registration_id, sub=launch.sub)
+        seats.withdraw(session, round_pk=round_pk, registration_id=launch.registration_id, sub=launch.sub)
     except (DomainError, ValueError) as error:
-        get_session().rollback()
+        session.rollback()
         return render_domain_error(error if isinstance(error, DomainError) else DomainError(str(error)))
-    get_session().commit()
-    return redirect(url_for("pupil.home", lt=request.form.get("lt"), withdrawn="1"), code=303)
+    session.commit()
+    return redirect(launch_url("pupil.home", withdrawn="1"), code=303)
 
 
 @bp.route("/waitlist", methods=["POST"])
 def join_waitlist():
+    session = get_session()
     try:
         offer = read_waitlist_token(request.form.get("wt", ""))
-        session = get_session()
         entry, place = seats.join_waitlist(session, order_id=int(offer["o"]), registration_id=int(offer["r"]),
                                            sub=str(offer["s"]))
         session.commit()

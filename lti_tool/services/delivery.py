@@ -1,0 +1,260 @@
+"""Course delivery: the outline a pupil follows, hand-ins, the teacher's roster, queue and reviews.
+Never commits: the caller does."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
+from ..domain.errors import DomainError
+from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, Assignment, Course, CourseModule,
+                      Launch, Lesson, LessonProgress, Review, Seat, Submission)
+from ..uploads import UploadStore
+from . import NotFoundError
+
+
+class ForbiddenError(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+def pupil_label(sub: str) -> str:
+    """How a pupil appears to teachers without names: a short, stable pseudonym of the LTI ``sub``."""
+    return hashlib.sha256(sub.encode("utf-8")).hexdigest()[:6].upper()
+
+
+@dataclass
+class Outline:
+    course: Course
+    modules: list[CourseModule]
+    lessons: list[Lesson]  # in course order
+    assignments: list[Assignment]
+    done: set[int] = field(default_factory=set)
+    submissions: dict[int, Submission] = field(default_factory=dict)
+
+    def neighbours(self, item) -> tuple[object | None, object | None]:
+        """Previous and next step through the course: each module's lessons, then its assignments."""
+        steps = [s for m in self.modules for s in (*[l for l in self.lessons if l.module_id == m.id],
+                                                     *[a for a in self.assignments if a.module_id == m.id])]
+        index = next(i for i, s in enumerate(steps) if type(s) is type(item) and s.id == item.id)
+        return (steps[index - 1] if index > 0 else None, steps[index + 1] if index + 1 < len(steps) else None)
+
+
+def outline(session: Session, launch: Launch) -> Outline:
+    course = session.get(Course, launch.course_code) if launch.course_code else None
+    if course is None:
+        raise NotFoundError("this launch is not for a course", code="course_unknown")
+    modules = list(session.scalars(select(CourseModule).where(CourseModule.course_code == course.code,
+                                                              CourseModule.current.is_(True))
+                                   .order_by(CourseModule.position)))
+    module_ids = [m.id for m in modules]
+    order = {m.id: m.position for m in modules}
+    lessons = sorted(session.scalars(select(Lesson).where(Lesson.module_id.in_(module_ids), Lesson.current.is_(True))),
+                     key=lambda l: (order[l.module_id], l.position))
+    assignments = sorted(session.scalars(select(Assignment).where(Assignment.module_id.in_(module_ids),
+                                                                  Assignment.current.is_(True))),
+                         key=lambda a: (order[a.module_id], a.position))
+    result = Outline(course, modules, lessons, assignments)
+    if launch.role == ROLE_LEARNER:
+        result.done = set(session.scalars(select(LessonProgress.lesson_id).where(
+            LessonProgress.registration_id == launch.registration_id, LessonProgress.sub == launch.sub,
+            LessonProgress.lesson_id.in_([l.id for l in lessons]))))
+        if launch.round_pk:
+            result.submissions = {s.assignment_id: s for s in session.scalars(select(Submission).where(
+                Submission.round_pk == launch.round_pk, Submission.registration_id == launch.registration_id,
+                Submission.sub == launch.sub))}
+    return result
+
+
+def _in_course(session: Session, launch: Launch, model, item_id: int):
+    item = session.get(model, item_id)
+    if item is None or not item.current:
+        raise NotFoundError("no such lesson or assignment")
+    module = session.get(CourseModule, item.module_id)
+    if module is None or module.course_code != launch.course_code:
+        raise ForbiddenError("not part of the course this launch is for")
+    return item
+
+
+def get_lesson(session: Session, launch: Launch, lesson_id: int) -> Lesson:
+    return _in_course(session, launch, Lesson, lesson_id)
+
+
+def get_assignment(session: Session, launch: Launch, assignment_id: int) -> Assignment:
+    return _in_course(session, launch, Assignment, assignment_id)
+
+
+def _require_seat(session: Session, launch: Launch) -> None:
+    if launch.role != ROLE_LEARNER or not launch.round_pk:
+        raise ForbiddenError("only a pupil with a place in the round can do this")
+    seat = session.scalar(select(Seat.id).where(Seat.round_pk == launch.round_pk,
+                                                Seat.registration_id == launch.registration_id,
+                                                Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE))
+    if seat is None:
+        raise ForbiddenError("no active place in this round", code="seat_missing")
+
+
+def mark_done(session: Session, launch: Launch, lesson_id: int) -> None:
+    lesson = get_lesson(session, launch, lesson_id)
+    _require_seat(session, launch)
+    exists = session.scalar(select(LessonProgress.id).where(
+        LessonProgress.lesson_id == lesson.id, LessonProgress.registration_id == launch.registration_id,
+        LessonProgress.sub == launch.sub))
+    if exists is None:
+        try:
+            with session.begin_nested():
+                session.add(LessonProgress(lesson_id=lesson.id, registration_id=launch.registration_id,
+                                           sub=launch.sub))
+        except IntegrityError:
+            pass  # marked twice at once
+
+
+MAX_TEXT = 20000
+
+
+def submit(session: Session, launch: Launch, assignment_id: int, *, text: str | None = None,
+           upload: tuple[BinaryIO, str] | None = None, store: UploadStore | None = None) -> Submission:
+    """Hand in (or hand in again, until the work is reviewed) a text or a file."""
+    assignment = get_assignment(session, launch, assignment_id)
+    _require_seat(session, launch)
+    existing = session.scalar(select(Submission).where(
+        Submission.assignment_id == assignment.id, Submission.round_pk == launch.round_pk,
+        Submission.registration_id == launch.registration_id, Submission.sub == launch.sub).with_for_update())
+    if existing is not None and existing.status == SUBMISSION_REVIEWED:
+        raise DomainError("the work has been reviewed: it cannot be handed in again", code="already_reviewed",
+                          status=409)
+    if assignment.submission == "none":
+        raise DomainError("this assignment has no hand-in", code="no_hand_in", status=400)
+    submission = existing or Submission(assignment_id=assignment.id, round_pk=launch.round_pk,
+                                        registration_id=launch.registration_id, sub=launch.sub,
+                                        context_id=launch.context_id, municipality_id=launch.municipality_id,
+                                        attempts=0)
+    old_key = submission.file_key
+    if assignment.submission == "text":
+        body = (text or "").strip()
+        if not body:
+            raise DomainError("empty hand-in", code="hand_in_empty")
+        if len(body) > MAX_TEXT:
+            raise DomainError("hand-in text too long", code="hand_in_too_long")
+        submission.text = body
+        submission.file_key = submission.file_name = submission.content_type = None
+        submission.file_size = None
+    else:
+        if upload is None or store is None:
+            raise DomainError("no file chosen", code="hand_in_empty")
+        stream, filename = upload
+        stored = store.save(stream)
+        submission.file_key, submission.file_size, submission.content_type = stored.key, stored.size, stored.content_type
+        submission.file_name = (filename or "file").replace("/", "_").replace("\\", "_")[-200:]
+        submission.text = None
+    submission.status = SUBMISSION_SUBMITTED
+    submission.attempts = (submission.attempts or 0) + 1
+    submission.submitted_at = datetime.now(timezone.utc)
+    session.add(submission)
+    session.flush()
+    if old_key and old_key != submission.file_key and store is not None:
+        store.delete(old_key)
+    return submission
+
+
+# -- teacher ------------------------------------------------------------------------------------------
+
+def _require_teacher(launch: Launch) -> None:
+    if launch.role not in (ROLE_INSTRUCTOR,) or not launch.round_pk:
+        raise ForbiddenError("only the course's teacher can do this")
+
+
+def _teacher_scope(query, launch: Launch):
+    """A teacher sees the work handed in from their own course in their own platform, in this round."""
+    return query.where(Submission.registration_id == launch.registration_id,
+                       Submission.context_id == launch.context_id, Submission.round_pk == launch.round_pk)
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    sub: str
+    label: str
+    municipality_id: str
+    first_launch: datetime
+    handed_in: int
+    waiting: int
+
+
+def roster(session: Session, launch: Launch) -> list[RosterLine]:
+    """The round's pupils who launched from this context, with what each has handed in."""
+    _require_teacher(launch)
+    pupils = session.execute(
+        select(Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
+        .where(Launch.registration_id == launch.registration_id, Launch.context_id == launch.context_id,
+               Launch.round_pk == launch.round_pk, Launch.role == ROLE_LEARNER)
+        .group_by(Launch.sub, Launch.municipality_id).order_by(func.min(Launch.created_at))).all()
+    counts = {(sub, status): n for sub, status, n in session.execute(_teacher_scope(
+        select(Submission.sub, Submission.status, func.count()), launch).group_by(Submission.sub, Submission.status))}
+    return [RosterLine(sub, pupil_label(sub), municipality, first,
+                       counts.get((sub, SUBMISSION_SUBMITTED), 0) + counts.get((sub, SUBMISSION_REVIEWED), 0),
+                       counts.get((sub, SUBMISSION_SUBMITTED), 0))
+            for sub, municipality, first in pupils]
+
+
+def review_queue(session: Session, launch: Launch) -> list[Submission]:
+    """Work waiting for review, oldest first."""
+    _require_teacher(launch)
+    return list(session.scalars(_teacher_scope(select(Submission), launch)
+                                .where(Submission.status == SUBMISSION_SUBMITTED)
+                                .order_by(Submission.submitted_at, Submission.id)))
+
+
+def submissions_of(session: Session, launch: Launch, sub: str) -> list[Submission]:
+    _require_teacher(launch)
+    return list(session.scalars(_teacher_scope(select(Submission), launch).where(Submission.sub == sub)
+                                .order_by(Submission.submitted_at)))
+
+
+def get_submission_for(session: Session, launch: Launch, submission_id: int) -> Submission:
+    """A hand-in, for its pupil or for a teacher of the same course; anyone else is refused."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFoundError("no such hand-in")
+    own = (launch.role == ROLE_LEARNER and submission.registration_id == launch.registration_id
+           and submission.sub == launch.sub)
+    teaching = (launch.role == ROLE_INSTRUCTOR and submission.registration_id == launch.registration_id
+                and submission.context_id == launch.context_id and submission.round_pk == launch.round_pk)
+    if not (own or teaching):
+        raise ForbiddenError("not your hand-in")
+    return submission
+
+
+def parse_score(raw: str, maximum: Decimal) -> Decimal:
+    try:
+        score = Decimal((raw or "").strip().replace(",", "."))
+    except InvalidOperation as exc:
+        raise DomainError("the score is not a number", code="score_invalid") from exc
+    if not score.is_finite() or score < 0 or score > maximum:
+        raise DomainError(f"the score must be between 0 and {maximum}", code="score_invalid")
+    return score.quantize(Decimal("0.01"))
+
+
+def record_review(session: Session, launch: Launch, submission_id: int, *, feedback: str, score: str) -> Review:
+    """The teacher's written feedback and score, with its timestamp: the work counts as reviewed."""
+    _require_teacher(launch)
+    submission = get_submission_for(session, launch, submission_id)
+    assignment = session.get(Assignment, submission.assignment_id)
+    text = (feedback or "").strip()
+    if not text:
+        raise DomainError("written feedback is required", code="feedback_empty")
+    review = Review(submission_id=submission.id, assignment_id=submission.assignment_id,
+                    registration_id=submission.registration_id, sub=submission.sub, reviewer_sub=launch.sub,
+                    feedback=text[:MAX_TEXT], score=parse_score(score, assignment.max_score),
+                    score_max=assignment.max_score)
+    submission.status = SUBMISSION_REVIEWED
+    session.add(review)
+    session.flush()
+    return review

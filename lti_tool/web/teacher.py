@@ -1,0 +1,97 @@
+"""What a teacher sees after an instructor's launch on a placed course: the round's pupils, their
+hand-ins, the queue of work waiting for review, and the review form."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from flask_babel import get_locale
+
+from ..db import get_session
+from ..domain.errors import DomainError
+from ..domain.texts import pick_text
+from ..models import Assignment, Course, CourseRound
+from ..services import delivery
+from .errors import MESSAGES, render_domain_error
+from .launch_token import current_launch, launch_url
+
+bp = Blueprint("teacher", __name__, url_prefix="/teach")
+
+
+def _context(session, launch):
+    locale = str(get_locale())
+    return {"launch": launch, "municipality": launch.municipality, "locale": locale,
+            "course": session.get(Course, launch.course_code) if launch.course_code else None,
+            "round": session.get(CourseRound, launch.round_pk) if launch.round_pk else None,
+            "text": lambda value: pick_text(value, locale), "label": delivery.pupil_label}
+
+
+@bp.route("/")
+def dashboard():
+    session = get_session()
+    try:
+        launch = current_launch()
+        pupils = delivery.roster(session, launch)
+        queue = delivery.review_queue(session, launch)
+    except DomainError as error:
+        return render_domain_error(error)
+    return render_template("teacher/dashboard.html", pupils=pupils, waiting=len(queue), **_context(session, launch))
+
+
+@bp.route("/queue")
+def queue():
+    session = get_session()
+    try:
+        launch = current_launch()
+        items = delivery.review_queue(session, launch)
+    except DomainError as error:
+        return render_domain_error(error)
+    assignments = {a.id: a for a in session.query(Assignment).filter(Assignment.id.in_({s.assignment_id for s in items}))}
+    return render_template("teacher/queue.html", items=items, assignments=assignments, **_context(session, launch))
+
+
+@bp.route("/pupil/<label>")
+def pupil(label: str):
+    session = get_session()
+    try:
+        launch = current_launch()
+        line = next((p for p in delivery.roster(session, launch) if p.label == label), None)
+        if line is None:
+            raise DomainError("no such pupil in this course", code="not_found", status=404)
+        work = delivery.submissions_of(session, launch, line.sub)
+    except DomainError as error:
+        return render_domain_error(error)
+    return render_template("teacher/pupil.html", pupil=line, work=work, **_context(session, launch))
+
+
+@bp.route("/submission/<int:submission_id>", methods=["GET", "POST"])
+def review(submission_id: int):
+    session = get_session()
+    error_code = None
+    try:
+        launch = current_launch()
+        if request.method == "POST":
+            try:
+                delivery.record_review(session, launch, submission_id, feedback=request.form.get("feedback", ""),
+                                       score=request.form.get("score", ""))
+                session.commit()
+                following = delivery.review_queue(session, launch)
+                if following:
+                    return redirect(launch_url("teacher.review", submission_id=following[0].id, saved="1"), code=303)
+                return redirect(launch_url("teacher.queue", saved="1"), code=303)
+            except DomainError as refusal:
+                session.rollback()
+                if refusal.code not in ("feedback_empty", "score_invalid"):
+                    raise
+                error_code = refusal.code
+        submission = delivery.get_submission_for(session, launch, submission_id)
+        if launch.role != "instructor":
+            raise delivery.ForbiddenError("only the course's teacher can review")
+    except DomainError as error:
+        session.rollback()
+        return render_domain_error(error)
+    assignment = session.get(Assignment, submission.assignment_id)
+    return render_template("teacher/review.html", submission=submission, assignment=assignment,
+                           last=submission.reviews[-1] if submission.reviews else None, error_code=error_code,
+                           error_message=MESSAGES.get(error_code) if error_code else None,
+                           form=request.form if error_code else {}, saved=request.args.get("saved") == "1",
+                           **_context(session, launch)), 400 if error_code else 200
