@@ -1,0 +1,178 @@
+"""A person's way through the tool in a real browser (Playwright driving Debian's Chromium): a pupil's
+whole way through a course and a teacher's review, in Swedish and bokmål; axe-core on every page type
+(WCAG 2.1 A and AA: zero violations); no horizontal scrolling at 360 px; a phone-width screenshot of
+each page type saved under ``test-artifacts/screenshots/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+
+SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"]}
+PNG = b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xbf\xc0\x01\x00\x04\x81\x01\xe0r\x1a\x11\x9b\x00\x00\x00\x00IEND\xaeB`\x82'  # a real 1x1 picture
+
+
+@pytest.fixture
+def live(config, app_factory, tmp_path):
+    """The tool and its sandbox platform served on 127.0.0.1 by a threaded server."""
+    from werkzeug.serving import make_server
+
+    from lti_tool.cli import prepare_demo
+    from lti_tool.db import new_session
+    from lti_tool.services import seats
+
+    from .catalog_factory import add_content, add_course
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = app_factory({**config, "BASE_URL": base})
+    prepare_demo(app)
+    with new_session(app) as session:
+        add_course(session)
+        add_content(session)
+        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 1)
+        seats.set_order(session, "NO-0301", "GIT-AK-1", "now", 5)
+        session.commit()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def check_page(page, name: str) -> None:
+    """axe finds nothing, nothing scrolls sideways at phone width, and a screenshot is kept."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG)
+    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: {overflow}px of horizontal scrolling at {page.viewport_size['width']}px"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def launch(browser, base, *, user, role="learner", municipality="SE-1490", locale="sv-SE", in_frame=False):
+    """A launch from the sandbox platform. ``in_frame``: through the platform's page, the tool in its iframe,
+    then the tool's page opened at top level with the same launch token (no cookie needed); otherwise the
+    platform's login initiation opened at top level (as a platform's "open in new window")."""
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale=locale)
+    page = context.new_page()
+    if not in_frame:
+        page.goto(f"{base}/sandbox/start?deployment=sandbox-{municipality}%7C&role={role}&user={user}"
+                  f"&locale={locale}&course=GIT-AK-1")
+        page.wait_for_selector("main")
+        return page
+    page.goto(base + "/sandbox/")
+    page.select_option("#deployment", value=f"sandbox-{municipality}|")
+    page.check(f"input[name=role][value={role}]")
+    page.fill("#user", user)
+    page.select_option("#locale", value=locale)
+    page.fill("#course", "GIT-AK-1")
+    page.click("button[type=submit]")
+    frame = page.frame(name="tool")
+    frame.wait_for_selector("main[data-role]")
+    page.goto(frame.url)
+    return page
+
+
+def test_pupil_and_teacher_in_swedish_and_bokmal(live, browser):
+    sandbox = browser.new_page(viewport={"width": 360, "height": 740})
+    sandbox.goto(live + "/sandbox/")
+    check_page(sandbox, "sandbox")
+
+    # A Swedish pupil through the course.
+    pupil = launch(browser, live, user="elev-1", in_frame=True)
+    main = pupil.locator("main")
+    assert main.get_attribute("data-municipality") == "SE-1490" and main.get_attribute("data-seat") == "now"
+    assert pupil.locator("html").get_attribute("lang") == "sv"
+    check_page(pupil, "pupil-course-sv")
+    pupil.get_by_role("link", name="Lektion 1.1").click()
+    check_page(pupil, "pupil-lesson-sv")
+    pupil.get_by_role("button", name="Markera som klar").click()
+    assert pupil.get_by_role("status").first.inner_text().startswith("✓")
+    pupil.get_by_role("link", name="Nästa").click()
+    assert pupil.locator("main").get_attribute("data-assignment") == "GIT-AK-1-m1-a1"
+    check_page(pupil, "pupil-assignment-sv")
+    pupil.set_input_files("#file", files=[{"name": "övning.png", "mimeType": "image/png", "buffer": PNG}])
+    pupil.get_by_role("button", name="Lämna in").click()
+    assert pupil.locator("main").get_attribute("data-hand-in") == "submitted"
+    check_page(pupil, "pupil-handed-in-sv")
+    # The next step is the second module's lesson, then its text assignment.
+    pupil.get_by_role("link", name="Nästa").click()
+    pupil.get_by_role("link", name="Nästa").click()
+    pupil.fill("#text", "Jag övade i tjugo minuter varje dag.")
+    pupil.get_by_role("button", name="Lämna in").click()
+    assert pupil.locator("main").get_attribute("data-hand-in") == "submitted"
+
+    # The budget of one seat is used: a second Swedish pupil is offered the waiting list.
+    second = launch(browser, live, user="elev-2")
+    assert second.locator("main").get_attribute("data-error-code") == "budget_used_up"
+    check_page(second, "refused-budget-sv")
+    second.get_by_role("button", name="Ställ dig i kö (väntelista)").click()
+    assert second.locator("main").get_attribute("data-waitlist-place") == "1"
+    check_page(second, "waitlist-sv")
+
+    # A Norwegian pupil, in bokmål.
+    norwegian = launch(browser, live, user="elev-3", municipality="NO-0301", locale="nb-NO")
+    assert norwegian.locator("html").get_attribute("lang") == "nb"
+    check_page(norwegian, "pupil-course-nb")
+    norwegian.get_by_role("link", name="Oppgave 2", exact=False).click()
+    norwegian.fill("#text", "Jeg øvde hver dag.")
+    norwegian.get_by_role("button", name="Lever").click()
+    assert norwegian.locator("main").get_attribute("data-hand-in") == "submitted"
+    check_page(norwegian, "pupil-assignment-nb")
+
+    # The teacher, in bokmål: the queue holds the oldest hand-in first; review it.
+    teacher = launch(browser, live, user="laerer-1", role="instructor", locale="nb-NO")
+    assert teacher.locator("main").get_attribute("data-pupils") == "2"
+    check_page(teacher, "teacher-dashboard-nb")
+    teacher.get_by_role("link", name="venter på vurdering").click()
+    assert teacher.locator("main").get_attribute("data-queue") == "3"
+    check_page(teacher, "teacher-queue-nb")
+    teacher.locator("ol.queue a").first.click()
+    check_page(teacher, "teacher-review-nb")
+    teacher.fill("#feedback", "Fin start! Øv på overgangene.")
+    teacher.fill("#score", "7,5")
+    teacher.get_by_role("button", name="Lagre vurderingen").click()
+    assert teacher.get_by_role("status").first.inner_text() == "Vurderingen er lagret."
+
+    # The Swedish pupil reads the feedback.
+    pupil.reload()  # still on the second assignment; the reviewed one is two steps back
+    pupil.get_by_role("link", name="Föregående").click()
+    pupil.get_by_role("link", name="Föregående").click()
+    assert pupil.locator("main").get_attribute("data-hand-in") == "reviewed"
+    assert "Fin start!" in pupil.locator(".feedback").inner_text()
+    check_page(pupil, "pupil-feedback-sv")
+
+
+def test_refused_launch_page_is_accessible(live, browser):
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="sv-SE")
+    page.goto(live + "/sandbox/start?deployment=sandbox-region%7CNO-0301&role=learner&user=x&locale=sv-SE")
+    assert page.locator("main").get_attribute("data-error-code") == "municipality_not_allowed"
+    check_page(page, "refused-municipality-sv")
