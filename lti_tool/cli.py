@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -177,6 +177,78 @@ def platforms_deactivate_deployment(issuer, client_id, deployment_id) -> None:
     click.echo(f"deployment {deployment_id} inactive")
 
 
+# -- catalog -----------------------------------------------------------------------------------------
+
+@click.group("catalog", cls=AppGroup)
+def catalog_cli() -> None:
+    """The national course catalog (synced from the feed, never edited here)."""
+
+
+@catalog_cli.command("sync")
+@click.option("--source", required=True, help="An https URL or a file path of the feed (kulturskola-catalog/1).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+def catalog_sync_command(source: str, dry_run: bool) -> None:
+    """Fetch, validate and apply the feed in one transaction. A feed with any error changes nothing."""
+    import sys
+
+    from catalog_sync.sync import RESULT_FAILED, RESULT_REJECTED, run_sync
+
+    from .db import SESSIONMAKER_KEY
+
+    def progress(courses):
+        if not sys.stdout.isatty():
+            return courses
+        return click.progressbar(courses, label="courses", item_show_func=lambda c: c and c.get("code"))
+
+    def bar(courses):
+        wrapped = progress(courses)
+        if wrapped is courses:
+            yield from courses
+            return
+        with wrapped as items:
+            yield from items
+
+    report = run_sync(current_app.extensions[SESSIONMAKER_KEY], source, dry_run=dry_run,
+                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]), progress=bar)
+    if report.result in (RESULT_REJECTED, RESULT_FAILED):
+        for line in report.errors:
+            click.echo(f"error: {line}", err=True)
+        raise click.ClickException(report.summary())
+    if dry_run:
+        for change in report.changes:
+            if change.action != "unchanged":
+                click.echo(f"{change.action:<9} {change.code}: {'; '.join(change.details)}")
+    click.echo(report.summary())
+
+
+@catalog_cli.command("history")
+@click.option("--limit", type=click.IntRange(min=1), default=20)
+def catalog_history(limit: int) -> None:
+    """The latest syncs: when, source, result, counts and the first errors."""
+    from catalog_sync.sync import history
+
+    with new_session() as session:
+        for run in history(session, limit):
+            click.echo(f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC\t{run.result}\t+{run.added} ~{run.updated} "
+                       f"-{run.retired} ={run.unchanged}\t{run.source}")
+            for error in run.errors[:5]:
+                click.echo(f"    {error}")
+            if len(run.errors) > 5:
+                click.echo(f"    ... {len(run.errors) - 5} more")
+
+
+@catalog_cli.command("list")
+def catalog_list() -> None:
+    """The courses with status, version and rounds."""
+    from .models import Course
+
+    with new_session() as session:
+        for course in session.scalars(select(Course).order_by(Course.code)):
+            rounds = ", ".join(f"{r.round_id} ({r.status}, {r.seats_taken}/{r.capacity})" for r in course.rounds)
+            title = course.title.get("sv") or course.title.get("nb") or ""
+            click.echo(f"{course.code}\tv{course.version}\t{course.status}\t{title}\t{rounds}")
+
+
 # -- keys --------------------------------------------------------------------------------------------
 
 @click.group("keys", cls=AppGroup)
@@ -227,9 +299,28 @@ def logins_purge() -> None:
 
 # -- demo --------------------------------------------------------------------------------------------
 
-def prepare_demo(app: Flask) -> None:
-    """Schema, the demo municipalities and the sandbox registration; idempotent."""
+def demo_feed(today: date) -> dict:
+    """The project's own demo catalog, its rounds moved so that the first is open for enrolment today."""
+    import json
+
+    feed = json.loads((resources.files("lti_tool") / "demo_data" / "catalog.json").read_text("utf-8"))
+    feed["generated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for course in feed["courses"]:
+        for index, round_ in enumerate(course["rounds"]):
+            closes = today + timedelta(days=30 + 210 * index)
+            round_.update(enrolment_closes_on=closes.isoformat(),
+                          starts_on=(closes + timedelta(days=7)).isoformat(),
+                          withdrawal_deadline=(closes + timedelta(days=21)).isoformat(),
+                          ends_on=(closes + timedelta(days=140)).isoformat())
+    return feed
+
+
+def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
+    """Schema, the demo municipalities, the sandbox registration and (``catalog``) the demo catalog with
+    orders; idempotent."""
     from catalog_sync.municipalities import import_municipalities
+    from catalog_sync.sync import sync_catalog, validate_feed
+    from .services.seats import set_order
     from .web.sandbox import get_platform
 
     upgrade(app)
@@ -241,6 +332,21 @@ def prepare_demo(app: Flask) -> None:
         get_platform(app).ensure_registration(session)
         session.commit()
         count = session.scalar(select(func.count()).select_from(Municipality))
+        from .models import Course, CourseRound, Order
+
+        if catalog and session.scalar(select(func.count()).select_from(Course)) == 0:
+            feed = demo_feed(date.today())
+            errors = validate_feed(feed)
+            if errors:
+                raise click.ClickException("; ".join(errors))
+            sync_catalog(session, feed)
+            session.commit()
+            # Every demo municipality orders the first round of every course: 3 seats each.
+            if session.scalar(select(func.count()).select_from(Order)) == 0:
+                for round_ in session.scalars(select(CourseRound).where(CourseRound.round_id == "round-1")):
+                    for municipality in session.scalars(select(Municipality.id)):
+                        set_order(session, municipality, round_.course_code, round_.round_id, 3)
+                session.commit()
     click.echo(f"demo ready: {count} municipalities, sandbox platform registered")
 
 
@@ -265,7 +371,7 @@ def demo_command(no_serve: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (municipalities_cli, platforms_cli, keys_cli, logins_cli, demo_command):
+    for command in (municipalities_cli, platforms_cli, catalog_cli, keys_cli, logins_cli, demo_command):
         app.cli.add_command(command)
 
 

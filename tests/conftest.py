@@ -129,7 +129,7 @@ def demo(app, platform):
     """The demo municipalities and the sandbox registration with its deployments."""
     from lti_tool.cli import prepare_demo
 
-    prepare_demo(app)
+    prepare_demo(app, catalog=False)
     with new_session(app) as session:
         return platform.ensure_registration(session).id
 
@@ -204,7 +204,7 @@ def launches_factory(platform_http, app_factory):
 
     def make(settings):
         app = app_factory(settings)
-        prepare_demo(app)
+        prepare_demo(app, catalog=False)
         platform = get_platform(app)
         platform_http.add_callback(responses.GET, platform.jwks_url,
                                    callback=lambda _r: (200, {}, json.dumps(platform.jwks())),

@@ -91,7 +91,7 @@ def gunicorn(config, tmp_path):
     base = f"http://127.0.0.1:{port}"
     settings = {**config, "BASE_URL": base}
     app = create_app(settings)
-    prepare_demo(app)
+    prepare_demo(app, catalog=False)
     with new_session(app) as session:
         add_course(session, capacity=500)
         seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)

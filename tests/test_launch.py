@@ -102,7 +102,7 @@ def test_state_cookie_is_secure_partitioned_on_https(config, app_factory):
     from lti_tool.web.sandbox import get_platform
 
     app = app_factory({**config, "BASE_URL": "https://tool.example"})
-    prepare_demo(app)
+    prepare_demo(app, catalog=False)
     query = get_platform(app).login_initiation(LaunchSpec(deployment_id="sandbox-SE-1490"))
     response = app.test_client().get("/lti/login", query_string=query, base_url="https://tool.example")
     cookie = response.headers["Set-Cookie"]
