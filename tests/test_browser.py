@@ -93,7 +93,7 @@ def launch(browser, base, *, user, role="learner", municipality="SE-1490", local
     page.check(f"input[name=role][value={role}]")
     page.fill("#user", user)
     page.select_option("#locale", value=locale)
-    page.fill("#course", "GIT-AK-1")
+    page.select_option("#course", value="GIT-AK-1")
     page.click("button[type=submit]")
     frame = page.frame(name="tool")
     frame.wait_for_selector("main[data-role]")

@@ -41,12 +41,14 @@ def _choices():
 
 @bp.route("/")
 def index():
-    from ..models import Municipality
+    from ..models import COURSE_ACTIVE, Course, Municipality
 
-    names = {m.id: m.name for m in get_session().scalars(select(Municipality))}
+    session = get_session()
+    names = {m.id: m.name for m in session.scalars(select(Municipality))}
     choices = sorted(_choices(), key=lambda c: (c["shared"], c["municipality"]))
-    return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES),
-                           locales=LOCALES, default_course=request.args.get("course", ""))
+    courses = session.scalars(select(Course).where(Course.status == COURSE_ACTIVE).order_by(Course.code)).all()
+    return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES), locales=LOCALES,
+                           courses=courses, default_course=request.args.get("course", ""))
 
 
 @bp.route("/start")
