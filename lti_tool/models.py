@@ -164,6 +164,8 @@ class Launch(Base):
     # The course placed on the resource link (custom parameter ``course``) and the round the launch is for.
     course_code: Mapped[str | None] = mapped_column(String(40), index=True)
     round_pk: Mapped[int | None] = mapped_column(ForeignKey("course_rounds.id", ondelete="SET NULL"))
+    # LtiDeepLinkingRequest: the platform's deep_linking_settings, for the response.
+    deep_linking: Mapped[dict | None] = mapped_column(JSON)
 
     municipality: Mapped[Municipality] = relationship()
     registration: Mapped[Registration] = relationship()
@@ -452,3 +454,100 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
+
+
+# -- LTI Advantage: contexts, line items, the grade outbox, service tokens, rosters ---------------------
+
+class LtiContext(Base):
+    """A course in a platform (registration + context id) and the service endpoints its launches gave."""
+
+    __tablename__ = "lti_contexts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    course_code: Mapped[str | None] = mapped_column(String(40))
+    ags_lineitems_url: Mapped[str | None] = mapped_column(String(1000))
+    ags_scopes: Mapped[list] = mapped_column(JSON, default=list)
+    nrps_url: Mapped[str | None] = mapped_column(String(1000))
+    nrps_differences_url: Mapped[str | None] = mapped_column(String(1000))
+    roster_synced_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("registration_id", "context_id"),)
+
+
+class LineItem(Base):
+    """The platform's gradebook column for one assignment in one context."""
+
+    __tablename__ = "line_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(String(1000))
+
+    __table_args__ = (UniqueConstraint("context_pk", "assignment_id"),)
+
+
+OUTBOX_PENDING = "pending"
+OUTBOX_SENDING = "sending"
+OUTBOX_SENT = "sent"
+OUTBOX_DEAD = "dead"
+OUTBOX_SUPERSEDED = "superseded"
+
+
+class OutboxItem(Base):
+    """Work for a platform, written in the same transaction as the change that causes it (a score when a
+    review is saved), drained by ``flask ... worker``. Never deleted: sent, dead or superseded."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # score
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    # One line item and one pupil: a newer score supersedes an unsent older one, and is never sent
+    # before an older one still in flight.
+    dedupe_key: Mapped[str] = mapped_column(String(400), index=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=OUTBOX_PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    platform_status: Mapped[int | None] = mapped_column(Integer)
+    platform_response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class ServiceToken(Base):
+    """An OAuth 2 access token for a registration's services, reused until shortly before it expires."""
+
+    __tablename__ = "service_tokens"
+
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    scopes: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class RosterMember(Base):
+    """A member of a platform context from NRPS: the user id, roles and status (names only if configured)."""
+
+    __tablename__ = "roster_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    name: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("context_pk", "user_id"),)

@@ -24,6 +24,12 @@ CLAIM_CUSTOM = LTI + "custom"
 CLAIM_LAUNCH_PRESENTATION = LTI + "launch_presentation"
 CLAIM_TOOL_PLATFORM = LTI + "tool_platform"
 CLAIM_DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+CLAIM_AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+CLAIM_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 
 MESSAGE_RESOURCE_LINK = "LtiResourceLinkRequest"
 MESSAGE_DEEP_LINKING = "LtiDeepLinkingRequest"
@@ -33,7 +39,7 @@ KNOWN_MESSAGE_TYPES = frozenset({
     "LtiStartProctoring", "LtiEndAssessment",
 })
 # Message types this tool serves today.
-SUPPORTED_MESSAGE_TYPES = frozenset({MESSAGE_RESOURCE_LINK})
+SUPPORTED_MESSAGE_TYPES = frozenset({MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING})
 
 MAX_DEPLOYMENT_ID_LENGTH = 255
 
@@ -79,6 +85,11 @@ class LaunchClaims:
     custom: Mapping[str, str] = field(default_factory=dict)
     locale: str | None = None
     platform_guid: str | None = None
+    ags_lineitems: str | None = None
+    ags_lineitem: str | None = None
+    ags_scopes: tuple[str, ...] = ()
+    nrps_url: str | None = None
+    deep_linking: Mapping[str, Any] | None = None
 
 
 def check_audience(aud: Any, azp: Any, client_id: str) -> None:
@@ -184,6 +195,19 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
     platform = body.get(CLAIM_TOOL_PLATFORM)
     guid = _optional_str(platform.get("guid")) if isinstance(platform, Mapping) else None
 
+    ags = body.get(CLAIM_AGS) if isinstance(body.get(CLAIM_AGS), Mapping) else {}
+    scopes = ags.get("scope") if isinstance(ags.get("scope"), list) else []
+    nrps = body.get(CLAIM_NRPS) if isinstance(body.get(CLAIM_NRPS), Mapping) else {}
+
+    deep_linking = None
+    if message_type == MESSAGE_DEEP_LINKING:
+        settings = body.get(CLAIM_DEEP_LINKING_SETTINGS)
+        if (not isinstance(settings, Mapping) or not _optional_str(settings.get("deep_link_return_url"))
+                or not isinstance(settings.get("accept_types"), list)):
+            raise ClaimError("deep_linking_settings missing or without return URL / accept_types",
+                             code="deep_linking_settings_missing")
+        deep_linking = dict(settings)
+
     nonce = body.get("nonce")
     return LaunchClaims(
         issuer=str(body.get("iss")),
@@ -202,6 +226,11 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
         custom=custom,
         locale=locale,
         platform_guid=guid,
+        ags_lineitems=_optional_str(ags.get("lineitems")),
+        ags_lineitem=_optional_str(ags.get("lineitem")),
+        ags_scopes=tuple(x for x in scopes if isinstance(x, str)),
+        nrps_url=_optional_str(nrps.get("context_memberships_url")),
+        deep_linking=deep_linking,
     )
 
 

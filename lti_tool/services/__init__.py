@@ -13,7 +13,7 @@ from ..domain.claims import LaunchClaims
 from ..domain.errors import DomainError, LaunchError
 from ..domain.resolution import Resolution, parse_municipality_id, resolve_municipality
 from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, Deployment,
-                     DeploymentMunicipality, Launch, Municipality, Registration)
+                     DeploymentMunicipality, Launch, LineItem, LtiContext, Municipality, Registration)
 
 
 class NotFoundError(DomainError):
@@ -168,9 +168,46 @@ def record_launch(session: Session, registration_id: int, claims: LaunchClaims, 
         course_code=course_code,
         round_pk=round_pk,
     )
+    if claims.deep_linking is not None:
+        launch.deep_linking = dict(claims.deep_linking)
     session.add(launch)
+    if claims.context_id:
+        record_context(session, registration_id, claims, course_code)
     session.flush()
     return launch
+
+
+def record_context(session: Session, registration_id: int, claims: LaunchClaims, course_code: str | None) -> LtiContext:
+    """Keep the service endpoints the launch gave for its context (AGS line items, NRPS memberships)."""
+    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == registration_id,
+                                                      LtiContext.context_id == claims.context_id))
+    if context is None:
+        try:
+            with session.begin_nested():
+                context = LtiContext(registration_id=registration_id, context_id=claims.context_id, ags_scopes=[])
+                session.add(context)
+        except IntegrityError:  # the first two launches of a course at once
+            context = session.scalar(select(LtiContext).where(LtiContext.registration_id == registration_id,
+                                                              LtiContext.context_id == claims.context_id))
+    if course_code:
+        context.course_code = course_code
+    if claims.ags_lineitems or claims.ags_scopes:
+        context.ags_lineitems_url = claims.ags_lineitems or context.ags_lineitems_url
+        context.ags_scopes = list(claims.ags_scopes)
+    if claims.nrps_url:
+        context.nrps_url = claims.nrps_url
+    if claims.ags_lineitem and claims.resource_link_id:
+        # The resource link's own column (e.g. made by deep linking): the fallback for its assignments.
+        existing = session.scalar(select(LineItem).where(LineItem.context_pk == context.id,
+                                                         LineItem.assignment_id.is_(None),
+                                                         LineItem.resource_link_id == claims.resource_link_id))
+        if existing is None:
+            session.add(LineItem(context_pk=context.id, assignment_id=None, resource_link_id=claims.resource_link_id,
+                                 url=claims.ags_lineitem))
+        else:
+            existing.url = claims.ags_lineitem
+    session.flush()
+    return context
 
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:

@@ -19,6 +19,7 @@ from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, As
                       Launch, Lesson, LessonProgress, Review, Seat, Submission)
 from ..uploads import UploadStore
 from . import NotFoundError
+from .grades import enqueue_score
 
 
 class ForbiddenError(DomainError):
@@ -257,4 +258,5 @@ def record_review(session: Session, launch: Launch, submission_id: int, *, feedb
     submission.status = SUBMISSION_REVIEWED
     session.add(review)
     session.flush()
+    enqueue_score(session, review, submission)  # same transaction: the score is never lost
     return review
