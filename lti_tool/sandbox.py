@@ -21,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import services
-from .domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEPLOYMENT_ID, CLAIM_LAUNCH_PRESENTATION,
-                            CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES, CLAIM_TARGET_LINK_URI,
-                            CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_RESOURCE_LINK)
+from .domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID,
+                            CLAIM_LAUNCH_PRESENTATION, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES,
+                            CLAIM_TARGET_LINK_URI, CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_DEEP_LINKING,
+                            MESSAGE_RESOURCE_LINK)
 from .lti.keys import KeyStore
 from .models import Municipality, Registration
 
@@ -56,6 +57,8 @@ class LaunchSpec:
     context_id: str = "sandbox-course-1"
     resource_link_id: str = "sandbox-link-1"
     custom: dict[str, str] = field(default_factory=dict)
+    message_type: str = MESSAGE_RESOURCE_LINK
+    accept_multiple: bool = False
 
 
 def sandbox_deployment_id(municipality_id: str) -> str:
@@ -93,6 +96,10 @@ class SandboxPlatform:
     @property
     def target_link_uri(self) -> str:
         return self.base_url + "/lti/launch"
+
+    @property
+    def deep_link_return_url(self) -> str:
+        return self.base_url + "/sandbox/deep-link-return"
 
     # -- registration with the tool -----------------------------------------------------------------
     def ensure_registration(self, session: Session) -> Registration:
@@ -154,7 +161,7 @@ class SandboxPlatform:
             custom["course"] = spec.course
         if spec.municipality_code:
             custom[SHARED_PARAM] = spec.municipality_code
-        return {
+        claims = {
             "iss": self.issuer,
             "aud": CLIENT_ID,
             "sub": spec.user,
@@ -174,6 +181,14 @@ class SandboxPlatform:
             CLAIM_TOOL_PLATFORM: {"guid": "sandbox-platform", "name": "Sandbox platform",
                                   "product_family_code": "kulturskola-sandbox"},
         }
+        if spec.message_type == MESSAGE_DEEP_LINKING:
+            claims[CLAIM_MESSAGE_TYPE] = MESSAGE_DEEP_LINKING
+            del claims[CLAIM_RESOURCE_LINK]
+            claims[CLAIM_DEEP_LINKING_SETTINGS] = {
+                "deep_link_return_url": self.deep_link_return_url, "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["iframe", "window"], "accept_multiple": spec.accept_multiple,
+                "accept_lineitem": True, "data": f"sandbox-{spec.context_id}"}
+        return claims
 
     def build_id_token(self, spec: LaunchSpec, nonce: str, *, overrides: Mapping[str, Any] | None = None,
                        headers: Mapping[str, Any] | None = None, signing_pem: bytes | None = None) -> str:
@@ -194,6 +209,18 @@ class SandboxPlatform:
         """The form the platform posts back to the tool's redirect URI."""
         spec = self.check_auth_request(params)
         return {"id_token": self.build_id_token(spec, params["nonce"]), "state": params["state"]}
+
+    def read_deep_link_response(self, token: str, tool_jwks: dict) -> dict:
+        """Verify the tool's LtiDeepLinkingResponse as a platform would: by the tool's published keys."""
+        kid = jwt.get_unverified_header(token).get("kid")
+        keys = [k for k in tool_jwks.get("keys", []) if k.get("kid") == kid]
+        if not keys:
+            raise SandboxError("the response is signed with a key the tool does not publish")
+        try:
+            return jwt.decode(token, jwt.PyJWK(keys[0]).key, algorithms=["RS256"], audience=self.issuer,
+                              issuer=CLIENT_ID)
+        except jwt.PyJWTError as exc:
+            raise SandboxError(f"deep-linking response refused: {exc}") from exc
 
     def jwks(self) -> dict:
         self.keys.ensure()

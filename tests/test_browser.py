@@ -176,3 +176,14 @@ def test_refused_launch_page_is_accessible(live, browser):
     page.goto(live + "/sandbox/start?deployment=sandbox-region%7CNO-0301&role=learner&user=x&locale=sv-SE")
     assert page.locator("main").get_attribute("data-error-code") == "municipality_not_allowed"
     check_page(page, "refused-municipality-sv")
+
+
+def test_placing_a_course_by_deep_linking(live, browser):
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="nb-NO")
+    page.goto(live + "/sandbox/start?deployment=sandbox-NO-0301%7C&role=administrator&user=admin-1&locale=nb-NO"
+              "&message=deep_linking")
+    assert page.locator("main").get_attribute("data-offers") == "1"
+    check_page(page, "deep-linking-nb")
+    page.get_by_role("button", name="Plasser i kurset mitt").click()
+    page.wait_for_selector("main[data-placed]")
+    assert page.locator("main").get_attribute("data-placed") == "1"

@@ -84,6 +84,8 @@ MESSAGES = {
     "score_invalid": _l("The score must be a number from 0 up to the assignment's maximum."),
     "forbidden": _l("You do not have access to this page."),
     "seat_missing": _l("You do not have a place in this round of the course."),
+    "deep_linking_forbidden": _l("Only teachers and administrators can place courses."),
+    "deep_linking_settings_missing": _INCOMPLETE,
     "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
                            "learning platform."),
 }

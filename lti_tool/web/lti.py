@@ -66,6 +66,8 @@ def launch():
         course_code = (claims.custom.get("course") or "").strip() or None
         round_id = (claims.custom.get("round") or "").strip() or None
         round_pk = None
+        if claims.deep_linking is not None and claims.role == ROLE_LEARNER:
+            raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
         if course_code and claims.role == ROLE_LEARNER:
             round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
                                           municipality_id=admission.resolution.municipality_id,
@@ -85,7 +87,8 @@ def launch():
         return render_domain_error(error)
     log.info("launch accepted registration=%s municipality=%s method=%s role=%s", verified.registration_id,
              record.municipality_id, record.resolution_method, record.role)
-    response = redirect(url_for("pupil.home", lt=issue_launch_token(record.id)), code=303)
+    target = "deep_link.pick" if record.deep_linking is not None else "pupil.home"
+    response = redirect(url_for(target, lt=issue_launch_token(record.id)), code=303)
     response.delete_cookie(f"lti_state_{verified.login.state}", **{
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
                                                                   "partitioned")})

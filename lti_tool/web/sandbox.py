@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..models import Deployment, Registration
+from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
 from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, LaunchSpec, SandboxError, SandboxPlatform,
                        sandbox_deployment_id)
 
@@ -59,10 +60,12 @@ def start():
     if not deployment_id or role not in ROLES:
         abort(400)
     user = request.args.get("user", "").strip() or f"{role}-1"
+    deep = request.args.get("message") == "deep_linking"
     spec = LaunchSpec(deployment_id=deployment_id, role=role, user=user,
                       locale=request.args.get("locale", "sv-SE"),
                       municipality_code=municipality or None,
-                      course=request.args.get("course", "").strip() or None)
+                      course=None if deep else request.args.get("course", "").strip() or None,
+                      message_type=MESSAGE_DEEP_LINKING if deep else MESSAGE_RESOURCE_LINK)
     return redirect(get_platform().login_initiation_url(spec))
 
 
@@ -75,6 +78,20 @@ def auth():
     except SandboxError as error:
         return render_template("sandbox/auth_error.html", message=str(error)), 400
     return render_template("sandbox/form_post.html", action=platform.tool_launch_url, fields=fields)
+
+
+@bp.route("/deep-link-return", methods=["POST"])
+def deep_link_return():
+    """Where the tool sends placed courses back: the sandbox verifies them and shows what was placed."""
+    from ..lti import get_lti
+
+    try:
+        claims = get_platform().read_deep_link_response(request.form.get("JWT", ""), get_lti().keys.jwks())
+    except SandboxError as error:
+        return render_template("sandbox/auth_error.html", message=str(error)), 400
+    items = claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items", [])
+    return render_template("sandbox/placed.html", items=items,
+                           data=claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/data"))
 
 
 @bp.route("/jwks")
