@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_DIR": "",
     "UPLOAD_MAX_MB": 50,
     "UPLOAD_TYPES": "audio/*,video/*,image/*,application/pdf",
+    # Keep pupils' names from the platform's roster for the teacher's view (off: pseudonyms only).
+    "ROSTER_NAMES": False,
+    # A teacher's page fetches the course roster again when the last sync is older than this.
+    "ROSTER_MAX_AGE_SECONDS": 600,
     # Locale used when neither the launch nor the browser gives one we have.
     "DEFAULT_LOCALE": "sv",
 }

@@ -3,14 +3,20 @@ hand-ins, the queue of work waiting for review, and the review form."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, current_app, redirect, render_template, request
 from flask_babel import get_locale
+from sqlalchemy import select
 
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import Assignment, Course, CourseRound
+from ..lti import get_lti
+from ..lti.ags import ServiceClient
+from ..models import Assignment, Course, CourseRound, LtiContext
 from ..services import delivery
+from ..services import roster as roster_service
 from .errors import MESSAGES, render_domain_error
 from .launch_token import current_launch, launch_url
 
@@ -25,16 +31,39 @@ def _context(session, launch):
             "text": lambda value: pick_text(value, locale), "label": delivery.pupil_label}
 
 
+def _refresh_roster(session, launch) -> bool:
+    """Fetch the course roster again when it is stale; on failure the last known roster is shown."""
+    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == launch.registration_id,
+                                                      LtiContext.context_id == launch.context_id))
+    if context is None or not context.nrps_url:
+        return True
+    age = timedelta(seconds=float(current_app.config["ROSTER_MAX_AGE_SECONDS"]))
+    if context.roster_synced_at and datetime.now(timezone.utc) - context.roster_synced_at < age:
+        return True
+    client = ServiceClient(get_lti().keys, timeout=min(5.0, float(current_app.config["HTTP_TIMEOUT_SECONDS"])))
+    try:
+        with session.begin_nested():
+            roster_service.sync_roster(session, client, context, keep_names=bool(current_app.config["ROSTER_NAMES"]))
+        session.commit()
+        return True
+    except DomainError:
+        return False
+
+
 @bp.route("/")
 def dashboard():
     session = get_session()
     try:
         launch = current_launch()
+        delivery.roster(session, launch)  # teachers only
+        roster_fresh = _refresh_roster(session, launch)
         pupils = delivery.roster(session, launch)
         queue = delivery.review_queue(session, launch)
+        members = roster_service.roster_and_seats(session, launch)
     except DomainError as error:
         return render_domain_error(error)
-    return render_template("teacher/dashboard.html", pupils=pupils, waiting=len(queue), **_context(session, launch))
+    return render_template("teacher/dashboard.html", pupils=pupils, waiting=len(queue), members=members,
+                           roster_fresh=roster_fresh, **_context(session, launch))
 
 
 @bp.route("/queue")
