@@ -322,3 +322,30 @@ def test_fault_drill_every_score_once_in_order(app, launches, course, client_):
     assert sorted(received) == sorted(users) and len(received) == len(set(received))
     with new_session(app) as session:
         assert {i.status for i in session.scalars(select(OutboxItem))} == {"sent"}
+
+
+def test_several_workers_at_once_send_each_score_once(app, launches, course):
+    """Workers racing over the same outbox (SKIP LOCKED on PostgreSQL) never send a score twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = [f"p{i}" for i in range(8)]
+    for user in users:
+        launch(launches, user)
+    launch(launches, "t1", role="instructor")
+    for user in users:
+        hand_in_and_review(app, course, pupil=user)
+    received = []
+
+    def scores(request):
+        received.append(json.loads(request.body)["userId"])
+        return (200, {}, "{}")
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        token_reply(mock)
+        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.add_callback(responses.POST, ITEM + "/scores", callback=scores)
+        clients = [ServiceClient(get_lti(app).keys, timeout=2) for _ in range(4)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            reports = list(pool.map(lambda c: grades.drain(app.extensions[SESSIONMAKER_KEY], c, batch=2), clients))
+    assert sorted(received) == sorted(users)
+    assert sum(r.sent for r in reports) == len(users)
