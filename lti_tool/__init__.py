@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, cli_grades, cli_orders, db, i18n
     from . import lti as lti_protocol
-    from .web import deep_link, errors, lti as lti_web, pupil, teacher
+    from .web import deep_link, errors, lti as lti_web, pupil, register, teacher
 
     db.init_app(app)
     i18n.init_app(app)
@@ -42,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pupil.bp)
     app.register_blueprint(teacher.bp)
     app.register_blueprint(deep_link.bp)
+    app.register_blueprint(register.bp)
     if app.config["SANDBOX"]:
         from .web import sandbox
 

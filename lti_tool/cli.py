@@ -100,10 +100,24 @@ def platforms_add(name, issuer, client_id, auth_login_url, auth_token_url, jwks_
 
 @platforms_cli.command("list")
 def platforms_list() -> None:
-    """One line per registration: id, name, issuer, client id, deployments."""
+    """One line per registration: id, name, issuer, client id, status, deployments."""
     with new_session() as session:
         for r in services.list_registrations(session):
-            click.echo(f"{r.id}\t{r.name}\t{r.issuer}\t{r.client_id}\t{len(r.deployments)} deployment(s)")
+            click.echo(f"{r.id}\t{r.name}\t{r.issuer}\t{r.client_id}\t{r.status}\t{len(r.deployments)} deployment(s)")
+
+
+@platforms_cli.command("approve")
+@click.argument("registration_id", type=int)
+def platforms_approve(registration_id: int) -> None:
+    """Approve a registration made by dynamic registration (bind its deployments with add-deployment)."""
+    with new_session() as session:
+        try:
+            registration = services.get_registration(session, registration_id)
+        except DomainError as error:
+            _fail(error)
+        registration.status = "active"
+        session.commit()
+    click.echo(f"registration {registration_id} approved")
 
 
 @platforms_cli.command("show")
@@ -119,6 +133,7 @@ def platforms_show(registration_id: int) -> None:
         click.echo(f"id: {r.id}\nname: {r.name}\nissuer: {r.issuer}\nclient id: {r.client_id}\n"
                    f"auth login url: {r.auth_login_url}\nauth token url: {r.auth_token_url}\n"
                    f"jwks url: {r.jwks_url}\ntoken audience: {r.token_audience or '(the token url)'}\n"
+                   f"status: {r.status}\n"
                    f"tool login url: {base}/lti/login/{r.id}\ntool redirect url: {base}/lti/launch\n"
                    f"tool jwks url: {base}/lti/jwks\ndeployments:")
         for d in sorted(r.deployments, key=lambda d: d.deployment_id):

@@ -75,6 +75,10 @@ class Registration(Base):
     jwks_url: Mapped[str] = mapped_column(String(1000))
     token_audience: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    # "pending" after a dynamic registration, until national staff approve it; "active" otherwise.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # The platform product (canvas, moodle, Brightspace, ...) from its openid-configuration, when known.
+    product: Mapped[str | None] = mapped_column(String(100))
 
     deployments: Mapped[list["Deployment"]] = relationship(back_populates="registration",
                                                            cascade="all, delete-orphan")

@@ -80,7 +80,7 @@ def test_platforms_add_list_show_remove(app, runner):
     second = invoke(runner, "platforms", "add", *PLATFORM[:5], "1000002", *PLATFORM[6:],
                     "--token-audience", "https://sso.canvaslms.com/login/oauth2/token").strip()
     listing = invoke(runner, "platforms", "list")
-    assert f"{registration_id}\tBorås Canvas\thttps://canvas.instructure.com\t1000001" in listing
+    assert f"{registration_id}\tBorås Canvas\thttps://canvas.instructure.com\t1000001\tactive" in listing
     assert f"{second}\t" in listing
 
     out = invoke(runner, "platforms", "add-deployment", "--issuer", "https://canvas.instructure.com",

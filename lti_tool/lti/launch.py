@@ -64,7 +64,7 @@ def find_login_registration(session: Session, params: Mapping[str, str],
         if registration is None or registration.issuer != issuer or (client_id and registration.client_id != client_id):
             raise LaunchError(f"registration {registration_id} does not match iss={issuer!r}",
                               code="registration_unknown")
-        return registration
+        return _approved(registration)
     query = select(Registration).where(Registration.issuer == issuer)
     if client_id:
         query = query.where(Registration.client_id == client_id)
@@ -74,7 +74,14 @@ def find_login_registration(session: Session, params: Mapping[str, str],
     if len(candidates) > 1:
         raise LaunchError(f"iss={issuer!r} has several registrations; the login needs client_id or the "
                           f"registration-specific login URL", code="registration_ambiguous")
-    return candidates[0]
+    return _approved(candidates[0])
+
+
+def _approved(registration: Registration) -> Registration:
+    if registration.status != "active":
+        raise LaunchError(f"registration {registration.id} waits for approval", code="registration_pending",
+                          status=403)
+    return registration
 
 
 def start_login(session: Session, store: LoginStore, params: Mapping[str, str], *, base_url: str,

@@ -86,10 +86,22 @@ MESSAGES = {
     "seat_missing": _l("You do not have a place in this round of the course."),
     "deep_linking_forbidden": _l("Only teachers and administrators can place courses."),
     "deep_linking_settings_missing": _INCOMPLETE,
+    "registration_pending": _l("This learning platform's registration waits for approval by the national course "
+                               "catalog. You can open the course once it has been approved."),
+    "registration_invalid": _l("The registration could not start: the platform did not say where its settings are."),
+    "registration_config_unavailable": _l("The platform's settings could not be fetched. Try the registration again "
+                                          "in a few minutes."),
+    "registration_config_invalid": _l("The platform's settings are incomplete, so the tool cannot register."),
+    "registration_issuer_mismatch": _l("The platform's settings do not belong to the platform that asked. For "
+                                       "safety the tool was not registered."),
+    "registration_refused": _l("The platform refused the registration. Ask the platform's administrator to check "
+                               "its LTI settings and try again."),
+    "registration_expired": _l("The registration took too long. Start it again from the platform."),
     "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
                            "learning platform."),
 }
 TITLES = {
+    "registration_pending": _l("Waiting for approval"),
     "budget_used_up": _l("No place left"),
     "course_full": _l("No place left"),
     "course_not_offered": _l("Course not offered"),

@@ -1,0 +1,90 @@
+"""Registering the tool in a platform: dynamic registration, and the values to paste by hand."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ..db import get_session
+from ..domain.errors import DomainError
+from ..lti.registration import (SCOPES, TOOL_DESCRIPTION, TOOL_NAME, ToolUrls, fetch_platform_configuration,
+                                register_with_platform, store_registration)
+from .errors import render_domain_error
+
+bp = Blueprint("register", __name__, url_prefix="/lti")
+SALT = "lti_tool.dynamic-registration"
+
+
+def _urls() -> ToolUrls:
+    return ToolUrls(current_app.config["BASE_URL"])
+
+
+def _timeout() -> float:
+    return float(current_app.config["HTTP_TIMEOUT_SECONDS"])
+
+
+@bp.route("/register", methods=["GET"])
+def start():
+    """The platform opens this page with ``openid_configuration`` (and maybe ``registration_token``)."""
+    url = request.args.get("openid_configuration", "")
+    token = request.args.get("registration_token") or None
+    try:
+        config = fetch_platform_configuration(url, token, timeout=_timeout())
+    except DomainError as error:
+        return render_domain_error(error)
+    carried = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT).dumps({"u": url, "t": token})
+    platform = config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {}
+    return render_template("register/confirm.html", issuer=config["issuer"], carried=carried,
+                           product=platform.get("product_family_code"), urls=_urls())
+
+
+@bp.route("/register", methods=["POST"])
+def finish():
+    try:
+        carried = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT).loads(
+            request.form.get("carried", ""), max_age=3600)
+    except BadSignature:
+        return render_domain_error(DomainError("registration form expired", code="registration_expired"))
+    session = get_session()
+    try:
+        config = fetch_platform_configuration(carried["u"], carried["t"], timeout=_timeout())
+        answer = register_with_platform(config, carried["t"], _urls(), timeout=_timeout())
+        registered = store_registration(session, config, answer)
+        session.commit()
+    except DomainError as error:
+        session.rollback()
+        return render_domain_error(error)
+    return render_template("register/done.html", registration=registered.registration,
+                           deployment_id=registered.deployment_id)
+
+
+@bp.route("/config")
+def manual():
+    """Every URL and value an administrator pastes by hand where the platform has no dynamic registration."""
+    return render_template("register/manual.html", urls=_urls(), scopes=SCOPES, name=TOOL_NAME)
+
+
+@bp.route("/config/canvas.json")
+def canvas_json():
+    """A Canvas developer-key JSON configuration; privacy level anonymous: no names or e-mail."""
+    urls = _urls()
+    return jsonify({
+        "title": TOOL_NAME,
+        "description": TOOL_DESCRIPTION,
+        "oidc_initiation_url": urls.login,
+        "target_link_uri": urls.launch,
+        "public_jwk_url": urls.jwks,
+        "scopes": SCOPES,
+        "extensions": [{
+            "domain": urls.domain,
+            "platform": "canvas.instructure.com",
+            "privacy_level": "anonymous",
+            "settings": {"placements": [
+                {"placement": "link_selection", "message_type": "LtiDeepLinkingRequest",
+                 "target_link_uri": urls.launch, "text": TOOL_NAME},
+                {"placement": "assignment_selection", "message_type": "LtiDeepLinkingRequest",
+                 "target_link_uri": urls.launch, "text": TOOL_NAME},
+            ]},
+        }],
+        "custom_fields": {"canvas_account_id": "$Canvas.account.id"},
+    })
