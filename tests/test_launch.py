@@ -339,3 +339,18 @@ def test_login_with_a_foreign_target(client, launches, platform):
     query = platform.login_initiation(launches.spec())
     query["target_link_uri"] = "https://evil.example/"
     assert error_code(client.get("/lti/login", query_string=query)) == "target_link_uri_invalid"
+
+
+def test_flood_of_unknown_kids_refetches_the_platform_keys_at_most_once_per_interval(app, config, app_factory,
+                                                                                       platform_http, platform):
+    """The key cache written while refusing a launch is kept (and with it the refetch throttle)."""
+    from lti_tool.cli import prepare_demo
+
+    from .conftest import LaunchActions
+
+    throttled = app_factory({**config, "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 60})
+    prepare_demo(throttled, catalog=False)
+    actions = LaunchActions(throttled.test_client(), platform)
+    for _ in range(4):
+        assert error_code(actions.launch(headers={"kid": "random"})) == "key_unknown"
+    assert len([c for c in platform_http.calls if c.request.url == platform.jwks_url]) == 1

@@ -120,23 +120,36 @@ class Admission:
     resolution: Resolution
 
 
-def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -> Admission:
-    """Check the deployment and resolve the home municipality of a verified launch.
+class UnknownDeploymentError(LaunchError):
+    """A verified launch from a deployment the tool has never seen: the caller stores it as pending
+    (``store_pending_deployment``) after rolling back everything else."""
 
-    An unknown deployment of a known registration is stored as *pending* (the caller commits that)
-    and refused until national staff approve it; nothing else is written for a refused launch.
-    """
+    code = "deployment_pending"
+    status = 403
+
+    def __init__(self, registration_id: int, deployment_id: str):
+        super().__init__(f"deployment {deployment_id!r} unknown: stored as pending")
+        self.registration_id = registration_id
+        self.deployment_id = deployment_id
+
+
+def store_pending_deployment(session: Session, registration_id: int, deployment_id: str) -> None:
+    """The one thing a refused launch writes: the unknown deployment, pending approval."""
+    try:
+        with session.begin_nested():  # two first launches at once: one row, both refused
+            session.add(Deployment(registration_id=registration_id, deployment_id=deployment_id,
+                                   status=DEPLOYMENT_PENDING))
+    except IntegrityError:
+        pass
+
+
+def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -> Admission:
+    """Check the deployment and resolve the home municipality of a verified launch. Writes nothing:
+    an unknown deployment raises :class:`UnknownDeploymentError` for the caller to store."""
     deployment = session.scalar(select(Deployment).where(Deployment.registration_id == registration_id,
                                                          Deployment.deployment_id == claims.deployment_id))
     if deployment is None:
-        try:
-            with session.begin_nested():  # two first launches at once: one row, both refused
-                session.add(Deployment(registration_id=registration_id, deployment_id=claims.deployment_id,
-                                       status=DEPLOYMENT_PENDING))
-        except IntegrityError:
-            pass
-        raise LaunchError(f"deployment {claims.deployment_id!r} unknown: stored as pending",
-                          code="deployment_pending", status=403)
+        raise UnknownDeploymentError(registration_id, claims.deployment_id)
     if deployment.status == DEPLOYMENT_PENDING:
         raise LaunchError(f"deployment {claims.deployment_id!r} waits for approval",
                           code="deployment_pending", status=403)

@@ -55,6 +55,9 @@ def login(registration_id: int | None = None):
 
 @bp.route("/lti/launch", methods=["POST"])
 def launch():
+    """Verify, admit, take a seat, use the nonce, record: all or nothing. A refused launch writes nothing but
+    the platform key cache (kept, so a flood of unknown kids does not refetch every time) and, for an
+    unknown deployment, that deployment, pending approval."""
     lti = get_lti()
     session = get_session()
     set_locale(locale_from_claims(unverified_claims(request.form.get("id_token", ""))))
@@ -62,28 +65,18 @@ def launch():
         verified = lti.validator.verify(session, request.form, request.cookies)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
-        claims = verified.claims
-        course_code = (claims.custom.get("course") or "").strip() or None
-        round_id = (claims.custom.get("round") or "").strip() or None
-        round_pk = None
-        if claims.deep_linking is not None and claims.role == ROLE_LEARNER:
-            raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
-        if course_code and claims.role == ROLE_LEARNER:
-            round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
-                                          municipality_id=admission.resolution.municipality_id,
-                                          course_code=course_code, round_id=round_id).round.id
-        elif course_code:
-            staff_round = seats.round_for_staff(session, course_code, round_id)
-            round_pk = staff_round.id if staff_round else None
-        lti.validator.consume(session, verified)
-        record = services.record_launch(session, verified.registration_id, claims, admission, claims.locale,
-                                        course_code=course_code, round_pk=round_pk)
+        with session.begin_nested():  # whatever fails below is undone, the key cache above is not
+            record = _admit(session, verified, admission)
         session.commit()
     except SeatRefusedError as refusal:
-        session.rollback()  # nothing taken
+        session.commit()
         return render_seat_refusal(refusal, verified, admission.resolution.municipality_id)
+    except services.UnknownDeploymentError as error:
+        services.store_pending_deployment(session, error.registration_id, error.deployment_id)
+        session.commit()
+        return render_domain_error(error)
     except DomainError as error:
-        session.commit()  # keeps only what a refusal may write: a new deployment, pending approval
+        session.commit()
         return render_domain_error(error)
     log.info("launch accepted registration=%s municipality=%s method=%s role=%s", verified.registration_id,
              record.municipality_id, record.resolution_method, record.role)
@@ -93,6 +86,26 @@ def launch():
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
                                                                   "partitioned")})
     return response
+
+
+def _admit(session, verified, admission):
+    lti = get_lti()
+    claims = verified.claims
+    course_code = (claims.custom.get("course") or "").strip() or None
+    round_id = (claims.custom.get("round") or "").strip() or None
+    round_pk = None
+    if claims.deep_linking is not None and claims.role == ROLE_LEARNER:
+        raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
+    if course_code and claims.role == ROLE_LEARNER:
+        round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
+                                      municipality_id=admission.resolution.municipality_id,
+                                      course_code=course_code, round_id=round_id).round.id
+    elif course_code:
+        staff_round = seats.round_for_staff(session, course_code, round_id)
+        round_pk = staff_round.id if staff_round else None
+    lti.validator.consume(session, verified)
+    return services.record_launch(session, verified.registration_id, claims, admission, claims.locale,
+                                  course_code=course_code, round_pk=round_pk)
 
 
 def render_seat_refusal(refusal: SeatRefusedError, verified, municipality_id: str):
