@@ -28,12 +28,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=templates_dir(), instance_relative_config=True)
     settings = load_settings(overrides=test_config, instance_path=app.instance_path)
     app.config.update(settings)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=bool(settings["COOKIE_SECURE"]), SESSION_COOKIE_NAME="kulturskola_staff")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     from . import cli, cli_grades, cli_orders, db, i18n
     from . import lti as lti_protocol
-    from .web import deep_link, errors, lti as lti_web, pupil, register, teacher
+    from .web import deep_link, errors, lti as lti_web, pupil, register, staff, teacher
 
     db.init_app(app)
     i18n.init_app(app)
@@ -43,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(teacher.bp)
     app.register_blueprint(deep_link.bp)
     app.register_blueprint(register.bp)
+    app.register_blueprint(staff.bp)
     if app.config["SANDBOX"]:
         from .web import sandbox
 

@@ -51,6 +51,15 @@ DEFAULTS: dict[str, Any] = {
     "ROSTER_NAMES": False,
     # A teacher's page fetches the course roster again when the last sync is older than this.
     "ROSTER_MAX_AGE_SECONDS": 600,
+    # National staff console: OpenID Connect provider, and who counts as staff (e-mails or subs, comma
+    # separated; or a claim "name=value").
+    "STAFF_OIDC_ISSUER": "",
+    "STAFF_OIDC_CLIENT_ID": "",
+    "STAFF_OIDC_CLIENT_SECRET": "",
+    "STAFF_USERS": "",
+    "STAFF_CLAIM": "",
+    # The national catalog feed ("Sync now" in the staff console).
+    "CATALOG_SOURCE": "",
     # Locale used when neither the launch nor the browser gives one we have.
     "DEFAULT_LOCALE": "sv",
 }
@@ -76,7 +85,9 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         if key.startswith(PREFIX):
             name = key[len(PREFIX):]
             settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR", "REDIS_URL",
-                                             "UPLOAD_DIR", "UPLOAD_TYPES") else _parse_env_value(raw)
+                                             "UPLOAD_DIR", "UPLOAD_TYPES", "STAFF_OIDC_ISSUER", "STAFF_OIDC_CLIENT_ID",
+                                             "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM",
+                                             "CATALOG_SOURCE") else _parse_env_value(raw)
     if overrides:
         settings.update(overrides)
 

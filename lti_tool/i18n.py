@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
-from flask_babel import Babel, format_date, format_decimal
+from flask_babel import Babel, format_currency, format_date, format_decimal
 
 from .domain.claims import SUPPORTED_LOCALES, normalise_locale
 
@@ -42,4 +42,5 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _languages():
         return {"supported_locales": SUPPORTED_LOCALES, "language_names": LANGUAGE_NAMES,
-                "current_locale": select_locale(), "format_date": format_date, "format_decimal": format_decimal}
+                "current_locale": select_locale(), "format_date": format_date, "format_decimal": format_decimal,
+                "format_currency": format_currency}

@@ -555,3 +555,16 @@ class RosterMember(Base):
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("context_pk", "user_id"),)
+
+
+class AuditEntry(Base):
+    """Every change made in the consoles: who, what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(255))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -187,3 +187,18 @@ def test_placing_a_course_by_deep_linking(live, browser):
     page.get_by_role("button", name="Plasser i kurset mitt").click()
     page.wait_for_selector("main[data-placed]")
     assert page.locator("main").get_attribute("data-placed") == "1"
+
+
+def test_staff_console_pages_are_accessible(live, browser):
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="sv-SE")
+    page.goto(live + "/staff/")
+    check_page(page, "staff-sign-in-sv")
+    page.fill("#name", "Nora")
+    page.get_by_role("button", name="Logga in lokalt").click()
+    for path, name in (("/staff/", "staff-overview-sv"), ("/staff/registrations", "staff-registrations-sv"),
+                       ("/staff/orders", "staff-orders-sv"), ("/staff/costs", "staff-costs-sv"),
+                       ("/staff/catalog", "staff-catalog-sv"), ("/staff/outbox", "staff-outbox-sv"),
+                       ("/staff/audit", "staff-audit-sv")):
+        page.goto(live + path)
+        assert page.locator("main").get_attribute("data-console") == "staff"
+        check_page(page, name)

@@ -1,0 +1,294 @@
+"""The national staff console (/staff): sign-in with OpenID Connect (or, with the sandbox on, a local
+sign-in for development), registrations and deployments, orders and seats, costs, the grade outbox,
+the catalog sync history. Every change is written to the audit log."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from functools import wraps
+
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
+                   url_for)
+from sqlalchemy import func, select
+
+from .. import services
+from ..db import get_session
+from ..domain.errors import DomainError
+from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, AuditEntry, CatalogSync, Course,
+                      CourseRound, Deployment, Municipality, Order, OutboxItem, Registration)
+from ..services import grades
+from ..services import seats as seat_service
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+SESSION_KEY = "staff"
+
+
+# -- sign-in ------------------------------------------------------------------------------------------
+
+def oidc_client():
+    """The configured OpenID Connect provider (authlib), or None when none is configured."""
+    config = current_app.config
+    if not config.get("STAFF_OIDC_ISSUER"):
+        return None
+    oauth = current_app.extensions.get("lti_tool.staff_oauth")
+    if oauth is None:
+        from authlib.integrations.flask_client import OAuth
+
+        oauth = OAuth(current_app)
+        oauth.register("staff", client_id=config["STAFF_OIDC_CLIENT_ID"],
+                       client_secret=config["STAFF_OIDC_CLIENT_SECRET"],
+                       server_metadata_url=config["STAFF_OIDC_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+                       client_kwargs={"scope": "openid email profile"})
+        current_app.extensions["lti_tool.staff_oauth"] = oauth
+    return oauth.staff
+
+
+def is_staff(claims: dict) -> bool:
+    """Staff are those listed in LTI_TOOL_STAFF_USERS (e-mail or sub) or holding LTI_TOOL_STAFF_CLAIM
+    (``name=value``; a list claim matches when it contains the value)."""
+    config = current_app.config
+    allowed = {u.strip().lower() for u in str(config.get("STAFF_USERS") or "").split(",") if u.strip()}
+    if claims.get("email", "").lower() in allowed or str(claims.get("sub", "")).lower() in allowed:
+        return True
+    wanted = str(config.get("STAFF_CLAIM") or "")
+    if "=" in wanted:
+        name, value = wanted.split("=", 1)
+        have = claims.get(name)
+        return have == value or (isinstance(have, list) and value in have)
+    return False
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not session.get(SESSION_KEY):
+            return redirect(url_for("staff.sign_in", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf", "-")):
+        abort(400, "missing or wrong CSRF token")
+
+
+def audit(action: str, target: str, **details) -> None:
+    get_session().add(AuditEntry(actor=session[SESSION_KEY]["name"], action=action, target=target, details=details))
+
+
+@bp.route("/sign-in")
+def sign_in():
+    client = oidc_client()
+    return render_template("staff/sign_in.html", oidc=client is not None, dev=current_app.config["SANDBOX"],
+                           csrf=csrf_token())
+
+
+@bp.route("/sign-in/oidc")
+def sign_in_oidc():
+    client = oidc_client()
+    if client is None:
+        abort(404)
+    return client.authorize_redirect(url_for("staff.callback", _external=True))
+
+
+@bp.route("/callback")
+def callback():
+    client = oidc_client()
+    if client is None:
+        abort(404)
+    try:
+        token = client.authorize_access_token()
+    except Exception as exc:  # authlib raises several kinds; every one is a refused sign-in
+        current_app.logger.warning("staff sign-in refused: %s", exc.__class__.__name__)
+        return render_template("staff/sign_in.html", oidc=True, dev=current_app.config["SANDBOX"], refused=True,
+                               csrf=csrf_token()), 403
+    claims = dict(token.get("userinfo") or {})
+    if not is_staff(claims):
+        return render_template("staff/sign_in.html", oidc=True, dev=current_app.config["SANDBOX"], refused=True,
+                               csrf=csrf_token()), 403
+    session.clear()
+    session[SESSION_KEY] = {"name": claims.get("email") or claims.get("sub"), "via": "oidc"}
+    return redirect(url_for("staff.overview"))
+
+
+@bp.route("/sign-in/local", methods=["POST"])
+def sign_in_local():
+    """Development only: works only while the sandbox is on (never in production)."""
+    if not current_app.config["SANDBOX"]:
+        abort(404)
+    check_csrf()
+    name = (request.form.get("name") or "").strip()[:100] or "developer"
+    session.clear()
+    session[SESSION_KEY] = {"name": f"{name} (local)", "via": "local"}
+    return redirect(url_for("staff.overview"))
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out():
+    check_csrf()
+    session.clear()
+    return redirect(url_for("staff.sign_in"))
+
+
+@bp.context_processor
+def _console():
+    return {"staff_user": session.get(SESSION_KEY), "csrf": csrf_token()}
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+
+@bp.route("/")
+@staff_required
+def overview():
+    db = get_session()
+    counts = {
+        "registrations": db.scalar(select(func.count()).select_from(Registration)),
+        "pending_registrations": db.scalar(select(func.count()).select_from(Registration)
+                                           .where(Registration.status == "pending")),
+        "pending_deployments": db.scalar(select(func.count()).select_from(Deployment)
+                                         .where(Deployment.status == "pending")),
+        "municipalities": db.scalar(select(func.count()).select_from(Municipality)),
+        "courses": db.scalar(select(func.count()).select_from(Course).where(Course.status == "active")),
+        "dead_letters": db.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == OUTBOX_DEAD)),
+    }
+    return render_template("staff/overview.html", counts=counts)
+
+
+@bp.route("/registrations")
+@staff_required
+def registrations():
+    db = get_session()
+    rows = db.scalars(select(Registration).order_by(Registration.status.desc(), Registration.id)).all()
+    return render_template("staff/registrations.html", registrations=rows,
+                           municipalities=db.scalars(select(Municipality).order_by(Municipality.id)).all())
+
+
+@bp.route("/registrations/<int:registration_id>/approve", methods=["POST"])
+@staff_required
+def approve(registration_id: int):
+    check_csrf()
+    db = get_session()
+    registration = db.get(Registration, registration_id) or abort(404)
+    registration.status = "active"
+    audit("registration.approve", f"registration {registration_id}", issuer=registration.issuer,
+          client_id=registration.client_id)
+    db.commit()
+    return redirect(url_for("staff.registrations"))
+
+
+@bp.route("/deployments/<int:deployment_pk>/bind", methods=["POST"])
+@staff_required
+def bind(deployment_pk: int):
+    check_csrf()
+    db = get_session()
+    deployment = db.get(Deployment, deployment_pk) or abort(404)
+    municipalities = request.form.getlist("municipality")
+    try:
+        services.bind_deployment(db, deployment.registration, deployment.deployment_id, municipalities,
+                                 (request.form.get("custom_param") or "").strip() or None)
+    except (DomainError, ValueError) as error:
+        db.rollback()
+        return render_template("staff/message.html", message=str(error), back=url_for("staff.registrations")), 400
+    audit("deployment.bind", f"deployment {deployment.deployment_id}", municipalities=sorted(municipalities),
+          registration=deployment.registration_id)
+    db.commit()
+    return redirect(url_for("staff.registrations"))
+
+
+@bp.route("/deployments/<int:deployment_pk>/deactivate", methods=["POST"])
+@staff_required
+def deactivate(deployment_pk: int):
+    check_csrf()
+    db = get_session()
+    deployment = db.get(Deployment, deployment_pk) or abort(404)
+    deployment.status = DEPLOYMENT_INACTIVE
+    audit("deployment.deactivate", f"deployment {deployment.deployment_id}", registration=deployment.registration_id)
+    db.commit()
+    return redirect(url_for("staff.registrations"))
+
+
+@bp.route("/orders")
+@staff_required
+def orders():
+    db = get_session()
+    rows = db.execute(select(Order, CourseRound, Municipality).join(CourseRound, Order.round_pk == CourseRound.id)
+                      .join(Municipality, Order.municipality_id == Municipality.id)
+                      .order_by(CourseRound.course_code, CourseRound.starts_on, Order.municipality_id)).all()
+    return render_template("staff/orders.html", rows=rows)
+
+
+@bp.route("/costs")
+@staff_required
+def costs():
+    lines = seat_service.cost_report(get_session(), round_id=request.args.get("round") or None,
+                                     municipality=request.args.get("municipality") or None)
+    if request.args.get("format") == "csv":
+        return Response(seat_service.cost_csv(lines), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=kulturskola-costs.csv"})
+    return render_template("staff/costs.html", lines=lines)
+
+
+@bp.route("/outbox")
+@staff_required
+def outbox():
+    db = get_session()
+    return render_template("staff/outbox.html", dead=grades.list_items(db, OUTBOX_DEAD),
+                           pending=db.scalar(select(func.count()).select_from(OutboxItem)
+                                             .where(OutboxItem.status == "pending")))
+
+
+@bp.route("/outbox/retry", methods=["POST"])
+@staff_required
+def outbox_retry():
+    check_csrf()
+    db = get_session()
+    item = request.form.get("item")
+    count = grades.retry_dead(db, int(item) if item and item.isdigit() else None)
+    audit("outbox.retry", f"outbox {item or 'all dead'}", count=count)
+    db.commit()
+    return redirect(url_for("staff.outbox"))
+
+
+@bp.route("/catalog")
+@staff_required
+def catalog():
+    from catalog_sync.sync import history
+
+    return render_template("staff/catalog.html", runs=history(get_session(), 30),
+                           source=current_app.config.get("CATALOG_SOURCE"))
+
+
+@bp.route("/catalog/sync", methods=["POST"])
+@staff_required
+def catalog_sync_now():
+    check_csrf()
+    source = current_app.config.get("CATALOG_SOURCE")
+    if not source:
+        abort(400, "LTI_TOOL_CATALOG_SOURCE is not set")
+    from catalog_sync.sync import run_sync
+
+    from ..db import SESSIONMAKER_KEY
+
+    report = run_sync(current_app.extensions[SESSIONMAKER_KEY], source,
+                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]))
+    audit("catalog.sync", source, result=report.result, summary=report.summary())
+    get_session().commit()
+    return redirect(url_for("staff.catalog"))
+
+
+@bp.route("/audit")
+@staff_required
+def audit_log():
+    entries = get_session().scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
+    return render_template("staff/audit.html", entries=list(entries))
+
+
+__all__ = ["bp", "DEPLOYMENT_ACTIVE"]
