@@ -35,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, cli_grades, cli_orders, db, i18n
     from . import lti as lti_protocol
-    from .web import deep_link, errors, lti as lti_web, pupil, register, staff, teacher
+    from .web import deep_link, errors, lti as lti_web, municipal, pupil, register, staff, teacher
 
     db.init_app(app)
     i18n.init_app(app)
@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(deep_link.bp)
     app.register_blueprint(register.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(municipal.bp)
     if app.config["SANDBOX"]:
         from .web import sandbox
 

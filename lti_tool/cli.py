@@ -65,6 +65,33 @@ def municipalities_list(country: str | None) -> None:
         click.echo(f"{len(rows)} municipalities", err=True)
 
 
+@municipalities_cli.command("add-contact")
+@click.option("--municipality", required=True, help="SE-1490 or NO-0301")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--sub", required=True, help="The instructor's LTI user id (sub) in that platform.")
+def municipalities_add_contact(municipality: str, issuer: str, client_id: str, sub: str) -> None:
+    """Let an instructor open the municipal console (the arts-school contact of the municipality)."""
+    from .domain.resolution import parse_municipality_id
+    from .models import MunicipalContact
+
+    with new_session() as session:
+        try:
+            registration = services.find_registration(session, issuer, client_id)
+            municipality_id = parse_municipality_id(municipality)
+        except (DomainError, ValueError) as error:
+            _fail(error)
+        if session.get(Municipality, municipality_id) is None:
+            _fail(ValueError(f"unknown municipality {municipality_id}"))
+        exists = session.scalar(select(MunicipalContact.id).where(
+            MunicipalContact.municipality_id == municipality_id, MunicipalContact.registration_id == registration.id,
+            MunicipalContact.sub == sub))
+        if exists is None:
+            session.add(MunicipalContact(municipality_id=municipality_id, registration_id=registration.id, sub=sub))
+            session.commit()
+    click.echo(f"{sub} is an arts-school contact of {municipality_id}")
+
+
 # -- platforms (registrations and deployments) -------------------------------------------------------
 
 @click.group("platforms", cls=AppGroup)

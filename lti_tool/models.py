@@ -568,3 +568,16 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(255))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class MunicipalContact(Base):
+    """An instructor who is the arts-school contact of a municipality: opens its console from a launch."""
+
+    __tablename__ = "municipal_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("registration_id", "sub", "municipality_id"),)

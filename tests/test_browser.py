@@ -202,3 +202,35 @@ def test_staff_console_pages_are_accessible(live, browser):
         page.goto(live + path)
         assert page.locator("main").get_attribute("data-console") == "staff"
         check_page(page, name)
+
+
+def test_approval_ordering_and_budget_change_in_a_browser(live, browser):
+    """National staff approve a deployment; the head of the arts school orders a course and changes the budget."""
+    staff = browser.new_page(viewport={"width": 360, "height": 740}, locale="sv-SE")
+    # An unknown deployment launches once: stored as pending.
+    staff.goto(live + "/sandbox/start?deployment=new-install%7C&role=administrator&user=a&locale=sv-SE")
+    assert staff.locator("main").get_attribute("data-error-code") == "deployment_pending"
+    staff.goto(live + "/staff/sign-in")
+    staff.fill("#name", "Nora")
+    staff.get_by_role("button", name="Logga in lokalt").click()
+    staff.goto(live + "/staff/registrations")
+    block = staff.locator('[data-deployment="new-install"]')
+    assert block.get_attribute("data-status") == "pending"
+    block.locator("select").select_option("SE-2584")
+    block.get_by_role("button", name="Koppla och godkänn").click()
+    assert staff.locator('[data-deployment="new-install"]').get_attribute("data-status") == "active"
+    check_page(staff, "staff-registrations-approved-sv")
+
+    head = launch(browser, live, user="rektor-1", role="administrator", municipality="SE-2584")
+    head.goto(head.url.split("/home")[0] + "/municipal/?" + head.url.split("?", 1)[1])
+    assert head.locator("main").get_attribute("data-console") == "municipal"
+    check_page(head, "municipal-console-sv")
+    head.select_option("#round", index=0)
+    head.fill("#seats", "6")
+    head.get_by_role("button", name="Beställ", exact=True).click()
+    row = head.locator("tr[data-order]").first
+    assert row.get_attribute("data-budget") == "6"
+    row.locator("input[name=seats]").fill("9")
+    row.get_by_role("button", name="Ändra").click()
+    assert head.locator("tr[data-order]").first.get_attribute("data-budget") == "9"
+    check_page(head, "municipal-console-ordered-sv")

@@ -97,6 +97,8 @@ MESSAGES = {
     "registration_refused": _l("The platform refused the registration. Ask the platform's administrator to check "
                                "its LTI settings and try again."),
     "registration_expired": _l("The registration took too long. Start it again from the platform."),
+    "budget_below_taken": _l("The budget cannot be lower than the seats already taken."),
+    "budget_invalid": _l("The seat budget must be a whole number, 0 or more."),
     "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
                            "learning platform."),
 }

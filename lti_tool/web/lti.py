@@ -14,7 +14,7 @@ from ..i18n import set_locale
 from ..lti import get_lti
 from ..lti.launch import start_login, unverified_claims
 from .. import services
-from ..domain.claims import ROLE_LEARNER
+from ..domain.claims import ROLE_ADMINISTRATOR, ROLE_LEARNER
 from ..domain.seats import SeatRefusedError
 from ..services import seats
 from .errors import render_domain_error, render_error
@@ -80,7 +80,12 @@ def launch():
         return render_domain_error(error)
     log.info("launch accepted registration=%s municipality=%s method=%s role=%s", verified.registration_id,
              record.municipality_id, record.resolution_method, record.role)
-    target = "deep_link.pick" if record.deep_linking is not None else "pupil.home"
+    if record.deep_linking is not None:
+        target = "deep_link.pick"
+    elif record.role == ROLE_ADMINISTRATOR and not record.course_code:
+        target = "municipal.console"
+    else:
+        target = "pupil.home"
     response = redirect(url_for(target, lt=issue_launch_token(record.id)), code=303)
     response.delete_cookie(f"lti_state_{verified.login.state}", **{
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",

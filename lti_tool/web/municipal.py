@@ -1,0 +1,108 @@
+"""The municipal console: an administrator's launch (or an instructor listed as the municipality's
+arts-school contact) opens the console of their own municipality only: order courses for a round, set and
+change budgets (never below the seats taken), follow seats taken, waiting lists and cost so far."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, redirect, render_template, request
+from flask_babel import get_locale
+from sqlalchemy import func, select
+
+from ..db import get_session
+from ..domain.claims import ROLE_ADMINISTRATOR, ROLE_INSTRUCTOR
+from ..domain.errors import DomainError
+from ..domain.texts import pick_text
+from ..models import (COURSE_ACTIVE, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, MunicipalContact,
+                      Order, WaitlistEntry)
+from ..services import seats
+from ..services.delivery import ForbiddenError, pupil_label
+from .errors import MESSAGES, render_domain_error
+from .launch_token import current_launch, launch_url
+
+bp = Blueprint("municipal", __name__, url_prefix="/municipal")
+
+
+def console_launch() -> Launch:
+    launch = current_launch()
+    if launch.role == ROLE_ADMINISTRATOR:
+        return launch
+    if launch.role == ROLE_INSTRUCTOR and get_session().scalar(select(MunicipalContact.id).where(
+            MunicipalContact.municipality_id == launch.municipality_id,
+            MunicipalContact.registration_id == launch.registration_id, MunicipalContact.sub == launch.sub)):
+        return launch
+    raise ForbiddenError("only the municipality's administrators and arts-school contacts")
+
+
+def _state(session, launch):
+    locale = str(get_locale())
+    municipality = launch.municipality
+    rows = session.execute(select(Order, CourseRound, Course).join(CourseRound, Order.round_pk == CourseRound.id)
+                           .join(Course, Course.code == CourseRound.course_code)
+                           .where(Order.municipality_id == municipality.id)
+                           .order_by(Course.code, CourseRound.starts_on)).all()
+    waiting = dict(session.execute(select(WaitlistEntry.order_id, func.count()).where(
+        WaitlistEntry.status == WAITING, WaitlistEntry.order_id.in_([o.id for o, _r, _c in rows]))
+        .group_by(WaitlistEntry.order_id)).all())
+    prices = {p.course_code: p for p in session.scalars(select(CoursePrice).where(
+        CoursePrice.country == municipality.country))}
+    orders = []
+    totals: dict[str, Decimal] = {}
+    for order, round_, course in rows:
+        price = prices.get(course.code)
+        cost = price.amount * (0 if round_.status == "cancelled" else order.seats_taken) if price else None
+        if cost is not None:
+            totals[price.currency] = totals.get(price.currency, Decimal(0)) + cost
+        orders.append({"order": order, "round": round_, "course": course, "title": pick_text(course.title, locale),
+                       "waiting": waiting.get(order.id, 0), "price": price, "cost": cost})
+    ordered = {o.round_pk for o, _r, _c in rows}
+    orderable = session.execute(select(CourseRound, Course).join(Course, Course.code == CourseRound.course_code)
+                                .where(Course.status == COURSE_ACTIVE, CourseRound.status == "open",
+                                       CourseRound.id.not_in(ordered) if ordered else True)
+                                .order_by(Course.code, CourseRound.starts_on)).all()
+    return {"orders": orders, "totals": totals, "municipality": municipality, "launch": launch,
+            "orderable": [{"round": r, "course": c, "title": pick_text(c.title, locale), "price": prices.get(c.code)}
+                          for r, c in orderable]}
+
+
+@bp.route("/")
+def console():
+    session = get_session()
+    try:
+        launch = console_launch()
+    except DomainError as error:
+        return render_domain_error(error)
+    return render_template("municipal/console.html", saved=request.args.get("saved") == "1", **_state(session, launch))
+
+
+def _audit(session, launch, action, target, **details):
+    session.add(AuditEntry(actor=f"{launch.municipality_id} {launch.role} {pupil_label(launch.sub)}", action=action,
+                           target=target, details=details))
+
+
+@bp.route("/orders", methods=["POST"])
+def save_order():
+    """Order a round, or change an order's budget: always for the launch's own municipality."""
+    session = get_session()
+    try:
+        launch = console_launch()
+        round_ = session.get(CourseRound, int(request.form.get("round", "0") or 0))
+        if round_ is None:
+            raise DomainError("no such round", code="not_found", status=404)
+        try:
+            budget = int(request.form.get("seats", ""))
+        except ValueError:
+            raise DomainError("the budget is a whole number", code="budget_invalid") from None
+        order = seats.set_order(session, launch.municipality_id, round_.course_code, round_.round_id, budget)
+        _audit(session, launch, "order.set", f"{round_.course_code} {round_.round_id}", seats=budget,
+               municipality=launch.municipality_id)
+        session.commit()
+    except DomainError as error:
+        session.rollback()
+        if error.code in ("budget_below_taken", "budget_invalid"):
+            state = _state(session, current_launch())
+            return render_template("municipal/console.html", error_code=error.code,
+                                   error_message=MESSAGES.get(error.code, error.detail), **state), error.status
+        return render_domain_error(error)
+    return redirect(launch_url("municipal.console", saved="1") + f"#order-{order.id}", code=303)
