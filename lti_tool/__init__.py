@@ -68,11 +68,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.jinja_env.globals["launch_url"] = launch_url
 
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    from .web.security import init_app as init_security
+
+    init_security(app)
 
     cli.init_app(app)
     cli_orders.init_app(app)

@@ -88,3 +88,24 @@ def test_pupils_and_ordinary_teachers_are_refused_contacts_allowed(app, client, 
     response = launches.launch(launches.spec("SE-1490", role="instructor", user="instructor-9"))
     token = re.search(r"lt=([^&]+)", response.headers["Location"]).group(1)
     assert client.get(f"/municipal/?lt={token}").status_code == 200
+
+
+def test_another_municipalitys_pages_and_export_are_refused(app, client, launches, catalog):
+    _page, token = console(client, launches, municipality="SE-1490")
+    for path in (f"/municipal/?lt={token}&municipality=NO-0301", f"/municipal/costs.csv?lt={token}&municipality=NO-0301"):
+        assert client.get(path).status_code == 403, path
+    assert client.post(f"/municipal/orders?lt={token}", data={"round": round_pk(app), "seats": "2",
+                                                                "municipality": "NO-0301"}).status_code == 403
+    own = client.get(f"/municipal/costs.csv?lt={token}")
+    text = own.get_data(as_text=True)
+    assert own.status_code == 200 and "SE-1490" in text and "NO-0301" not in text
+    assert client.get(f"/staff/costs?format=csv&lt={token}").status_code == 302  # the staff console needs staff
+
+
+def test_security_headers(app, client, launches, catalog):
+    page, token = console(client, launches)
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self' http://localhost" in csp and "script-src 'self' 'nonce-" in csp
+    staff = client.get("/staff/sign-in")
+    assert "frame-ancestors 'none'" in staff.headers["Content-Security-Policy"] and staff.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"

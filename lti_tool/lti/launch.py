@@ -161,6 +161,9 @@ class LaunchValidator:
         registration = session.get(Registration, login.registration_id)
         if registration is None:
             raise LaunchError("registration removed since login", code="registration_unknown")
+        from ..web.security import allow_framing_by  # the launch's pages (refusals too) frame in that platform
+
+        allow_framing_by(registration)
         if body.get("iss") != registration.issuer:
             raise LaunchError(f"iss {body.get('iss')!r} is not {registration.issuer!r}", code="issuer_invalid")
         check_audience(body.get("aud"), body.get("azp"), registration.client_id)

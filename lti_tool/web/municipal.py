@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request
 from flask_babel import get_locale
 from sqlalchemy import func, select
 
@@ -25,7 +25,11 @@ bp = Blueprint("municipal", __name__, url_prefix="/municipal")
 
 
 def console_launch() -> Launch:
+    """The launch, when it may open the console; a request naming another municipality is refused."""
     launch = current_launch()
+    asked = request.values.get("municipality")
+    if asked and asked.strip().upper() != launch.municipality_id:
+        raise ForbiddenError(f"{launch.municipality_id} may not see {asked}")
     if launch.role == ROLE_ADMINISTRATOR:
         return launch
     if launch.role == ROLE_INSTRUCTOR and get_session().scalar(select(MunicipalContact.id).where(
@@ -74,6 +78,19 @@ def console():
     except DomainError as error:
         return render_domain_error(error)
     return render_template("municipal/console.html", saved=request.args.get("saved") == "1", **_state(session, launch))
+
+
+@bp.route("/costs.csv")
+def costs_csv():
+    """The municipality's own cost report (the same columns as national staff's)."""
+    session = get_session()
+    try:
+        launch = console_launch()
+    except DomainError as error:
+        return render_domain_error(error)
+    lines = seats.cost_report(session, municipality=launch.municipality_id)
+    return Response(seats.cost_csv(lines), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f"attachment; filename=costs-{launch.municipality_id}.csv"})
 
 
 def _audit(session, launch, action, target, **details):

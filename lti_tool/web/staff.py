@@ -215,6 +215,16 @@ def deactivate(deployment_pk: int):
     return redirect(url_for("staff.registrations"))
 
 
+@bp.route("/municipalities")
+@staff_required
+def municipalities():
+    db = get_session()
+    rows = db.execute(select(Municipality, func.count(Deployment.id))
+                      .outerjoin(Deployment, Deployment.municipalities.any(municipality_id=Municipality.id))
+                      .group_by(Municipality.id).order_by(Municipality.id)).all()
+    return render_template("staff/municipalities.html", rows=rows)
+
+
 @bp.route("/orders")
 @staff_required
 def orders():
