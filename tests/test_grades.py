@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 import requests
@@ -16,7 +15,7 @@ from lti_tool.db import SESSIONMAKER_KEY, new_session
 from lti_tool.domain.claims import CLAIM_AGS, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_SCORE
 from lti_tool.lti import get_lti
 from lti_tool.lti.ags import ServiceClient, scores_url
-from lti_tool.models import (Assignment, LtiContext, OutboxItem, Registration, Review, Submission)
+from lti_tool.models import OutboxItem, Review, Submission
 from lti_tool.services import grades, seats
 from lti_tool.services.delivery import record_review
 

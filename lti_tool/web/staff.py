@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from .. import services
 from ..db import get_session
 from ..domain.errors import DomainError
-from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, AuditEntry, CatalogSync, Course,
+from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, AuditEntry, Course,
                       CourseRound, Deployment, Municipality, Order, OutboxItem, Registration)
 from ..services import grades
 from ..services import seats as seat_service
