@@ -1,4 +1,8 @@
-"""Read a feed from a file or over HTTP(S): conditional GET, timeouts, retries with backoff."""
+"""Read a feed from a file or over HTTP(S): conditional GET, timeouts, retries with backoff.
+
+Nothing here touches the database: the caller passes the validators of the last successful sync
+(``etag``, ``last_modified``) and keeps the ones returned.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,17 @@ from typing import Callable
 import requests
 
 USER_AGENT = "kulturskola-lti-tool catalog sync"
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS = 3
+BACKOFF_SECONDS = 1.0
 
 
 class FetchError(Exception):
-    """The feed could not be read; nothing changes."""
+    """The feed could not be read (file missing, connection failed, HTTP error); nothing changes."""
+
+
+class NotJSONError(FetchError):
+    """The feed was read but is not JSON at all: the feed is rejected; nothing changes."""
 
 
 @dataclass(frozen=True)
@@ -28,28 +38,34 @@ class Fetched:
 
 
 def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+    return source.lower().startswith(("http://", "https://"))
 
 
-def _parse(text: str, source: str) -> object:
+def parse_json(raw: bytes, source: str) -> object:
+    """Untrusted bytes to JSON (UTF-8, or UTF-16/32 with their byte order)."""
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise FetchError(f"{source} is not JSON: {exc}") from exc
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise NotJSONError(f"{source} is not JSON: {exc}") from exc
 
 
 def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | None = None, timeout: float = 10,
-               attempts: int = 3, backoff: float = 1.0, sleep: Callable[[float], None] | None = None,
-               http: requests.Session | None = None) -> Fetched:
-    """The feed at ``source``. Over HTTP(S) ``If-None-Match``/``If-Modified-Since`` are sent when known;
-    a 304 answers "not modified". Connection errors, timeouts, 429 and 5xx are retried (``attempts`` in
-    all, waiting ``backoff``, then twice as long)."""
+               attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS,
+               sleep: Callable[[float], None] | None = None, http: requests.Session | None = None) -> Fetched:
+    """The feed at ``source`` (a file path or an http(s) URL).
+
+    Over HTTP(S), ``If-None-Match``/``If-Modified-Since`` are sent when given; a 304 answers "not modified"
+    (``Fetched.not_modified``, no data). Connection errors, timeouts, 429 and 5xx are tried ``attempts``
+    times in all, waiting ``backoff`` seconds, then twice as long, ... (``sleep`` is injectable). Any other
+    status, or the last failure, raises ``FetchError``; a body that is not JSON raises ``NotJSONError``.
+    """
     if not is_url(source):
         try:
-            text = Path(source).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FetchError(f"cannot read {source}: {exc}") from exc
-        return Fetched(source, _parse(text, source))
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        return Fetched(source, parse_json(raw, source))
+    own_session = http is None
     http = http or requests.Session()
     sleep = sleep or time.sleep
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -58,20 +74,30 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     last_error = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            response = http.get(source, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            last_error = f"{exc.__class__.__name__}: {exc}"
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                response = http.get(source, headers=headers, timeout=timeout)
+            except requests.RequestException as exc:
+                last_error = f"{exc.__class__.__name__}: {exc}"
+            else:
+                if response.status_code == 304:
+                    return Fetched(source, None, True, response.headers.get("ETag") or etag,
+                                   response.headers.get("Last-Modified") or last_modified)
+                if response.status_code == 200:
+                    return Fetched(source, parse_json(response.content, source), False,
+                                   response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                if response.status_code not in RETRY_STATUSES:
+                    break
+            if attempt < attempts:
+                sleep(backoff * 2 ** (attempt - 1))
         else:
-            if response.status_code == 304:
-                return Fetched(source, None, True, etag, last_modified)
-            if response.status_code == 200:
-                return Fetched(source, _parse(response.text, source), False, response.headers.get("ETag"),
-                               response.headers.get("Last-Modified"))
-            last_error = f"HTTP {response.status_code}"
-            if response.status_code not in RETRY_STATUSES:
-                break
-        if attempt < attempts:
-            sleep(backoff * 2 ** (attempt - 1))
+            last_error += f" (after {attempts} attempts)"
+    finally:
+        if own_session:
+            http.close()
     raise FetchError(f"{source}: {last_error}")
+
+
+__all__ = ["FetchError", "Fetched", "NotJSONError", "fetch_feed", "is_url", "parse_json"]

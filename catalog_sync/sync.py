@@ -4,27 +4,35 @@ A feed that fails anywhere is rejected whole and the catalog stays exactly as it
 changes nothing the second time. Courses missing from the feed, or marked retired, are retired, never
 deleted; rounds, modules, lessons and assignments are never deleted either (pupils' seats and work refer
 to them).
+
+- ``sync_catalog(session, feed)``: diff and apply a parsed feed in the caller's transaction.
+- ``sync_catalog_from_source(session_factory, source, dry_run, config)``: the whole run (fetch, validate,
+  apply and commit, record the run in ``catalog_syncs``), as ``catalog sync`` and the staff console do it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from importlib import resources
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-from jsonschema import Draft202012Validator, FormatChecker
+import requests
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from lti_tool.models import (COURSE_ACTIVE, COURSE_RETIRED, ROUND_OPEN, ROUND_RETIRED, Assignment, CatalogSync,
                              Course, CourseModule, CoursePrice, CourseRound, Lesson)
 
-from .fetch import FetchError, fetch_feed, is_url
+from .fetch import FetchError, NotJSONError, fetch_feed, is_url
 from .markdown import render_local
+from .validate import ROOT, FeedIssue, check_feed, validate_feed
+
+logger = logging.getLogger(__name__)
 
 RESULT_APPLIED = "applied"
 RESULT_NO_CHANGES = "no_changes"
@@ -32,75 +40,25 @@ RESULT_NOT_MODIFIED = "not_modified"
 RESULT_REJECTED = "rejected"
 RESULT_FAILED = "failed"
 RESULT_DRY_RUN = "dry_run"
+# Runs after which the catalog is what the source served: their ETag/Last-Modified may be sent again.
+_SUCCESSFUL = (RESULT_APPLIED, RESULT_NO_CHANGES, RESULT_NOT_MODIFIED)
+
+ADDED, UPDATED, RETIRED, UNCHANGED = "added", "updated", "retired", "unchanged"
+MAX_RECORDED_ERRORS = 200
 
 
-def _schema() -> dict:
-    return json.loads((resources.files("catalog_sync") / "schema.json").read_text("utf-8"))
+class FeedRejectedError(ValueError):
+    """The feed is not a valid ``kulturskola-catalog/1`` document; ``issues`` lists every problem."""
+
+    def __init__(self, issues: list[FeedIssue]):
+        self.issues = issues
+        super().__init__(f"the feed has {len(issues)} error(s): " + "; ".join(str(i) for i in issues[:3]))
 
 
-_VALIDATOR = Draft202012Validator(_schema(), format_checker=FormatChecker())
-
-
-def _path(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(feed)"
-
-
-def validate_feed(feed: Any) -> list[str]:
-    """Every error of the feed as ``path: reason``; empty when the feed is good."""
-    if not isinstance(feed, dict):
-        return [f"(feed): must be a JSON object, not {type(feed).__name__}"]
-    errors = sorted((_path(e.absolute_path), e.message) for e in _VALIDATOR.iter_errors(feed))
-    messages = [f"{path}: {message}" for path, message in errors]
-    courses = feed.get("courses") if isinstance(feed.get("courses"), list) else []
-    seen: dict[str, int] = {}
-    for i, course in enumerate(courses):
-        if not isinstance(course, dict):
-            continue
-        code = course.get("code")
-        if isinstance(code, str):
-            if code in seen:
-                messages.append(f"courses[{i}].code: {code!r} already used by courses[{seen[code]}]")
-            seen.setdefault(code, i)
-        rounds_seen: set[str] = set()
-        for j, round_ in enumerate(course.get("rounds") or []):
-            if not isinstance(round_, dict):
-                continue
-            rid = round_.get("id")
-            if isinstance(rid, str):
-                if rid in rounds_seen:
-                    messages.append(f"courses[{i}].rounds[{j}].id: {rid!r} appears twice in the course")
-                rounds_seen.add(rid)
-            try:
-                starts, ends = date.fromisoformat(round_["starts_on"]), date.fromisoformat(round_["ends_on"])
-            except (KeyError, TypeError, ValueError):
-                continue  # reported by the schema
-            if starts > ends:
-                messages.append(f"courses[{i}].rounds[{j}].ends_on: {ends} is before starts_on {starts}")
-        ids: set[str] = set()
-        for j, module in enumerate(course.get("modules") or []):
-            if not isinstance(module, dict):
-                continue
-            for kind, items in (("module", [module]), ("lessons", module.get("lessons") or []),
-                                ("assignments", module.get("assignments") or [])):
-                for k, item in enumerate(items):
-                    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                        continue
-                    where = f"courses[{i}].modules[{j}]" + ("" if kind == "module" else f".{kind}[{k}]")
-                    if item["id"] in ids:
-                        messages.append(f"{where}.id: {item['id']!r} appears twice in the course")
-                    ids.add(item["id"])
-        ages = course.get("age_min"), course.get("age_max")
-        if all(isinstance(a, int) for a in ages) and ages[0] > ages[1]:
-            messages.append(f"courses[{i}].age_max: below age_min")
-    return messages
-
-
-def content_hash(course: dict) -> str:
-    return hashlib.sha256(json.dumps(course, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                          .encode("utf-8")).hexdigest()
+def content_hash(course: Mapping[str, Any]) -> str:
+    """sha256 of the course's canonical JSON (sorted keys, no spaces): equal hash, nothing to do."""
+    canonical = json.dumps(course, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -112,56 +70,70 @@ class CourseChange:
 
 @dataclass
 class SyncReport:
+    """What a sync did (or, for a dry run, would do)."""
+
     result: str = RESULT_APPLIED
     changes: list[CourseChange] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "path: reason" for a rejected feed, the cause when failed
+    source: str | None = None
+    feed_generated_at: str | None = None
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
 
     @property
+    def added(self) -> int:
+        return self.count(ADDED)
+
+    @property
+    def updated(self) -> int:
+        return self.count(UPDATED)
+
+    @property
+    def retired(self) -> int:
+        return self.count(RETIRED)
+
+    @property
+    def unchanged(self) -> int:
+        return self.count(UNCHANGED)
+
+    @property
     def changed(self) -> bool:
-        return any(c.action != "unchanged" for c in self.changes)
+        return any(c.action != UNCHANGED for c in self.changes)
+
+    @property
+    def ok(self) -> bool:
+        return self.result not in (RESULT_REJECTED, RESULT_FAILED)
+
+    def counts(self) -> str:
+        return (f"added {self.added}, updated {self.updated}, retired {self.retired}, "
+                f"unchanged {self.unchanged}")
 
     def summary(self) -> str:
         if self.result == RESULT_NOT_MODIFIED:
             return "not modified (304): nothing to do"
-        if self.result in (RESULT_REJECTED, RESULT_FAILED):
+        if not self.ok:
             return f"{self.result}: {len(self.errors)} error(s), the catalog is unchanged"
-        counts = (f"added {self.count('added')}, updated {self.count('updated')}, retired {self.count('retired')}, "
-                  f"unchanged {self.count('unchanged')}")
         if not self.changed:
-            return f"no changes ({counts})"
-        return ("dry run, nothing changed: " if self.result == RESULT_DRY_RUN else "") + counts
+            return f"no changes ({self.counts()})"
+        return ("dry run, nothing changed: " if self.result == RESULT_DRY_RUN else "") + self.counts()
+
+    def diff_lines(self) -> list[str]:
+        """One line per course that is (or would be) added, updated or retired, with what changed."""
+        return [f"{c.action:<9} {c.code}: {'; '.join(c.details)}" for c in self.changes if c.action != UNCHANGED]
 
 
 # -- apply ----------------------------------------------------------------------------------------------
 
-def _content(course: Course, data: dict) -> None:
-    course.title = data["title"]
-    course.summary = data.get("summary")
-    course.subject = data.get("subject")
-    course.age_min, course.age_max = data.get("age_min"), data.get("age_max")
-    course.languages = data.get("languages") or []
-
-
-def _replace_modules(session: Session, course: Course, data: dict) -> None:
-    existing = {m.key: m for m in session.scalars(select(CourseModule).where(CourseModule.course_code == course.code))}
-    keep: set[str] = set()
-    for position, item in enumerate(data.get("modules") or [], start=1):
-        module = existing.get(item["id"]) or CourseModule(course_code=course.code, key=item["id"])
-        module.position, module.title, module.current = position, item["title"], True
-        session.add(module)
-        session.flush()
-        keep.add(item["id"])
-        _replace_items(session, module, Lesson, item.get("lessons") or [], _lesson)
-        _replace_items(session, module, Assignment, item.get("assignments") or [], _assignment)
-    for key, module in existing.items():
-        if key not in keep:
-            module.current = False
-            for model in (Lesson, Assignment):
-                for row in session.scalars(select(model).where(model.module_id == module.id)):
-                    row.current = False
+def _set_content(course: Course, data: dict) -> list[str]:
+    """The course's versioned content fields; returns the names of those that changed."""
+    values = {"title": data["title"], "summary": data.get("summary"), "subject": data.get("subject"),
+              "age_min": data.get("age_min"), "age_max": data.get("age_max"),
+              "languages": list(data.get("languages") or [])}
+    changed = [name for name, value in values.items() if getattr(course, name) != value]
+    for name in changed:
+        setattr(course, name, values[name])
+    return changed
 
 
 def _lesson(row: Lesson, item: dict) -> None:
@@ -176,23 +148,81 @@ def _assignment(row: Assignment, item: dict) -> None:
     row.submission, row.max_score = item["submission"], Decimal(str(item["max_score"]))
 
 
-def _replace_items(session: Session, module: CourseModule, model, items: list[dict], fill: Callable) -> None:
-    existing = {r.key: r for r in session.scalars(select(model).where(model.module_id == module.id))}
-    keep = set()
-    for position, item in enumerate(items, start=1):
-        row = existing.get(item["id"]) or model(module_id=module.id, key=item["id"])
-        row.position, row.current = position, True
-        fill(row, item)
-        session.add(row)
-        keep.add(item["id"])
-    for key, row in existing.items():
-        if key not in keep:
-            row.current = False
+def _pick(rows: list, module_id: int):
+    """Of the rows with one key: the one already in the target module, else the current one, else any."""
+    return (next((r for r in rows if r.module_id == module_id), None)
+            or next((r for r in rows if r.current), None) or rows[0])
 
 
-def _operational(session: Session, course: Course, data: dict, details: list[str]) -> None:
-    """Prices and rounds: replaced from the feed on every change (they are not versioned content)."""
-    prices = {(p["country"]): p for p in data.get("prices") or []}
+def _replace_modules(session: Session, course: Course, data: dict) -> list[str]:
+    """Upsert modules, lessons and assignments by their feed ids (``key``). A lesson or assignment moved to
+    another module keeps its row (pupils' progress and submissions refer to it). What the feed no longer
+    has gets ``current=False``; nothing is deleted. Returns what changed, counted."""
+    modules = {m.key: m for m in session.scalars(select(CourseModule).where(CourseModule.course_code == course.code))}
+    module_ids = [m.id for m in modules.values()]
+    rows: dict[type, dict[str, list]] = {Lesson: {}, Assignment: {}}
+    for model in rows:
+        if module_ids:
+            for row in session.scalars(select(model).where(model.module_id.in_(module_ids)).order_by(model.id)):
+                rows[model].setdefault(row.key, []).append(row)
+    counts = {"module": [0, 0], "lesson": [0, 0], "assignment": [0, 0]}  # [added, no longer current]
+    wanted_modules: set[str] = set()
+    chosen: dict[type, dict[str, Any]] = {Lesson: {}, Assignment: {}}  # key -> the row the feed's item is
+    for position, item in enumerate(data.get("modules") or [], start=1):
+        module = modules.get(item["id"])
+        if module is None:
+            module = modules[item["id"]] = CourseModule(course_code=course.code, key=item["id"])
+            session.add(module)
+            counts["module"][0] += 1
+        module.position, module.title, module.current = position, item["title"], True
+        session.flush()  # the module's id, for its lessons and assignments
+        wanted_modules.add(item["id"])
+        for model, kind, fill in ((Lesson, "lesson", _lesson), (Assignment, "assignment", _assignment)):
+            for item_position, entry in enumerate(item.get(f"{kind}s") or [], start=1):
+                existing = rows[model].get(entry["id"])
+                if existing:
+                    row = _pick(existing, module.id)
+                else:
+                    row = model(key=entry["id"])
+                    rows[model][entry["id"]] = [row]
+                    session.add(row)
+                    counts[kind][0] += 1
+                row.module_id, row.position, row.current = module.id, item_position, True
+                fill(row, entry)
+                chosen[model][entry["id"]] = row
+    for key, module in modules.items():
+        if key not in wanted_modules and module.current:
+            module.current = False
+            counts["module"][1] += 1
+    for model, kind in ((Lesson, "lesson"), (Assignment, "assignment")):
+        for key, candidates in rows[model].items():
+            keep = chosen[model].get(key)
+            for row in candidates:
+                if row is not keep and row.current:
+                    row.current = False
+                    if keep is None:
+                        counts[kind][1] += 1
+    details = []
+    for kind, (added, gone) in counts.items():
+        if added:
+            details.append(f"{added} {kind}(s) added")
+        if gone:
+            details.append(f"{gone} {kind}(s) no longer current")
+    return details
+
+
+def _round_values(item: dict) -> dict[str, Any]:
+    return {"starts_on": date.fromisoformat(item["starts_on"]), "ends_on": date.fromisoformat(item["ends_on"]),
+            "enrolment_closes_on": date.fromisoformat(item["enrolment_closes_on"]),
+            "withdrawal_deadline": date.fromisoformat(item["withdrawal_deadline"]),
+            "capacity": item["capacity"], "min_participants": item["min_participants"]}
+
+
+def _operational(session: Session, course: Course, data: dict) -> list[str]:
+    """Prices and rounds: taken from the feed whenever the course changed (they are not versioned content).
+    Prices are replaced; rounds upserted by id; a round gone from the feed is retired unless it has seats."""
+    details: list[str] = []
+    prices = {p["country"]: p for p in data.get("prices") or []}
     for row in list(course.prices):
         if row.country not in prices:
             course.prices.remove(row)
@@ -203,6 +233,7 @@ def _operational(session: Session, course: Course, data: dict, details: list[str
         row = current.get(country)
         if row is None:
             course.prices.append(CoursePrice(country=country, amount=amount, currency=price["currency"]))
+            details.append(f"price {country} {amount} {price['currency']} added")
         elif (row.amount, row.currency) != (amount, price["currency"]):
             details.append(f"price {country} {row.amount} {row.currency} -> {amount} {price['currency']}")
             row.amount, row.currency = amount, price["currency"]
@@ -210,138 +241,216 @@ def _operational(session: Session, course: Course, data: dict, details: list[str
     wanted = set()
     for item in data.get("rounds") or []:
         wanted.add(item["id"])
+        values = _round_values(item)
         row = rounds.get(item["id"])
-        values = {"starts_on": date.fromisoformat(item["starts_on"]), "ends_on": date.fromisoformat(item["ends_on"]),
-                  "enrolment_closes_on": date.fromisoformat(item["enrolment_closes_on"]),
-                  "withdrawal_deadline": date.fromisoformat(item["withdrawal_deadline"]),
-                  "capacity": item["capacity"], "min_participants": item["min_participants"]}
         if row is None:
             session.add(CourseRound(course_code=course.code, round_id=item["id"], seats_taken=0, status=ROUND_OPEN,
                                     **values))
             details.append(f"round {item['id']} added")
             continue
-        changed = [k for k, v in values.items() if getattr(row, k) != v]
-        for key in changed:
-            setattr(row, key, values[key])
+        changed = [name for name, value in values.items() if getattr(row, name) != value]
+        for name in changed:
+            setattr(row, name, values[name])
         if row.status == ROUND_RETIRED:
             row.status = ROUND_OPEN
-            changed.append("status")
+            changed.append("back in the feed")
         if changed:
             details.append(f"round {item['id']}: {', '.join(changed)}")
     for round_id, row in rounds.items():
-        if round_id not in wanted and row.status != ROUND_RETIRED and row.seats_taken == 0:
+        if round_id in wanted or row.status == ROUND_RETIRED:
+            continue
+        if row.seats_taken:
+            details.append(f"round {round_id} gone from the feed: kept as {row.status} ({row.seats_taken} seat(s))")
+        else:
             row.status = ROUND_RETIRED
             details.append(f"round {round_id} retired")
+    return details
 
 
-def sync_catalog(session: Session, feed: dict, *, now: datetime | None = None,
+def _add(session: Session, data: dict, digest: str) -> CourseChange:
+    course = Course(code=data["code"], version=data["version"], status=COURSE_ACTIVE, content_hash=digest)
+    _set_content(course, data)
+    session.add(course)
+    session.flush()
+    _replace_modules(session, course, data)
+    _operational(session, course, data)
+    modules = len(data.get("modules") or [])
+    return CourseChange(course.code, ADDED, [f"version {data['version']}, {len(data.get('rounds') or [])} round(s), "
+                                             f"{modules} module(s)"])
+
+
+def _update(session: Session, course: Course, data: dict, digest: str) -> CourseChange:
+    details: list[str] = []
+    if course.status != COURSE_ACTIVE:
+        course.status, course.retired_at = COURSE_ACTIVE, None
+        details.append("active again")
+    if data["version"] > course.version:
+        fields = _set_content(course, data)
+        what = _replace_modules(session, course, data)
+        details.append(f"version {course.version} -> {data['version']}: content replaced"
+                       + (f" ({', '.join(fields + what)})" if fields or what else ""))
+        course.version = data["version"]
+    operational = _operational(session, course, data)
+    if data["version"] < course.version:
+        details.append(f"feed has the older version {data['version']} (have {course.version}): content kept")
+    elif data["version"] == course.version and not details and not operational:
+        details.append(f"content differs at the same version {course.version}: kept (a higher version replaces it)")
+    course.content_hash = digest
+    return CourseChange(course.code, UPDATED, details + operational)
+
+
+def sync_catalog(session: Session, feed: Any, *, dry_run: bool = False, now: datetime | None = None,
                  progress: Callable[[list], Iterable] | None = None) -> SyncReport:
-    """Apply a *validated* feed in the caller's transaction (the caller commits, or rolls back a dry run)."""
+    """Diff the feed against the catalog and apply it in the caller's transaction (the caller commits).
+
+    The feed is validated first: ``FeedRejectedError`` (with every issue) when it is not valid, and nothing
+    is touched. ``dry_run`` computes the same report inside a savepoint that is rolled back. ``progress``
+    wraps the list of courses (e.g. a progress bar)."""
+    issues = check_feed(feed)
+    if issues:
+        raise FeedRejectedError(issues)
     now = now or datetime.now(timezone.utc)
-    report = SyncReport()
-    courses = feed.get("courses") or []
-    in_feed = set()
+    if not dry_run:
+        return _apply(session, feed, now, progress)
+    savepoint = session.begin_nested()
+    try:
+        report = _apply(session, feed, now, progress)
+    finally:
+        savepoint.rollback()
+    report.result = RESULT_DRY_RUN
+    return report
+
+
+def _apply(session: Session, feed: dict, now: datetime, progress: Callable[[list], Iterable] | None) -> SyncReport:
+    report = SyncReport(feed_generated_at=feed.get("generated_at"))
+    courses = feed["courses"]
+    in_feed: set[str] = set()
     for data in (progress(courses) if progress else courses):
         code = data["code"]
         in_feed.add(code)
         digest = content_hash(data)
-        status = data.get("status", COURSE_ACTIVE)
+        retired_in_feed = data.get("status", COURSE_ACTIVE) == COURSE_RETIRED
         course = session.get(Course, code)
         if course is None:
-            if status == COURSE_RETIRED:
-                report.changes.append(CourseChange(code, "unchanged", ["retired in the feed, never synced: skipped"]))
-                continue
-            course = Course(code=code, version=data["version"], status=COURSE_ACTIVE, content_hash=digest)
-            _content(course, data)
-            session.add(course)
-            session.flush()
-            _replace_modules(session, course, data)
-            _operational(session, course, data, [])
-            report.changes.append(CourseChange(code, "added", [f"version {data['version']}"]))
-            continue
-        if status == COURSE_RETIRED:
+            if retired_in_feed:
+                report.changes.append(CourseChange(code, UNCHANGED, ["retired in the feed, never offered: skipped"]))
+            else:
+                report.changes.append(_add(session, data, digest))
+        elif retired_in_feed:
             if course.status != COURSE_RETIRED:
                 course.status, course.retired_at = COURSE_RETIRED, now
-                report.changes.append(CourseChange(code, "retired", ["retired in the feed"]))
+                report.changes.append(CourseChange(code, RETIRED, ["retired in the feed"]))
             else:
-                report.changes.append(CourseChange(code, "unchanged"))
-            continue
-        if course.content_hash == digest and course.status == COURSE_ACTIVE:
-            report.changes.append(CourseChange(code, "unchanged"))
-            continue
-        details: list[str] = []
-        if course.status != COURSE_ACTIVE:
-            course.status, course.retired_at = COURSE_ACTIVE, None
-            details.append("active again")
-        if data["version"] > course.version:
-            details.append(f"version {course.version} -> {data['version']}: content replaced")
-            _content(course, data)
-            _replace_modules(session, course, data)
-            course.version = data["version"]
-        elif data["version"] < course.version:
-            details.append(f"feed has older version {data['version']} (have {course.version}): content kept")
-        _operational(session, course, data, details)
-        course.content_hash = digest
-        report.changes.append(CourseChange(code, "updated", details or ["unchanged content, same version"]))
-    for course in session.scalars(select(Course).where(Course.status == COURSE_ACTIVE, Course.code.not_in(in_feed))):
+                report.changes.append(CourseChange(code, UNCHANGED))
+        elif course.content_hash == digest and course.status == COURSE_ACTIVE:
+            report.changes.append(CourseChange(code, UNCHANGED))
+        else:
+            report.changes.append(_update(session, course, data, digest))
+    gone = select(Course).where(Course.status != COURSE_RETIRED, Course.code.not_in(in_feed)).order_by(Course.code)
+    for course in session.scalars(gone):
         course.status, course.retired_at = COURSE_RETIRED, now
-        report.changes.append(CourseChange(course.code, "retired", ["missing from the feed"]))
+        report.changes.append(CourseChange(course.code, RETIRED, ["missing from the feed"]))
     session.flush()
+    report.result = RESULT_APPLIED if report.changed else RESULT_NO_CHANGES
     return report
 
 
 # -- the whole run: fetch, validate, apply, record --------------------------------------------------------
 
 def _last_validators(sessions: sessionmaker[Session], source: str) -> tuple[str | None, str | None]:
+    """ETag and Last-Modified of the last successful sync, when it was from ``source`` (after a sync from
+    elsewhere the catalog is not what ``source`` served, whatever a 304 would say)."""
     with sessions() as session:
-        last = session.scalar(select(CatalogSync).where(
-            CatalogSync.source == source, CatalogSync.result.in_([RESULT_APPLIED, RESULT_NO_CHANGES, RESULT_NOT_MODIFIED]))
-            .order_by(CatalogSync.started_at.desc(), CatalogSync.id.desc()).limit(1))
-        return (last.etag, last.last_modified) if last else (None, None)
+        last = session.scalar(select(CatalogSync).where(CatalogSync.result.in_(_SUCCESSFUL))
+                              .order_by(CatalogSync.started_at.desc(), CatalogSync.id.desc()).limit(1))
+        if last is None or last.source != source:
+            return None, None
+        return last.etag, last.last_modified
 
 
 def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = False, timeout: float = 10,
              sleep: Callable[[float], None] | None = None, progress: Callable[[list], Iterable] | None = None,
-             http=None) -> SyncReport:
-    """Fetch, validate and apply in one transaction; record the run in the sync history either way."""
-    started = datetime.now(timezone.utc)
+             http: requests.Session | None = None, now: datetime | None = None) -> SyncReport:
+    """Fetch, validate and apply in one transaction (committed, or rolled back for a dry run); then record
+    the run in ``catalog_syncs`` in a transaction of its own, whatever happened. Never raises for a bad feed
+    or an unreachable source: see ``report.result`` and ``report.errors``."""
+    started = now or datetime.now(timezone.utc)
     etag = last_modified = None
     if is_url(source) and not dry_run:
         etag, last_modified = _last_validators(sessions, source)
-    report = SyncReport()
+    report = SyncReport(source=source)
     fetched = None
     try:
-        kwargs = {"sleep": sleep} if sleep else {}
-        fetched = fetch_feed(source, etag=etag, last_modified=last_modified, timeout=timeout, http=http, **kwargs)
+        fetched = fetch_feed(source, etag=etag, last_modified=last_modified, timeout=timeout, sleep=sleep, http=http)
+    except NotJSONError as error:
+        report.result, report.errors = RESULT_REJECTED, [f"{ROOT}: not JSON ({error.__cause__ or error})"]
     except FetchError as error:
         report.result, report.errors = RESULT_FAILED, [str(error)]
     if fetched is not None and fetched.not_modified:
         report.result = RESULT_NOT_MODIFIED
     elif fetched is not None:
-        errors = validate_feed(fetched.data)
-        if errors:
-            report.result, report.errors = RESULT_REJECTED, errors
-        else:
-            with sessions() as session:
-                report = sync_catalog(session, fetched.data, progress=progress)
+        with sessions() as session:
+            try:
+                report = sync_catalog(session, fetched.data, dry_run=dry_run, now=now, progress=progress)
                 if dry_run:
                     session.rollback()
-                    report.result = RESULT_DRY_RUN
                 else:
                     session.commit()
-                    report.result = RESULT_APPLIED if report.changed else RESULT_NO_CHANGES
-    with sessions.begin() as session:
-        feed = fetched.data if fetched is not None and isinstance(fetched.data, dict) else {}
-        generated = feed.get("generated_at")
-        session.add(CatalogSync(
-            started_at=started, finished_at=datetime.now(timezone.utc), source=source[:1000], result=report.result,
-            added=report.count("added"), updated=report.count("updated"), retired=report.count("retired"),
-            unchanged=report.count("unchanged"), errors=report.errors[:200],
-            etag=(fetched.etag if fetched else None), last_modified=(fetched.last_modified if fetched else None),
-            feed_generated_at=generated[:40] if isinstance(generated, str) else None))
+            except FeedRejectedError as error:
+                session.rollback()
+                report.result, report.errors = RESULT_REJECTED, [str(issue) for issue in error.issues]
+            except Exception as error:  # noqa: BLE001 - a database or programming error: recorded as failed
+                session.rollback()
+                logger.exception("catalog sync of %s failed", source)
+                where = "database" if isinstance(error, SQLAlchemyError) else "internal error"
+                first_line = (str(error).splitlines() or [""])[0][:300]
+                report = SyncReport(result=RESULT_FAILED, errors=[f"{where}: {error.__class__.__name__}: {first_line}"])
+        report.source = source
+        generated = fetched.data.get("generated_at") if isinstance(fetched.data, dict) else None
+        report.feed_generated_at = generated if isinstance(generated, str) else None
+    _record(sessions, report, started, fetched)
     return report
 
 
+def _record(sessions: sessionmaker[Session], report: SyncReport, started: datetime, fetched) -> None:
+    with sessions.begin() as session:
+        session.add(CatalogSync(
+            started_at=started, finished_at=max(started, datetime.now(timezone.utc)), source=(report.source or "")[:1000],
+            result=report.result, added=report.added, updated=report.updated, retired=report.retired,
+            unchanged=report.unchanged, errors=report.errors[:MAX_RECORDED_ERRORS],
+            etag=(fetched.etag[:500] if fetched is not None and fetched.etag else None),
+            last_modified=(fetched.last_modified[:100] if fetched is not None and fetched.last_modified else None),
+            feed_generated_at=(report.feed_generated_at or "")[:40] or None))
+
+
+def sync_catalog_from_source(session_factory: sessionmaker[Session], source: str, dry_run: bool = False,
+                             config: Mapping[str, Any] | None = None, *,
+                             sleep: Callable[[float], None] | None = None,
+                             progress: Callable[[list], Iterable] | None = None,
+                             http: requests.Session | None = None) -> SyncReport:
+    """The whole sync of ``source`` (a file path or an http(s) URL), for the CLI, the staff console or a
+    worker: ``run_sync`` with the app's settings (``HTTP_TIMEOUT_SECONDS``). ``session_factory`` is the
+    app's sessionmaker (``app.extensions[lti_tool.db.SESSIONMAKER_KEY]``)."""
+    timeout = float((config or {}).get("HTTP_TIMEOUT_SECONDS", 10))
+    return run_sync(session_factory, source, dry_run=dry_run, timeout=timeout, sleep=sleep, progress=progress,
+                    http=http)
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
 def history(session: Session, limit: int = 20) -> list[CatalogSync]:
+    """The latest sync runs, newest first."""
     return list(session.scalars(select(CatalogSync).order_by(CatalogSync.started_at.desc(), CatalogSync.id.desc())
                                 .limit(limit)))
+
+
+def list_courses(session: Session) -> list[Course]:
+    """Every course of the catalog (retired ones too), by code, with prices and rounds loaded."""
+    return list(session.scalars(select(Course).options(selectinload(Course.rounds), selectinload(Course.prices))
+                                .order_by(Course.code)))
+
+
+__all__ = ["ADDED", "RETIRED", "UNCHANGED", "UPDATED", "RESULT_APPLIED", "RESULT_DRY_RUN", "RESULT_FAILED",
+           "RESULT_NOT_MODIFIED", "RESULT_NO_CHANGES", "RESULT_REJECTED", "CourseChange", "FeedRejectedError",
+           "SyncReport", "content_hash", "history", "list_courses", "run_sync", "sync_catalog",
+           "sync_catalog_from_source", "validate_feed"]

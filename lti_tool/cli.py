@@ -230,65 +230,65 @@ def catalog_cli() -> None:
 @click.option("--source", required=True, help="An https URL or a file path of the feed (kulturskola-catalog/1).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 def catalog_sync_command(source: str, dry_run: bool) -> None:
-    """Fetch, validate and apply the feed in one transaction. A feed with any error changes nothing."""
+    """Fetch, validate and apply the feed in one transaction. A feed with any error changes nothing.
+
+    Over HTTP(S) the last successful sync's ETag / Last-Modified are sent: a 304 does nothing.
+    """
     import sys
 
-    from catalog_sync.sync import RESULT_FAILED, RESULT_REJECTED, run_sync
+    from catalog_sync.sync import sync_catalog_from_source
 
     from .db import SESSIONMAKER_KEY
 
-    def progress(courses):
-        if not sys.stdout.isatty():
-            return courses
-        return click.progressbar(courses, label="courses", item_show_func=lambda c: c and c.get("code"))
+    def with_bar(courses):
+        with click.progressbar(courses, label="courses", item_show_func=lambda c: c and c.get("code")) as bar:
+            yield from bar
 
-    def bar(courses):
-        wrapped = progress(courses)
-        if wrapped is courses:
-            yield from courses
-            return
-        with wrapped as items:
-            yield from items
-
-    report = run_sync(current_app.extensions[SESSIONMAKER_KEY], source, dry_run=dry_run,
-                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]), progress=bar)
-    if report.result in (RESULT_REJECTED, RESULT_FAILED):
+    report = sync_catalog_from_source(current_app.extensions[SESSIONMAKER_KEY], source, dry_run=dry_run,
+                                      config=current_app.config,
+                                      progress=with_bar if sys.stdout.isatty() else None)
+    if not report.ok:
         for line in report.errors:
-            click.echo(f"error: {line}", err=True)
+            click.echo(line, err=True)
         raise click.ClickException(report.summary())
-    if dry_run:
-        for change in report.changes:
-            if change.action != "unchanged":
-                click.echo(f"{change.action:<9} {change.code}: {'; '.join(change.details)}")
+    for line in report.diff_lines() if dry_run else ():
+        click.echo(line)
     click.echo(report.summary())
 
 
 @catalog_cli.command("history")
-@click.option("--limit", type=click.IntRange(min=1), default=20)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def catalog_history(limit: int) -> None:
-    """The latest syncs: when, source, result, counts and the first errors."""
+    """The latest syncs: when, result, counts (added/updated/retired/unchanged), source, first errors."""
     from catalog_sync.sync import history
 
     with new_session() as session:
-        for run in history(session, limit):
-            click.echo(f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC\t{run.result}\t+{run.added} ~{run.updated} "
-                       f"-{run.retired} ={run.unchanged}\t{run.source}")
-            for error in run.errors[:5]:
-                click.echo(f"    {error}")
-            if len(run.errors) > 5:
-                click.echo(f"    ... {len(run.errors) - 5} more")
+        runs = history(session, limit)
+    if not runs:
+        click.echo("no syncs yet")
+        return
+    click.echo(f"{'when (UTC)':<19}  {'result':<12}  {'add':>4} {'upd':>4} {'ret':>4} {'same':>4}  source")
+    for run in runs:
+        click.echo(f"{run.started_at:%Y-%m-%d %H:%M:%S}  {run.result:<12}  {run.added:>4} {run.updated:>4} "
+                   f"{run.retired:>4} {run.unchanged:>4}  {run.source}")
+        for error in run.errors[:3]:
+            click.echo(f"    {error}")
+        if len(run.errors) > 3:
+            click.echo(f"    ... and {len(run.errors) - 3} more")
 
 
 @catalog_cli.command("list")
 def catalog_list() -> None:
-    """The courses with status, version and rounds."""
-    from .models import Course
+    """The courses with status, version and rounds (id, status, seats taken / capacity)."""
+    from catalog_sync.sync import list_courses
 
     with new_session() as session:
-        for course in session.scalars(select(Course).order_by(Course.code)):
+        courses = list_courses(session)
+        for course in courses:
             rounds = ", ".join(f"{r.round_id} ({r.status}, {r.seats_taken}/{r.capacity})" for r in course.rounds)
             title = course.title.get("sv") or course.title.get("nb") or ""
-            click.echo(f"{course.code}\tv{course.version}\t{course.status}\t{title}\t{rounds}")
+            click.echo(f"{course.code}\tv{course.version}\t{course.status}\t{title}\t{rounds or '-'}")
+    click.echo(f"{len(courses)} course(s)", err=True)
 
 
 # -- keys --------------------------------------------------------------------------------------------
