@@ -74,7 +74,8 @@ def test_waiting_list_is_shown(app, client, launches, catalog):
     wt = re.search(r'name="wt" value="([^"]+)"', refused.get_data(as_text=True)).group(1)
     client.post("/waitlist", data={"wt": wt})
     page, _ = console(client, launches)
-    assert re.search(r'data-taken="1" data-budget="1">.*?<td>1</td>', page.get_data(as_text=True).replace("\n", " "))
+    assert re.search(r'data-taken="1" data-budget="1">.*?<td data-label="[^"]+">1</td>',
+                     page.get_data(as_text=True).replace("\n", " "))
 
 
 def test_pupils_and_ordinary_teachers_are_refused_contacts_allowed(app, client, runner, launches, catalog, platform):
