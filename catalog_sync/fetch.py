@@ -18,6 +18,7 @@ USER_AGENT = "kulturskola-lti-tool catalog sync"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ATTEMPTS = 3
 BACKOFF_SECONDS = 1.0
+MAX_FEED_BYTES = 50 * 1024 * 1024  # the example feed of 12 courses is 130 kB
 
 
 class FetchError(Exception):
@@ -49,9 +50,20 @@ def parse_json(raw: bytes, source: str) -> object:
         raise NotJSONError(f"{source} is not JSON: {exc}") from exc
 
 
+def _read_capped(response: requests.Response, source: str, max_bytes: int) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(f"{source} is larger than {max_bytes} bytes: not read")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | None = None, timeout: float = 10,
                attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS,
-               sleep: Callable[[float], None] | None = None, http: requests.Session | None = None) -> Fetched:
+               sleep: Callable[[float], None] | None = None, http: requests.Session | None = None,
+               max_bytes: int = MAX_FEED_BYTES) -> Fetched:
     """The feed at ``source`` (a file path or an http(s) URL).
 
     Over HTTP(S), ``If-None-Match``/``If-Modified-Since`` are sent when given; a 304 answers "not modified"
@@ -61,6 +73,8 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     """
     if not is_url(source):
         try:
+            if Path(source).stat().st_size > max_bytes:
+                raise FetchError(f"{source} is larger than {max_bytes} bytes: not read")
             raw = Path(source).read_bytes()
         except OSError as exc:
             raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from exc
@@ -77,7 +91,7 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     try:
         for attempt in range(1, attempts + 1):
             try:
-                response = http.get(source, headers=headers, timeout=timeout)
+                response = http.get(source, headers=headers, timeout=timeout, stream=True)
             except requests.RequestException as exc:
                 last_error = f"{exc.__class__.__name__}: {exc}"
             else:
@@ -85,8 +99,13 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
                     return Fetched(source, None, True, response.headers.get("ETag") or etag,
                                    response.headers.get("Last-Modified") or last_modified)
                 if response.status_code == 200:
-                    return Fetched(source, parse_json(response.content, source), False,
+                    try:
+                        raw = _read_capped(response, source, max_bytes)
+                    finally:
+                        response.close()
+                    return Fetched(source, parse_json(raw, source), False,
                                    response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                response.close()
                 last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
                 if response.status_code not in RETRY_STATUSES:
                     break

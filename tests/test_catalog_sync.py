@@ -593,3 +593,19 @@ def test_catalog_sync_never_imports_the_web_layer():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n == "lti_tool.web" or n.startswith("lti_tool.web.") or n == "flask" for n in names), path
+
+
+def test_a_feed_larger_than_the_cap_is_not_read(tmp_path):
+    import responses as fake
+
+    from catalog_sync.fetch import FetchError, fetch_feed
+
+    big = tmp_path / "big.json"
+    big.write_text('{"x": "' + "a" * 2000 + '"}', "utf-8")
+    with pytest.raises(FetchError, match="larger than 1000 bytes"):
+        fetch_feed(str(big), max_bytes=1000)
+    with fake.RequestsMock() as mock:
+        mock.get("https://catalog.example/big.json", body=big.read_text("utf-8"))
+        with pytest.raises(FetchError, match="larger than 1000 bytes"):
+            fetch_feed("https://catalog.example/big.json", max_bytes=1000, sleep=lambda _s: None)
+    assert fetch_feed(str(big), max_bytes=5000).data == {"x": "a" * 2000}
