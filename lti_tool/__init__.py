@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from . import cli, cli_grades, cli_orders, db, i18n
+    from . import cli, cli_grades, cli_orders, cli_privacy, db, i18n
     from . import lti as lti_protocol
     from .web import deep_link, errors, lti as lti_web, municipal, pupil, register, staff, teacher
 
@@ -75,4 +75,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     cli_orders.init_app(app)
     cli_grades.init_app(app)
+    cli_privacy.init_app(app)
     return app

@@ -62,6 +62,14 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_SOURCE": "",
     # Locale used when neither the launch nor the browser gives one we have.
     "DEFAULT_LOCALE": "sv",
+    # Pupils' data: days after which `privacy purge` (daily from cron) deletes hand-ins (files and rows),
+    # reviews, lesson marks, launch records, roster rows and finished grade messages, and replaces the
+    # pupil id on seats of rounds that ended with an anonymous marker (invoices keep their counts).
+    # 365: a school year and the following term's complaints; keep it longer than a course round.
+    "RETENTION_DAYS": 365,
+    # Where pupils and parents send a request for a copy of their data or for its erasure (an e-mail
+    # address or a web address), shown on the privacy notice. Empty: the notice says to ask the school.
+    "PRIVACY_CONTACT": "",
 }
 
 PREFIX = "LTI_TOOL_"
@@ -115,6 +123,9 @@ class ConfigurationError(RuntimeError):
 def check_settings(settings: Mapping[str, Any]) -> None:
     if settings["ENV"] not in ("development", "production"):
         raise ConfigurationError("LTI_TOOL_ENV must be 'development' or 'production'")
+    retention = settings.get("RETENTION_DAYS")
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        raise ConfigurationError("LTI_TOOL_RETENTION_DAYS must be a whole number of days, at least 1")
     if settings["ENV"] == "production":
         secret = str(settings["SECRET_KEY"] or "")
         if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -105,3 +106,12 @@ class UploadStore:
     def delete(self, key: str | None) -> None:
         if key:
             self.path(key).unlink(missing_ok=True)
+
+    def keys_older_than(self, moment: datetime) -> list[str]:
+        """Keys of the stored files last written before ``moment`` (the retention purge removes those no
+        hand-in names: left behind by a crash between the file and its row)."""
+        if not self.root.is_dir():
+            return []
+        limit = moment.timestamp()
+        return sorted(path.relative_to(self.root).as_posix() for path in self.root.glob("*/*")
+                      if path.is_file() and path.stat().st_mtime < limit)
