@@ -35,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, cli_grades, cli_orders, cli_privacy, db, i18n
     from . import lti as lti_protocol
-    from .web import deep_link, errors, lti as lti_web, municipal, pupil, register, staff, teacher
+    from .web import deep_link, errors, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
 
     db.init_app(app)
     i18n.init_app(app)
@@ -47,6 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(register.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(municipal.bp)
+    app.register_blueprint(privacy.bp)
     if app.config["SANDBOX"]:
         from .web import sandbox
 

@@ -49,7 +49,7 @@ def test_parse_a_resource_link_launch():
     ({CLAIM_VERSION: None}, "version_invalid"),
     ({CLAIM_MESSAGE_TYPE: "Nope"}, "message_type_unknown"),
     ({CLAIM_MESSAGE_TYPE: None}, "message_type_unknown"),
-    ({CLAIM_MESSAGE_TYPE: "DataPrivacyLaunchRequest"}, "message_type_unsupported"),
+    ({CLAIM_MESSAGE_TYPE: "LtiSubmissionReviewRequest"}, "message_type_unsupported"),
     ({"sub": None}, "sub_missing"),
     ({"sub": "  "}, "sub_missing"),
     ({CLAIM_DEPLOYMENT_ID: None}, "deployment_id_invalid"),

@@ -33,13 +33,16 @@ SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.r
 
 MESSAGE_RESOURCE_LINK = "LtiResourceLinkRequest"
 MESSAGE_DEEP_LINKING = "LtiDeepLinkingRequest"
+# 1EdTech LTI Data Privacy Launch: the platform opens the tool for a user to learn how it handles their
+# data. No resource link; never takes a seat; shows the privacy notice.
+MESSAGE_DATA_PRIVACY = "LtiDataPrivacyLaunchRequest"
 # Message types LTI 1.3 and its services define. A type outside this set is unknown.
 KNOWN_MESSAGE_TYPES = frozenset({
-    MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING, "LtiSubmissionReviewRequest", "DataPrivacyLaunchRequest",
+    MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING, "LtiSubmissionReviewRequest", MESSAGE_DATA_PRIVACY,
     "LtiStartProctoring", "LtiEndAssessment",
 })
 # Message types this tool serves today.
-SUPPORTED_MESSAGE_TYPES = frozenset({MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING})
+SUPPORTED_MESSAGE_TYPES = frozenset({MESSAGE_RESOURCE_LINK, MESSAGE_DEEP_LINKING, MESSAGE_DATA_PRIVACY})
 
 MAX_DEPLOYMENT_ID_LENGTH = 255
 

@@ -46,6 +46,11 @@ class ToolUrls:
         return self.base + "/lti/jwks"
 
     @property
+    def privacy(self) -> str:
+        """The public privacy notice (what is stored about pupils, why, for how long)."""
+        return self.base + "/privacy"
+
+    @property
     def domain(self) -> str:
         return urlsplit(self.base).netloc
 
@@ -96,6 +101,7 @@ def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
         "redirect_uris": [urls.launch],
         "client_name": TOOL_NAME,
         "jwks_uri": urls.jwks,
+        "policy_uri": urls.privacy,
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(scopes),
         TOOL_CONFIGURATION: {
