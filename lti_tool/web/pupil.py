@@ -14,10 +14,11 @@ from ..domain.errors import DomainError
 from ..domain.seats import can_withdraw
 from ..domain.texts import pick_text
 from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat
-from ..services import delivery, seats
+from ..services import delivery, privacy, seats
 from ..uploads import UploadStore
 from .errors import MESSAGES, render_domain_error
 from .launch_token import current_launch, launch_url, read_waitlist_token
+from .privacy import audit_pupil_access
 
 bp = Blueprint("pupil", __name__)
 
@@ -131,6 +132,9 @@ def hand_in_file(submission_id: int):
         path = upload_store().path(submission.file_key)
     except DomainError as error:
         return render_domain_error(error)
+    if launch.role != ROLE_LEARNER:  # a teacher opens a pupil's file: logged
+        audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
+                           sub=submission.sub, submission_id=submission.id)
     response = send_file(path, mimetype=submission.content_type, download_name=submission.file_name,
                          as_attachment=request.args.get("download") == "1", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"

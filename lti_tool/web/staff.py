@@ -19,6 +19,7 @@ from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, Audit
                       CourseRound, Deployment, Municipality, Order, OutboxItem, Registration)
 from ..services import grades
 from ..services import seats as seat_service
+from ..services.privacy import ACCESS_ACTION_PREFIX
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 SESSION_KEY = "staff"
@@ -297,8 +298,13 @@ def catalog_sync_now():
 @bp.route("/audit")
 @staff_required
 def audit_log():
-    entries = get_session().scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
-    return render_template("staff/audit.html", entries=list(entries))
+    """Every change, and every opening of a pupil's work (``?show=access``: only those)."""
+    query = select(AuditEntry)
+    access = request.args.get("show") == "access"
+    if access:
+        query = query.where(AuditEntry.action.startswith(ACCESS_ACTION_PREFIX))
+    entries = get_session().scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
+    return render_template("staff/audit.html", entries=list(entries), access=access)
 
 
 __all__ = ["bp", "DEPLOYMENT_ACTIVE"]

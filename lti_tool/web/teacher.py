@@ -15,10 +15,11 @@ from ..domain.texts import pick_text
 from ..lti import get_lti
 from ..lti.ags import ServiceClient
 from ..models import Assignment, Course, CourseRound, LtiContext
-from ..services import delivery
+from ..services import delivery, privacy
 from ..services import roster as roster_service
 from .errors import MESSAGES, render_domain_error
 from .launch_token import current_launch, launch_url
+from .privacy import audit_pupil_access
 
 bp = Blueprint("teacher", __name__, url_prefix="/teach")
 
@@ -89,6 +90,8 @@ def pupil(label: str):
         work = delivery.submissions_of(session, launch, line.sub)
     except DomainError as error:
         return render_domain_error(error)
+    audit_pupil_access(session, launch, privacy.ACCESS_PUPIL_PAGE, registration_id=launch.registration_id,
+                       sub=line.sub)
     return render_template("teacher/pupil.html", pupil=line, work=work, **_context(session, launch))
 
 
@@ -118,6 +121,9 @@ def review(submission_id: int):
     except DomainError as error:
         session.rollback()
         return render_domain_error(error)
+    if request.method == "GET":
+        audit_pupil_access(session, launch, privacy.ACCESS_HAND_IN, registration_id=submission.registration_id,
+                           sub=submission.sub, submission_id=submission.id)
     assignment = session.get(Assignment, submission.assignment_id)
     return render_template("teacher/review.html", submission=submission, assignment=assignment,
                            last=submission.reviews[-1] if submission.reviews else None, error_code=error_code,
