@@ -7,7 +7,6 @@ blueprints and CLI are wired here.
 from __future__ import annotations
 
 import importlib.resources
-import logging
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,14 +29,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=bool(settings["COOKIE_SECURE"]), SESSION_COOKIE_NAME="kulturskola_staff")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from .logs import configure_logging
+
+    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"])
 
     from . import cli, cli_grades, cli_orders, cli_privacy, db, i18n
     from . import lti as lti_protocol
     from .web import deep_link, errors, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
 
     db.init_app(app)
+    from .web import ops
+
+    ops.init_app(app)  # first: request ids, access log and timing see every request
     i18n.init_app(app)
     lti_protocol.init_app(app)
     app.register_blueprint(lti_web.bp)

@@ -70,6 +70,16 @@ DEFAULTS: dict[str, Any] = {
     # Where pupils and parents send a request for a copy of their data or for its erasure (an e-mail
     # address or a web address), shown on the privacy notice. Empty: the notice says to ask the school.
     "PRIVACY_CONTACT": "",
+    # Logs: "json" (one object per line, with the request id) or "text". Empty: json in production, text
+    # in development. The level of the tool's own loggers.
+    "LOG_FORMAT": "",
+    "LOG_LEVEL": "INFO",
+    # /metrics answers loopback clients, and others that send "Authorization: Bearer <token>" with this
+    # token (empty: loopback only). Everyone else gets a 404.
+    "METRICS_TOKEN": "",
+    # Proxies in front of the tool whose X-Forwarded-For/-Proto/-Host/-Port are trusted (0: none; 1 behind
+    # one load balancer). The client address of /metrics comes from there.
+    "PROXY_FIX_HOPS": 0,
 }
 
 PREFIX = "LTI_TOOL_"
@@ -95,7 +105,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
             settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR", "REDIS_URL",
                                              "UPLOAD_DIR", "UPLOAD_TYPES", "STAFF_OIDC_ISSUER", "STAFF_OIDC_CLIENT_ID",
                                              "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM",
-                                             "CATALOG_SOURCE") else _parse_env_value(raw)
+                                             "CATALOG_SOURCE", "LOG_FORMAT", "LOG_LEVEL",
+                                             "METRICS_TOKEN") else _parse_env_value(raw)
     if overrides:
         settings.update(overrides)
 
@@ -112,6 +123,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     if settings["SANDBOX"] is None:
         settings["SANDBOX"] = not production
     settings["SANDBOX"] = bool(settings["SANDBOX"])
+    if not settings["LOG_FORMAT"]:
+        settings["LOG_FORMAT"] = "json" if production else "text"
     check_settings(settings)
     return settings
 
@@ -123,6 +136,11 @@ class ConfigurationError(RuntimeError):
 def check_settings(settings: Mapping[str, Any]) -> None:
     if settings["ENV"] not in ("development", "production"):
         raise ConfigurationError("LTI_TOOL_ENV must be 'development' or 'production'")
+    if settings["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigurationError("LTI_TOOL_LOG_FORMAT must be 'json' or 'text'")
+    hops = settings["PROXY_FIX_HOPS"]
+    if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
+        raise ConfigurationError("LTI_TOOL_PROXY_FIX_HOPS must be a whole number, 0 or more")
     retention = settings.get("RETENTION_DAYS")
     if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
         raise ConfigurationError("LTI_TOOL_RETENTION_DAYS must be a whole number of days, at least 1")

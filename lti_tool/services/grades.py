@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ..domain import retry
 from ..domain.claims import SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_SCORE
 from ..lti.ags import ServiceClient, ServiceError, lookup_registration
+from ..metrics import OutboxStats
 from ..models import (OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_SUPERSEDED, Assignment,
                       CourseModule, LineItem, LtiContext, OutboxItem, Review, Submission)
 
@@ -224,3 +225,16 @@ def list_items(session: Session, status: str | None = None, limit: int = 100) ->
     if status:
         query = query.where(OutboxItem.status == status)
     return list(session.scalars(query))
+
+
+def outbox_stats(session: Session) -> OutboxStats:
+    """How many items wait to be sent, how many are dead letters, and when the oldest waiting one was written
+    (for the metrics)."""
+    rows = session.execute(select(OutboxItem.status, func.count(), func.min(OutboxItem.created_at))
+                           .where(OutboxItem.status.in_([OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_DEAD]))
+                           .group_by(OutboxItem.status)).all()
+    waiting = sum(count for status, count, _oldest in rows if status != OUTBOX_DEAD)
+    dead = sum(count for status, count, _oldest in rows if status == OUTBOX_DEAD)
+    oldest = min((first for status, _count, first in rows if status != OUTBOX_DEAD and first is not None),
+                 default=None)
+    return OutboxStats(waiting=waiting, dead=dead, oldest_waiting_at=oldest)

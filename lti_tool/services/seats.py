@@ -21,6 +21,7 @@ from ..domain import seats as rules
 from ..domain.errors import DomainError
 from ..domain.resolution import parse_municipality_id
 from ..domain.seats import RoundView, SeatRefusedError
+from ..metrics import count_seat_decision
 from ..models import (COURSE_ACTIVE, SEAT_ACTIVE, SEAT_CANCELLED, SEAT_WITHDRAWN, WAITING, WAITING_ADMITTED,
                       WAITING_LEFT, Course, CoursePrice, CourseRound, Municipality, Order, Seat, WaitlistEntry)
 from . import NotFoundError
@@ -146,7 +147,20 @@ def _active_seat(session: Session, round_pk: int, registration_id: int, sub: str
 def reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
                  round_id: str | None = None, today: date | None = None) -> SeatResult:
     """A pupil's launch on a course: straight in with a seat already held; else a seat from the home
-    municipality's budget when every condition holds at once; else :class:`SeatRefusedError`."""
+    municipality's budget when every condition holds at once; else :class:`SeatRefusedError`. Each
+    decision is counted in the metrics (``granted``, ``already_held`` or the refusal code)."""
+    try:
+        result = _reserve_seat(session, registration_id=registration_id, sub=sub, municipality_id=municipality_id,
+                               course_code=course_code, round_id=round_id, today=today)
+    except SeatRefusedError as refusal:
+        count_seat_decision(refusal.code)
+        raise
+    count_seat_decision("granted" if result.outcome == rules.OUTCOME_GRANTED else "already_held")
+    return result
+
+
+def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
+                  round_id: str | None, today: date | None) -> SeatResult:
     today = today or date.today()
     course = session.get(Course, course_code)
     if course is None:

@@ -1,0 +1,156 @@
+"""Operations: liveness and readiness probes, Prometheus metrics, request ids and access logs, the trusted
+proxy setting.
+
+- ``GET /healthz``: the process answers (no database, no Redis).
+- ``GET /readyz``: the database answers ``SELECT 1``, Redis answers ``PING`` (when configured), the tool's
+  signing key loads; 200 with each check, 503 when any fails.
+- ``GET /metrics``: Prometheus text, for loopback clients or a bearer token equal to
+  ``LTI_TOOL_METRICS_TOKEN``; a 404 page for everyone else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
+from sqlalchemy import text
+
+from .. import metrics
+from ..db import get_engine, new_session
+from ..logs import ACCESS_LOGGER, REQUEST_ID_HEADER, parse_request_id
+
+bp = Blueprint("ops", __name__)
+log = logging.getLogger(__name__)
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+PROBES = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
+REDIS_KEY = "lti_tool.ops.redis"
+KEY_CHECKED = "lti_tool.ops.key_checked"
+
+
+@bp.route("/healthz")
+def healthz():
+    return _no_store(jsonify(status="ok"))
+
+
+@bp.route("/readyz")
+def readyz():
+    checks = {"database": _check(_database), "keys": _check(_keys)}
+    if current_app.config["REDIS_URL"]:
+        checks["redis"] = _check(_redis)
+    ready = all(check["status"] == "ok" for check in checks.values())
+    response = jsonify(status="ok" if ready else "failing", checks=checks)
+    response.status_code = 200 if ready else 503
+    return _no_store(response)
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # any failure makes the instance not ready; the class name says which
+        log.warning("readiness check %s failed: %s", probe.__name__.strip("_"), exc.__class__.__name__)
+        return {"status": "failing", "error": exc.__class__.__name__,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+    return {"status": "ok", "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _database() -> None:
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1")).scalar_one()
+
+
+def _redis() -> None:
+    client = current_app.extensions.get(REDIS_KEY)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1)
+        current_app.extensions[REDIS_KEY] = client
+    if not client.ping():
+        raise ConnectionError("no PONG")
+
+
+def _keys() -> None:
+    """The current signing key is there and parses (parsed once per key and process: RSA checks are slow)."""
+    from ..lti import get_lti
+
+    key = get_lti().keys.current()
+    if current_app.extensions.get(KEY_CHECKED) != (key.kid, key.private_pem):
+        key.private_key  # noqa: B018 - parsing is the check
+        current_app.extensions[KEY_CHECKED] = (key.kid, key.private_pem)
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def metrics_view():
+    if not _metrics_allowed():
+        abort(404)
+    from ..services.grades import outbox_stats
+
+    def read_outbox() -> metrics.OutboxStats:
+        with new_session() as session:
+            return outbox_stats(session)
+
+    collector = metrics.OutboxCollector(read_outbox)
+    try:
+        body, content_type = metrics.render([collector])
+    except Exception as exc:  # the database is down: the process's own metrics still answer
+        log.warning("outbox metrics unavailable: %s", exc.__class__.__name__)
+        body, content_type = metrics.render()
+    return _no_store(Response(body, content_type=content_type))
+
+
+bp.add_url_rule("/metrics", endpoint="metrics", view_func=metrics_view)
+
+
+def _metrics_allowed() -> bool:
+    token = str(current_app.config["METRICS_TOKEN"] or "")
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer ") and hmac.compare_digest(header[len("Bearer "):].encode(), token.encode()):
+        return True
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+# -- every request ---------------------------------------------------------------------------------------
+
+def _start() -> None:
+    g.request_started = time.perf_counter()
+    g.request_id = parse_request_id(request.headers.get(REQUEST_ID_HEADER))
+
+
+def _finish(response: Response) -> Response:
+    started = g.get("request_started")
+    duration = time.perf_counter() - started if started is not None else 0.0
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    metrics.observe_request(request.endpoint, request.method, response.status_code, duration)
+    # No query string (launch tokens), no body, no cookies: method, path, status and time only.
+    access_log.log(logging.DEBUG if request.endpoint in PROBES else logging.INFO,
+                   "%s %s %s %.1fms", request.method, request.path, response.status_code, duration * 1000,
+                   extra={"method": request.method, "path": request.path, "status": response.status_code,
+                          "duration_ms": round(duration * 1000, 1)})
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the probes and metrics, the request-id and access-log hooks (first, so they see every
+    request) and the trusted proxies."""
+    hops = int(app.config["PROXY_FIX_HOPS"])
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.register_blueprint(bp)
