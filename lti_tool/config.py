@@ -78,8 +78,14 @@ DEFAULTS: dict[str, Any] = {
     # token (empty: loopback only). Everyone else gets a 404.
     "METRICS_TOKEN": "",
     # Proxies in front of the tool whose X-Forwarded-For/-Proto/-Host/-Port are trusted (0: none; 1 behind
-    # one load balancer). The client address of /metrics comes from there.
+    # one load balancer). The client address of rate limits and /metrics comes from there.
     "PROXY_FIX_HOPS": 0,
+    # Rate limits of the LTI login and launch endpoints, requests per window and endpoint: per client
+    # address and per registration (issuer and client id). 0 turns a limit off. Counted in Redis when
+    # REDIS_URL is set, else in the database, so every worker and machine shares them.
+    "RATE_LIMIT_PER_ADDRESS": 300,
+    "RATE_LIMIT_PER_REGISTRATION": 6000,
+    "RATE_LIMIT_WINDOW_SECONDS": 60,
 }
 
 PREFIX = "LTI_TOOL_"
@@ -138,9 +144,11 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigurationError("LTI_TOOL_ENV must be 'development' or 'production'")
     if settings["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigurationError("LTI_TOOL_LOG_FORMAT must be 'json' or 'text'")
-    hops = settings["PROXY_FIX_HOPS"]
-    if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
-        raise ConfigurationError("LTI_TOOL_PROXY_FIX_HOPS must be a whole number, 0 or more")
+    for name in ("PROXY_FIX_HOPS", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_PER_REGISTRATION"):
+        if not isinstance(settings[name], int) or isinstance(settings[name], bool) or settings[name] < 0:
+            raise ConfigurationError(f"LTI_TOOL_{name} must be a whole number, 0 or more")
+    if not isinstance(settings["RATE_LIMIT_WINDOW_SECONDS"], int) or settings["RATE_LIMIT_WINDOW_SECONDS"] < 1:
+        raise ConfigurationError("LTI_TOOL_RATE_LIMIT_WINDOW_SECONDS must be a whole number, 1 or more")
     retention = settings.get("RETENTION_DAYS")
     if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
         raise ConfigurationError("LTI_TOOL_RETENTION_DAYS must be a whole number of days, at least 1")

@@ -581,3 +581,15 @@ class MunicipalContact(Base):
     sub: Mapped[str] = mapped_column(String(255))
 
     __table_args__ = (UniqueConstraint("registration_id", "sub", "municipality_id"),)
+
+
+class RateLimitCounter(Base):
+    """A fixed-window request counter for the rate limits, when Redis is not configured: one row per limited
+    key (a keyed hash of a client address or a registration, never the address itself), the start of its
+    current window and the requests counted in it."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -129,7 +129,7 @@ def test_db_upgrade_creates_the_schema(tmp_path, app_factory):
     app = app_factory({"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db", "KEYS_DIR": str(tmp_path / "k")})
     runner = app.test_cli_runner()
     assert "database at head" in invoke(runner, "db", "upgrade")
-    assert invoke(runner, "db", "current").strip().startswith("000")
+    assert invoke(runner, "db", "current").strip().isdigit()
     assert "database at base" in invoke(runner, "db", "downgrade", "base")
     assert invoke(runner, "db", "current").strip() == "empty"
 

@@ -277,3 +277,5 @@ def test_log_format_follows_the_environment(tmp_path):
     assert settings["LOG_FORMAT"] == "json" and settings["METRICS_TOKEN"] == "12345" and settings["PROXY_FIX_HOPS"] == 1
     with pytest.raises(ConfigurationError):
         load_settings({"LTI_TOOL_LOG_FORMAT": "xml"}, instance_path=str(tmp_path))
+    with pytest.raises(ConfigurationError):
+        load_settings({"LTI_TOOL_RATE_LIMIT_PER_ADDRESS": "-1"}, instance_path=str(tmp_path))

@@ -101,6 +101,8 @@ MESSAGES = {
     "budget_invalid": _l("The seat budget must be a whole number, 0 or more."),
     "waitlist_expired": _l("The offer to join the waiting list has expired. Open the course again from your "
                            "learning platform."),
+    "rate_limited": _l("Too many attempts to open courses have come from here just now. Wait a minute and open "
+                       "the course again."),
 }
 TITLES = {
     "registration_pending": _l("Waiting for approval"),
@@ -111,6 +113,7 @@ TITLES = {
     "deployment_pending": _l("Waiting for approval"),
     "launch_expired": _l("Session ended"),
     "not_found": _l("Not found"),
+    "rate_limited": _l("Too many attempts"),
 }
 DEFAULT_TITLE = _l("The course could not be opened")
 DEFAULT_MESSAGE = _SECURITY

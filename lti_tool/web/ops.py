@@ -1,5 +1,5 @@
 """Operations: liveness and readiness probes, Prometheus metrics, request ids and access logs, the trusted
-proxy setting.
+proxy setting and the rate limits of the LTI endpoints.
 
 - ``GET /healthz``: the process answers (no database, no Redis).
 - ``GET /readyz``: the database answers ``SELECT 1``, Redis answers ``PING`` (when configured), the tool's
@@ -145,7 +145,7 @@ def _finish(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the probes and metrics, the request-id and access-log hooks (first, so they see every
-    request) and the trusted proxies."""
+    request), the trusted proxies and the rate limits."""
     hops = int(app.config["PROXY_FIX_HOPS"])
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -154,3 +154,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
     app.register_blueprint(bp)
+
+    from . import rate_limits
+
+    rate_limits.init_app(app)
