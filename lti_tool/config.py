@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Mapping
 
 DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
@@ -25,8 +26,17 @@ DEFAULTS: dict[str, Any] = {
     # Optional Redis for one-time login states/nonces (database otherwise).
     "REDIS_URL": "",
     # Secure cookies (SameSite=None; Secure; Partitioned). Filled in by create_app when None:
-    # on when BASE_URL is https.
+    # on when BASE_URL is https or a loopback address (browsers keep Secure cookies of http://127.0.0.1 and
+    # http://localhost), so a sandbox on another site can try the cross-site cookie path.
     "COOKIE_SECURE": None,
+    # The sandbox platform's own base URL. Empty: the demo's cross-site default (http://localhost:PORT when
+    # BASE_URL is http://127.0.0.1:PORT, and the other way round), else BASE_URL itself. A different site from
+    # the tool puts the tool in a third-party iframe, as in a real LMS.
+    "SANDBOX_BASE_URL": "",
+    # Platform storage (lti.put_data / lti.get_data): how long the tool's page waits for the platform's answer,
+    # and for an answer to lti.capabilities when the login named no storage target, before the next fallback.
+    "PLATFORM_STORAGE_TIMEOUT_MS": 2000,
+    "PLATFORM_CAPABILITIES_TIMEOUT_MS": 700,
     # The built-in sandbox platform. None: on in development, off in production (never allowed there).
     "SANDBOX": None,
     # Clock leeway for exp / iat of id_tokens, in seconds.
@@ -110,7 +120,7 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
             name = key[len(PREFIX):]
             settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR", "REDIS_URL",
                                              "UPLOAD_DIR", "UPLOAD_TYPES", "STAFF_OIDC_ISSUER", "STAFF_OIDC_CLIENT_ID",
-                                             "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM",
+                                             "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM", "SANDBOX_BASE_URL",
                                              "CATALOG_SOURCE", "LOG_FORMAT", "LOG_LEVEL",
                                              "METRICS_TOKEN") else _parse_env_value(raw)
     if overrides:
@@ -124,7 +134,9 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     if not settings["UPLOAD_DIR"]:
         settings["UPLOAD_DIR"] = str(Path(instance_path or ".") / "uploads")
     if settings["COOKIE_SECURE"] is None:
-        settings["COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
+        settings["COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://") or _is_loopback(settings["BASE_URL"])
+    settings["SANDBOX_BASE_URL"] = str(settings["SANDBOX_BASE_URL"] or "").rstrip("/") or \
+        sandbox_default_url(settings["BASE_URL"])
     production = settings["ENV"] == "production"
     if settings["SANDBOX"] is None:
         settings["SANDBOX"] = not production
@@ -142,6 +154,9 @@ class ConfigurationError(RuntimeError):
 def check_settings(settings: Mapping[str, Any]) -> None:
     if settings["ENV"] not in ("development", "production"):
         raise ConfigurationError("LTI_TOOL_ENV must be 'development' or 'production'")
+    retention = settings.get("RETENTION_DAYS")
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        raise ConfigurationError("LTI_TOOL_RETENTION_DAYS must be a whole number of days, at least 1")
     if settings["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigurationError("LTI_TOOL_LOG_FORMAT must be 'json' or 'text'")
     for name in ("PROXY_FIX_HOPS", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_PER_REGISTRATION"):
@@ -149,9 +164,6 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError(f"LTI_TOOL_{name} must be a whole number, 0 or more")
     if not isinstance(settings["RATE_LIMIT_WINDOW_SECONDS"], int) or settings["RATE_LIMIT_WINDOW_SECONDS"] < 1:
         raise ConfigurationError("LTI_TOOL_RATE_LIMIT_WINDOW_SECONDS must be a whole number, 1 or more")
-    retention = settings.get("RETENTION_DAYS")
-    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
-        raise ConfigurationError("LTI_TOOL_RETENTION_DAYS must be a whole number of days, at least 1")
     if settings["ENV"] == "production":
         secret = str(settings["SECRET_KEY"] or "")
         if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
@@ -162,6 +174,21 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError("The sandbox platform is never enabled in production")
         if not str(settings["BASE_URL"]).startswith("https://"):
             raise ConfigurationError("LTI_TOOL_BASE_URL must be https in production")
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def sandbox_default_url(base_url: str) -> str:
+    """The other loopback name for the sandbox platform, so that it is a different site from the tool."""
+    parts = urlsplit(base_url)
+    other = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(parts.hostname or "")
+    if other is None or parts.scheme != "http":
+        return base_url
+    netloc = other + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def normalise_database_url(url: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Text,
+                        UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -131,6 +132,12 @@ class LoginState(Base):
     registration_id: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # The platform's storage frame (``lti_storage_target``) when the login asked for platform storage.
+    storage_target: Mapped[str | None] = mapped_column(String(100))
+    # A login started again in a new window, after neither platform storage nor cookies worked in the frame.
+    relaunch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The login initiation's routing parameters, to start the login again in a new window.
+    login_params: Mapped[dict | None] = mapped_column(JSON)
 
 
 class PlatformKeySet(Base):
@@ -143,6 +150,11 @@ class PlatformKeySet(Base):
     fetched_at: Mapped[datetime] = mapped_column(AwareDateTime())
     expires_at: Mapped[datetime] = mapped_column(AwareDateTime())
     etag: Mapped[str | None] = mapped_column(String(500))
+
+
+STATE_PATH_COOKIE = "cookie"
+STATE_PATH_STORAGE = "platform_storage"
+STATE_PATH_NEW_WINDOW = "new_window"
 
 
 class Launch(Base):
@@ -170,6 +182,8 @@ class Launch(Base):
     round_pk: Mapped[int | None] = mapped_column(ForeignKey("course_rounds.id", ondelete="SET NULL"))
     # LtiDeepLinkingRequest: the platform's deep_linking_settings, for the response.
     deep_linking: Mapped[dict | None] = mapped_column(JSON)
+    # How the login's state was bound to the browser: "cookie", "platform_storage" or "new_window".
+    state_path: Mapped[str | None] = mapped_column(String(20))
 
     municipality: Mapped[Municipality] = relationship()
     registration: Mapped[Registration] = relationship()

@@ -29,6 +29,8 @@ from .lti.keys import KeyStore
 from .models import Municipality, Registration
 
 CLIENT_ID = "kulturskola-sandbox"
+STORAGE_FRAME = "post_message_forwarding"
+STORAGE_MODES = ("parent", "frame", "capabilities", "none")
 SHARED_DEPLOYMENT = "sandbox-region"
 SHARED_PARAM = "municipality_code"
 ROLES = {
@@ -59,6 +61,10 @@ class LaunchSpec:
     custom: dict[str, str] = field(default_factory=dict)
     message_type: str = MESSAGE_RESOURCE_LINK
     accept_multiple: bool = False
+    # Platform storage offered to the tool: "none", "parent" (lti_storage_target=_parent), "frame" (a named
+    # forwarding frame, as Canvas's post_message_forwarding) or "capabilities" (no target in the login; the
+    # platform answers lti.capabilities, as Blackboard).
+    storage: str = "none"
 
 
 def sandbox_deployment_id(municipality_id: str) -> str:
@@ -66,8 +72,11 @@ def sandbox_deployment_id(municipality_id: str) -> str:
 
 
 class SandboxPlatform:
-    def __init__(self, base_url: str, keys_dir: str | Path, secret: str):
+    def __init__(self, base_url: str, keys_dir: str | Path, secret: str, tool_base_url: str | None = None):
+        """``base_url``: where the platform itself is served (another site from the tool, to try launches in a
+        third-party iframe); ``tool_base_url``: the tool's BASE_URL."""
         self.base_url = base_url.rstrip("/")
+        self.tool_base_url = (tool_base_url or base_url).rstrip("/")
         self.issuer = self.base_url + "/sandbox"
         self.keys = KeyStore(Path(keys_dir) / "sandbox-platform", grace=timedelta(days=1))
         self._hints = URLSafeTimedSerializer(secret, salt="lti_tool.sandbox-hint")
@@ -87,15 +96,15 @@ class SandboxPlatform:
 
     @property
     def tool_login_url(self) -> str:
-        return self.base_url + "/lti/login"
+        return self.tool_base_url + "/lti/login"
 
     @property
     def tool_launch_url(self) -> str:
-        return self.base_url + "/lti/launch"
+        return self.tool_base_url + "/lti/launch"
 
     @property
     def target_link_uri(self) -> str:
-        return self.base_url + "/lti/launch"
+        return self.tool_base_url + "/lti/launch"
 
     @property
     def deep_link_return_url(self) -> str:
@@ -131,9 +140,13 @@ class SandboxPlatform:
         return LaunchSpec(**data)
 
     def login_initiation(self, spec: LaunchSpec) -> dict[str, str]:
-        return {"iss": self.issuer, "login_hint": spec.user, "target_link_uri": self.target_link_uri,
-                "lti_message_hint": self.encode_hint(spec), "client_id": CLIENT_ID,
-                "lti_deployment_id": spec.deployment_id}
+        params = {"iss": self.issuer, "login_hint": spec.user, "target_link_uri": self.target_link_uri,
+                  "lti_message_hint": self.encode_hint(spec), "client_id": CLIENT_ID,
+                  "lti_deployment_id": spec.deployment_id}
+        target = {"parent": "_parent", "frame": STORAGE_FRAME}.get(spec.storage)
+        if target:
+            params["lti_storage_target"] = target
+        return params
 
     def login_initiation_url(self, spec: LaunchSpec) -> str:
         return self.tool_login_url + "?" + urlencode(self.login_initiation(spec))
@@ -208,7 +221,11 @@ class SandboxPlatform:
     def auth_response(self, params: Mapping[str, str]) -> dict[str, str]:
         """The form the platform posts back to the tool's redirect URI."""
         spec = self.check_auth_request(params)
-        return {"id_token": self.build_id_token(spec, params["nonce"]), "state": params["state"]}
+        fields = {"id_token": self.build_id_token(spec, params["nonce"]), "state": params["state"]}
+        target = {"parent": "_parent", "frame": STORAGE_FRAME}.get(spec.storage)
+        if target:
+            fields["lti_storage_target"] = target  # as Canvas sends it with the launch too
+        return fields
 
     def read_deep_link_response(self, token: str, tool_jwks: dict) -> dict:
         """Verify the tool's LtiDeepLinkingResponse as a platform would: by the tool's published keys."""

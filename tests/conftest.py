@@ -76,6 +76,7 @@ def config(database_url, tmp_path, keys_template):
     return {
         "DATABASE_URL": database_url,
         "BASE_URL": BASE_URL,
+        "SANDBOX_BASE_URL": BASE_URL,
         "KEYS_DIR": str(tmp_path / "keys"),
         "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
         "SANDBOX": True,

@@ -9,8 +9,21 @@ from lti_tool.config import DEV_SECRET_KEY, ConfigurationError, load_settings, n
 def test_development_defaults(tmp_path):
     settings = load_settings({}, instance_path=str(tmp_path))
     assert settings["DATABASE_URL"] == f"sqlite:///{tmp_path}/lti_tool.db"
-    assert settings["SANDBOX"] is True and settings["COOKIE_SECURE"] is False
+    assert settings["SANDBOX"] is True
     assert settings["BASE_URL"] == "http://127.0.0.1:5000"
+    # Browsers keep Secure cookies of loopback hosts: the state cookie can be SameSite=None there too.
+    assert settings["COOKIE_SECURE"] is True
+    # The sandbox platform is another site than the tool, so the tool runs in a third-party iframe.
+    assert settings["SANDBOX_BASE_URL"] == "http://localhost:5000"
+
+
+def test_cookie_and_sandbox_defaults_by_host(tmp_path):
+    plain = load_settings({"LTI_TOOL_BASE_URL": "http://tool.lan:8000"}, instance_path=str(tmp_path))
+    assert plain["COOKIE_SECURE"] is False and plain["SANDBOX_BASE_URL"] == "http://tool.lan:8000"
+    local = load_settings({"LTI_TOOL_BASE_URL": "http://localhost:8000"}, instance_path=str(tmp_path))
+    assert local["COOKIE_SECURE"] is True and local["SANDBOX_BASE_URL"] == "http://127.0.0.1:8000"
+    chosen = load_settings({"LTI_TOOL_SANDBOX_BASE_URL": "http://platform.test:9000/"}, instance_path=str(tmp_path))
+    assert chosen["SANDBOX_BASE_URL"] == "http://platform.test:9000"
 
 
 def test_environment_with_prefix(tmp_path):

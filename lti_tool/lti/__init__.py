@@ -31,7 +31,8 @@ def init_app(app: Flask) -> Lti:
     if config["REDIS_URL"]:
         import redis
 
-        logins: LoginStore = RedisLoginStore(redis.Redis.from_url(config["REDIS_URL"]))
+        logins: LoginStore = RedisLoginStore(redis.Redis.from_url(config["REDIS_URL"], socket_connect_timeout=2,
+                                                                    socket_timeout=2))
     else:
         logins = SqlLoginStore()
     platform_keys = PlatformKeys(

@@ -2,7 +2,8 @@
 1EdTech Security Framework, each failing with a stable error code.
 
 Order of the launch checks (the first that fails decides the code):
-state present and bound to this browser -> login record known -> id_token well-formed -> issuer and
+state present and bound to this browser (its cookie, or the same value read back from the platform's storage
+by the tool's own page) -> login record known -> id_token well-formed -> issuer and
 audience of the login's registration -> RS256 with a known ``kid`` (JWKS fetched again once) ->
 signature -> exp / iat within the leeway -> nonce issued for this state and not used -> LTI claims.
 The nonce is consumed (atomically, once) by the caller only after the deployment and the home
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,6 +35,11 @@ from .storage import LoginRecord, LoginStore
 log = logging.getLogger(__name__)
 
 STATE_COOKIE_PREFIX = "lti_state_"
+STORAGE_KEY_PREFIX = "state_"
+# The login parameters kept to start the same login again in a new window (routing only, no personal data
+# beyond the platform's opaque hints).
+RELAUNCH_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id")
+_FRAME_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,14 @@ class LoginRedirect:
     url: str
     state: str
     cookie_name: str
+    registration: Registration
+    storage_target: str | None = None
+
+
+def parse_storage_target(value: str | None) -> str | None:
+    """``lti_storage_target``: a frame name (``_parent`` or a named frame of the platform), nothing else."""
+    value = (value or "").strip()
+    return value if _FRAME_NAME.match(value) else None
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,10 @@ def _approved(registration: Registration) -> Registration:
 
 
 def start_login(session: Session, store: LoginStore, params: Mapping[str, str], *, base_url: str,
-                redirect_uri: str, ttl: timedelta, registration_id: int | None = None) -> LoginRedirect:
-    """Check a login initiation request and build the authentication request to the platform."""
+                redirect_uri: str, ttl: timedelta, registration_id: int | None = None,
+                relaunch: bool = False) -> LoginRedirect:
+    """Check a login initiation request and build the authentication request to the platform.
+    ``relaunch``: the same login started again at top level, in a new window."""
     missing = [name for name in ("iss", "login_hint", "target_link_uri") if not _param(params, name)]
     if missing:
         raise LaunchError(f"login without {', '.join(missing)}", code="login_invalid")
@@ -97,7 +114,10 @@ def start_login(session: Session, store: LoginStore, params: Mapping[str, str], 
 
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
-    store.save(session, state, nonce, registration.id, ttl)
+    storage_target = None if relaunch else parse_storage_target(_param(params, "lti_storage_target"))
+    kept = {name: _param(params, name) for name in RELAUNCH_PARAMS if _param(params, name)}
+    store.save(session, state, nonce, registration.id, ttl, storage_target=storage_target, relaunch=relaunch,
+               params=kept)
 
     query = {
         "scope": "openid",
@@ -115,7 +135,8 @@ def start_login(session: Session, store: LoginStore, params: Mapping[str, str], 
     parts = urlsplit(registration.auth_login_url)
     existing = parse_qsl(parts.query, keep_blank_values=True)
     url = urlunsplit(parts._replace(query=urlencode(existing + list(query.items()))))
-    return LoginRedirect(url=url, state=state, cookie_name=STATE_COOKIE_PREFIX + state)
+    return LoginRedirect(url=url, state=state, cookie_name=STATE_COOKIE_PREFIX + state, registration=registration,
+                         storage_target=storage_target)
 
 
 def unverified_claims(id_token: str) -> dict[str, Any]:
@@ -134,14 +155,21 @@ class LaunchValidator:
         self.base_url = base_url
         self.leeway = leeway
 
-    def verify(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str]) -> VerifiedLaunch:
+    def verify(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str], *,
+               storage_value: str | None = None) -> VerifiedLaunch:
+        """``storage_value``: the state as the tool's page read it back from the platform's storage, which
+        binds the state to this browser in place of the cookie."""
         if _param(form, "error"):
             raise LaunchError(f"platform returned error {form.get('error')!r}: {form.get('error_description')!r}",
                               code="platform_error")
         state = _param(form, "state")
         if not state:
             raise LaunchError("launch without state", code="state_missing")
-        if cookies.get(STATE_COOKIE_PREFIX + state) != state:
+        if storage_value is not None:
+            if not secrets.compare_digest(storage_value.encode(), state.encode()):
+                raise LaunchError("state not bound to this browser (platform storage holds another value)",
+                                  code="state_invalid")
+        elif not secrets.compare_digest(cookies.get(STATE_COOKIE_PREFIX + state, "").encode(), state.encode()):
             raise LaunchError("state not bound to this browser (no matching cookie)", code="state_invalid")
         login = self.store.get(session, state)
         if login is None:

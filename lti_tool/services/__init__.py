@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..domain.claims import LaunchClaims
 from ..domain.errors import DomainError, LaunchError
@@ -146,8 +146,9 @@ def store_pending_deployment(session: Session, registration_id: int, deployment_
 def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -> Admission:
     """Check the deployment and resolve the home municipality of a verified launch. Writes nothing:
     an unknown deployment raises :class:`UnknownDeploymentError` for the caller to store."""
-    deployment = session.scalar(select(Deployment).where(Deployment.registration_id == registration_id,
-                                                         Deployment.deployment_id == claims.deployment_id))
+    deployment = session.scalars(select(Deployment).where(Deployment.registration_id == registration_id,
+                                                          Deployment.deployment_id == claims.deployment_id)
+                                 .options(joinedload(Deployment.municipalities))).unique().one_or_none()
     if deployment is None:
         raise UnknownDeploymentError(registration_id, claims.deployment_id)
     if deployment.status == DEPLOYMENT_PENDING:
@@ -162,7 +163,8 @@ def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -
 
 
 def record_launch(session: Session, registration_id: int, claims: LaunchClaims, admission: Admission,
-                  locale: str | None, *, course_code: str | None = None, round_pk: int | None = None) -> Launch:
+                  locale: str | None, *, course_code: str | None = None, round_pk: int | None = None,
+                  state_path: str | None = None) -> Launch:
     """Store an accepted launch: the pseudonymous ``sub``, never names or e-mail."""
     launch = Launch(
         id=str(uuid.uuid4()),
@@ -180,6 +182,7 @@ def record_launch(session: Session, registration_id: int, claims: LaunchClaims, 
         locale=locale,
         course_code=course_code,
         round_pk=round_pk,
+        state_path=state_path,
     )
     if claims.deep_linking is not None:
         launch.deep_linking = dict(claims.deep_linking)
@@ -192,23 +195,30 @@ def record_launch(session: Session, registration_id: int, claims: LaunchClaims, 
 
 def record_context(session: Session, registration_id: int, claims: LaunchClaims, course_code: str | None) -> LtiContext:
     """Keep the service endpoints the launch gave for its context (AGS line items, NRPS memberships)."""
+    values: dict = {}
+    if course_code:
+        values["course_code"] = course_code
+    if claims.ags_lineitems or claims.ags_scopes:
+        values["ags_scopes"] = list(claims.ags_scopes)
+        if claims.ags_lineitems:
+            values["ags_lineitems_url"] = claims.ags_lineitems
+    if claims.nrps_url:
+        values["nrps_url"] = claims.nrps_url
     context = session.scalar(select(LtiContext).where(LtiContext.registration_id == registration_id,
                                                       LtiContext.context_id == claims.context_id))
     if context is None:
         try:
             with session.begin_nested():
-                context = LtiContext(registration_id=registration_id, context_id=claims.context_id, ags_scopes=[])
+                context = LtiContext(registration_id=registration_id, context_id=claims.context_id,
+                                     **{"ags_scopes": [], **values})
                 session.add(context)
+            values = {}
         except IntegrityError:  # the first two launches of a course at once
             context = session.scalar(select(LtiContext).where(LtiContext.registration_id == registration_id,
                                                               LtiContext.context_id == claims.context_id))
-    if course_code:
-        context.course_code = course_code
-    if claims.ags_lineitems or claims.ags_scopes:
-        context.ags_lineitems_url = claims.ags_lineitems or context.ags_lineitems_url
-        context.ags_scopes = list(claims.ags_scopes)
-    if claims.nrps_url:
-        context.nrps_url = claims.nrps_url
+    for name, value in values.items():  # an unchanged context is not written again
+        if getattr(context, name) != value:
+            setattr(context, name, value)
     if claims.ags_lineitem and claims.resource_link_id:
         # The resource link's own column (e.g. made by deep linking): the fallback for its assignments.
         existing = session.scalar(select(LineItem).where(LineItem.context_pk == context.id,

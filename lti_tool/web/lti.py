@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from ..db import get_session
 from ..domain.claims import locale_from_claims
 from ..domain.errors import DomainError
 from ..i18n import set_locale
 from ..lti import get_lti
-from ..lti.launch import start_login, unverified_claims
-from .. import services
+from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, parse_storage_target, start_login,
+                          unverified_claims)
+from ..models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, Registration
+from .. import metrics, services
 from ..domain.claims import ROLE_ADMINISTRATOR, ROLE_LEARNER
 from ..domain.seats import SeatRefusedError
 from ..services import seats
 from .errors import render_domain_error, render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
+from .security import _origin, allow_framing_by
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger(__name__)
@@ -34,52 +37,181 @@ def state_cookie_options() -> dict:
     return options
 
 
-@bp.route("/lti/login", methods=["GET", "POST"])
-@bp.route("/lti/login/<int:registration_id>", methods=["GET", "POST"])
-def login(registration_id: int | None = None):
-    params = request.values.to_dict()
+def _login_response(target, *, ask_storage: bool):
+    """The answer to a login: a plain redirect to the platform, or, inside a frame, a page that first keeps the
+    state in the platform's storage (``lti.put_data``). The state cookie is set either way, as the fallback."""
     config = current_app.config
-    try:
-        target = start_login(get_session(), get_lti().logins, params, base_url=config["BASE_URL"],
-                             redirect_uri=config["BASE_URL"] + url_for("lti.launch"),
-                             ttl=timedelta(seconds=int(config["LOGIN_STATE_TTL_SECONDS"])),
-                             registration_id=registration_id)
-    except DomainError as error:
-        return render_domain_error(error)
-    get_session().commit()
-    response = redirect(target.url, code=302)
+    allow_framing_by(target.registration)
+    if ask_storage:
+        page = render_template("lti/login_storage.html", storage_config={
+            "mode": "put", "target": target.storage_target, "origin": _origin(target.registration.auth_login_url),
+            "key": STORAGE_KEY_PREFIX + target.state, "value": target.state, "redirect": target.url,
+            "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
+            "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"]),
+            "cookieCheck": None if target.storage_target else url_for("lti.cookie_check", state=target.state)},
+            redirect_url=target.url)
+        response = make_response(page)
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = redirect(target.url, code=302)
     response.set_cookie(target.cookie_name, target.state, max_age=int(config["LOGIN_STATE_TTL_SECONDS"]),
                         **state_cookie_options())
     return response
 
 
+def _begin_login(params, registration_id: int | None, *, relaunch: bool = False):
+    config = current_app.config
+    return start_login(get_session(), get_lti().logins, params, base_url=config["BASE_URL"],
+                       redirect_uri=config["BASE_URL"] + url_for("lti.launch"),
+                       ttl=timedelta(seconds=int(config["LOGIN_STATE_TTL_SECONDS"])),
+                       registration_id=registration_id, relaunch=relaunch)
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+@bp.route("/lti/login/<int:registration_id>", methods=["GET", "POST"])
+def login(registration_id: int | None = None):
+    """OIDC login initiation. With ``lti_storage_target`` (Canvas, Brightspace, Sakai), or inside a frame
+    whose platform may offer storage through ``lti.capabilities`` (Blackboard), the answer is a page that keeps
+    the state in the platform's storage before it goes on; at top level, a plain redirect."""
+    try:
+        target = _begin_login(request.values.to_dict(), registration_id)
+    except DomainError as error:
+        return render_domain_error(error)
+    get_session().commit()
+    return _login_response(target, ask_storage=bool(target.storage_target) or _in_frame())
+
+
+@bp.route("/lti/login/cookie")
+def cookie_check():
+    """Did the state cookie set by the login page come back? (Then the login page need not use platform
+    storage.) Answers only yes or no."""
+    state = request.args.get("state", "")
+    response = jsonify({"cookie": bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/lti/relaunch/<state>")
+def relaunch(state: str):
+    """The launch opened in a new window, after neither platform storage nor cookies worked in the frame: the
+    same login, started again at top level, where the tool's cookie is first-party."""
+    session = get_session()
+    try:
+        login_record = get_lti().logins.get(session, state)
+        if login_record is None or not login_record.params:
+            raise DomainError("relaunch of an unknown or expired login", code="state_invalid")
+        target = _begin_login(login_record.params, login_record.registration_id, relaunch=True)
+    except DomainError as error:
+        return render_domain_error(error)
+    session.commit()
+    return _login_response(target, ask_storage=False)
+
+
 @bp.route("/lti/launch", methods=["POST"])
 def launch():
+    """The platform's form post. When the login's state is bound by a cookie (and the platform was not asked
+    to keep it), the launch completes here. Otherwise a page of the tool reads the state back from the
+    platform's storage and posts it to :func:`launch_complete`, or offers to open the launch in a new window:
+    when the login asked for platform storage, or when the cookie is missing inside a frame."""
+    form = request.form
+    set_locale(locale_from_claims(unverified_claims(form.get("id_token", ""))))
+    state = (form.get("state") or "").strip()
+    cookie_bound = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
+    login_record = None
+    if state and not form.get("error"):
+        try:
+            login_record = get_lti().logins.get(get_session(), state)
+        except DomainError as error:
+            return render_domain_error(error)
+    use_storage = login_record is not None and not login_record.used and (
+        login_record.storage_target or (not cookie_bound and _in_frame()))
+    if not use_storage:
+        path = STATE_PATH_NEW_WINDOW if login_record is not None and login_record.relaunch else STATE_PATH_COOKIE
+        return _complete(form, path=path)
+    return _storage_page(form, login_record, cookie_bound)
+
+
+def _in_frame() -> bool:
+    """Is the browser showing us in a frame? Browsers say so (``Sec-Fetch-Dest``) on secure origins; where they
+    do not (plain http), an HTML page decides in the browser itself."""
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination is None:
+        return "text/html" in request.headers.get("Accept", "")
+    return destination in ("iframe", "frame")
+
+
+@bp.route("/lti/launch/complete", methods=["POST"])
+def launch_complete():
+    """The launch as posted by the tool's own launch page, with the state read back from the platform's storage
+    (``proof=platform_storage``) or the cookie (``proof=cookie``). Only the tool's own pages may post here."""
+    set_locale(locale_from_claims(unverified_claims(request.form.get("id_token", ""))))
+    if not _same_origin_request():
+        return render_domain_error(DomainError("launch completion posted from another site", code="state_invalid"))
+    proof = request.form.get("proof")
+    if proof == STATE_PATH_STORAGE:
+        return _complete(request.form, path=STATE_PATH_STORAGE, storage_value=request.form.get("storage_value", ""))
+    return _complete(request.form, path=STATE_PATH_COOKIE)
+
+
+def _same_origin_request() -> bool:
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return request.headers.get("Origin") == _origin(current_app.config["BASE_URL"])
+
+
+def _storage_page(form, login_record, cookie_bound: bool):
+    registration = get_session().get(Registration, login_record.registration_id)
+    if registration is None:
+        return _complete(form, path=STATE_PATH_COOKIE)
+    allow_framing_by(registration)
+    config = current_app.config
+    page = render_template("lti/launch_storage.html", fields={
+        "id_token": form.get("id_token", ""), "state": form.get("state", "")}, storage_config={
+        "mode": "get", "target": login_record.storage_target or parse_storage_target(form.get("lti_storage_target")),
+        "origin": _origin(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + login_record.state,
+        "expected": login_record.state, "cookieBound": cookie_bound,
+        "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
+        "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"])},
+        relaunch_url=url_for("lti.relaunch", state=login_record.state))
+    response = make_response(page)
+    response.headers["Cache-Control"] = "no-store"
+    # The completion post must carry this page's Origin (no-referrer would send "Origin: null").
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _complete(form, *, path: str, storage_value: str | None = None):
     """Verify, admit, take a seat, use the nonce, record: all or nothing. A refused launch writes nothing but
     the platform key cache (kept, so a flood of unknown kids does not refetch every time) and, for an
     unknown deployment, that deployment, pending approval."""
     lti = get_lti()
     session = get_session()
-    set_locale(locale_from_claims(unverified_claims(request.form.get("id_token", ""))))
+    platform = "unknown"
     try:
-        verified = lti.validator.verify(session, request.form, request.cookies)
+        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value)
+        platform = str(verified.registration_id)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
         with session.begin_nested():  # whatever fails below is undone, the key cache above is not
-            record = _admit(session, verified, admission)
+            record = _admit(session, verified, admission, path)
         session.commit()
     except SeatRefusedError as refusal:
         session.commit()
+        metrics.count_launch(refusal.code, path, platform)
         return render_seat_refusal(refusal, verified, admission.resolution.municipality_id)
     except services.UnknownDeploymentError as error:
         services.store_pending_deployment(session, error.registration_id, error.deployment_id)
         session.commit()
+        metrics.count_launch(error.code, path, platform)
         return render_domain_error(error)
     except DomainError as error:
-        session.commit()
+        session.commit()  # only the platform key cache: everything else was undone with the savepoint
+        metrics.count_launch(error.code, path, platform)
         return render_domain_error(error)
-    log.info("launch accepted registration=%s municipality=%s method=%s role=%s", verified.registration_id,
-             record.municipality_id, record.resolution_method, record.role)
+    metrics.count_launch("accepted", path, platform)
+    log.info("launch accepted registration=%s municipality=%s method=%s role=%s path=%s", verified.registration_id,
+             record.municipality_id, record.resolution_method, record.role, path)
     if record.deep_linking is not None:
         target = "deep_link.pick"
     elif record.role == ROLE_ADMINISTRATOR and not record.course_code:
@@ -93,7 +225,7 @@ def launch():
     return response
 
 
-def _admit(session, verified, admission):
+def _admit(session, verified, admission, path: str):
     lti = get_lti()
     claims = verified.claims
     course_code = (claims.custom.get("course") or "").strip() or None
@@ -110,7 +242,7 @@ def _admit(session, verified, admission):
         round_pk = staff_round.id if staff_round else None
     lti.validator.consume(session, verified)
     return services.record_launch(session, verified.registration_id, claims, admission, claims.locale,
-                                  course_code=course_code, round_pk=round_pk)
+                                  course_code=course_code, round_pk=round_pk, state_path=path)
 
 
 def render_seat_refusal(refusal: SeatRefusedError, verified, municipality_id: str):

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from ..db import get_session
 from ..models import Deployment, Registration
 from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
-from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, LaunchSpec, SandboxError, SandboxPlatform,
-                       sandbox_deployment_id)
+from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
+                       SandboxPlatform, sandbox_deployment_id)
+from .security import _origin
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 EXTENSION_KEY = "lti_tool.sandbox"
@@ -40,16 +41,37 @@ def _choices():
     return choices
 
 
+def _on_own_site():
+    """The sandbox's pages are served on the platform's own base URL (a different site from the tool)."""
+    own = _origin(get_platform().base_url)
+    if _origin(request.host_url) != own:
+        return redirect(own + request.full_path.rstrip("?"))
+    return None
+
+
 @bp.route("/")
 def index():
     from ..models import COURSE_ACTIVE, Course, Municipality
 
+    moved = _on_own_site()
+    if moved is not None:
+        return moved
     session = get_session()
     names = {m.id: m.name for m in session.scalars(select(Municipality))}
     choices = sorted(_choices(), key=lambda c: (c["shared"], c["municipality"]))
     courses = session.scalars(select(Course).where(Course.status == COURSE_ACTIVE).order_by(Course.code)).all()
+    storage = request.args.get("storage", "parent")
     return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES), locales=LOCALES,
-                           courses=courses, default_course=request.args.get("course", ""))
+                           courses=courses, default_course=request.args.get("course", ""),
+                           storage=storage if storage in STORAGE_MODES else "parent", storage_frame=STORAGE_FRAME,
+                           tool_origin=_origin(get_platform().tool_base_url))
+
+
+@bp.route("/storage-frame")
+def storage_frame():
+    """The platform's storage frame (as Canvas's ``post_message_forwarding``): keeps what the tool stores with
+    ``lti.put_data`` for this page's lifetime, per tool origin, and gives it back with ``lti.get_data``."""
+    return render_template("sandbox/storage_frame.html")
 
 
 @bp.route("/start")
@@ -65,7 +87,8 @@ def start():
                       locale=request.args.get("locale", "sv-SE"),
                       municipality_code=municipality or None,
                       course=None if deep else request.args.get("course", "").strip() or None,
-                      message_type=MESSAGE_DEEP_LINKING if deep else MESSAGE_RESOURCE_LINK)
+                      message_type=MESSAGE_DEEP_LINKING if deep else MESSAGE_RESOURCE_LINK,
+                      storage=storage if (storage := request.args.get("storage", "none")) in STORAGE_MODES else "none")
     return redirect(get_platform().login_initiation_url(spec))
 
 
@@ -100,8 +123,8 @@ def jwks():
 
 
 def init_app(app) -> None:
-    app.extensions[EXTENSION_KEY] = SandboxPlatform(app.config["BASE_URL"], app.config["KEYS_DIR"],
-                                                    app.config["SECRET_KEY"])
+    app.extensions[EXTENSION_KEY] = SandboxPlatform(app.config["SANDBOX_BASE_URL"], app.config["KEYS_DIR"],
+                                                    app.config["SECRET_KEY"], tool_base_url=app.config["BASE_URL"])
     app.register_blueprint(bp)
 
 

@@ -39,6 +39,14 @@ def _frame_ancestors() -> str:
     return "'self'"
 
 
+def _frame_src() -> str:
+    """The sandbox platform frames the tool, which may be served on another site."""
+    if request.blueprint != "sandbox":
+        return ""
+    tool = _origin(current_app.config["BASE_URL"])
+    return f"frame-src 'self' {tool}; " if tool else ""
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
@@ -53,7 +61,7 @@ def init_app(app: Flask) -> None:
                 f"script-src 'self' 'nonce-{csp_nonce()}'; "
                 "style-src 'self' 'unsafe-inline'; img-src 'self' data:; media-src 'self'; "
                 "object-src 'none'; base-uri 'none'; "
-                f"frame-ancestors {_frame_ancestors()}")
+                f"{_frame_src()}frame-ancestors {_frame_ancestors()}")
         if request.blueprint == "staff":
             headers.setdefault("X-Frame-Options", "DENY")
         if current_app.config["ENV"] == "production":
