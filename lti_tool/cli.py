@@ -412,8 +412,36 @@ def demo_command(no_serve: bool) -> None:
     run_simple(base.hostname or "127.0.0.1", base.port or 5000, app, threaded=True, use_reloader=False)
 
 
+# -- launches ----------------------------------------------------------------------------------------
+
+@click.group("launches", cls=AppGroup)
+def launches_cli() -> None:
+    """Accepted launches."""
+
+
+@launches_cli.command("stats")
+@click.option("--days", type=click.IntRange(min=1), help="Only launches of the last N days.")
+def launches_stats(days: int | None) -> None:
+    """Launches per platform and path: how the login state came back (cookie, platform_storage, new_window)."""
+    since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+    with new_session() as session:
+        rows = services.count_launch_paths(session, since)
+    if not rows:
+        click.echo("no launches")
+        return
+    width = max(len(f"{row.platform} ({row.registration_id})") for row in rows)
+    click.echo(f"{'platform':<{width}}  {'path':<16}  launches")
+    for row in rows:
+        click.echo(f"{row.platform + f' ({row.registration_id})':<{width}}  {row.path:<16}  {row.launches:>8}")
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row.path] = totals.get(row.path, 0) + row.launches
+    click.echo("total: " + ", ".join(f"{path} {count}" for path, count in sorted(totals.items())))
+
+
 def init_app(app: Flask) -> None:
-    for command in (municipalities_cli, platforms_cli, catalog_cli, keys_cli, logins_cli, demo_command):
+    for command in (municipalities_cli, platforms_cli, catalog_cli, keys_cli, logins_cli, launches_cli,
+                    demo_command):
         app.cli.add_command(command)
 
 

@@ -198,7 +198,7 @@ def test_staff_console_pages_are_accessible(live, browser):
     for path, name in (("/staff/", "staff-overview-sv"), ("/staff/registrations", "staff-registrations-sv"),
                        ("/staff/orders", "staff-orders-sv"), ("/staff/costs", "staff-costs-sv"),
                        ("/staff/catalog", "staff-catalog-sv"), ("/staff/outbox", "staff-outbox-sv"),
-                       ("/staff/municipalities", "staff-municipalities-sv"),
+                       ("/staff/municipalities", "staff-municipalities-sv"), ("/staff/launches", "staff-launches-sv"),
                        ("/staff/audit", "staff-audit-sv")):
         page.goto(live + path)
         assert page.locator("main").get_attribute("data-console") == "staff"

@@ -235,3 +235,27 @@ def record_context(session: Session, registration_id: int, claims: LaunchClaims,
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:
     return session.get(Launch, launch_id)
+
+
+@dataclass(frozen=True)
+class LaunchPathCount:
+    registration_id: int
+    platform: str
+    path: str
+    launches: int
+
+
+def count_launch_paths(session: Session, since=None) -> list[LaunchPathCount]:
+    """Accepted launches per platform (registration) and the way their login state was bound to the browser:
+    ``cookie``, ``platform_storage`` or ``new_window`` (``unknown`` for launches recorded before paths were)."""
+    from sqlalchemy import func
+
+    query = (select(Launch.registration_id, Registration.name, Launch.state_path, func.count())
+             .join(Registration, Registration.id == Launch.registration_id)
+             .group_by(Launch.registration_id, Registration.name, Launch.state_path)
+             .order_by(Registration.name, Launch.registration_id, Launch.state_path))
+    if since is not None:
+        query = query.where(Launch.created_at >= since)
+    return [LaunchPathCount(registration_id, name, path or "unknown", count)
+            for registration_id, name, path, count in session.execute(query)]
+

@@ -195,7 +195,7 @@
 
   /* The launch page's decision, apart from the browser: which way to finish the launch. */
   function launchStep(storedValue, config, framed) {
-    if (storedValue !== null && storedValue === config.expected) {
+    if (typeof storedValue === "string" && storedValue !== "" && storedValue === config.expected) {
       return "platform_storage";
     }
     if (config.cookieBound || !framed) {

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import services
@@ -161,6 +163,23 @@ def overview():
         "dead_letters": db.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == OUTBOX_DEAD)),
     }
     return render_template("staff/overview.html", counts=counts)
+
+
+@bp.route("/launches")
+@staff_required
+def launches():
+    """Launches per platform and path (cookie, platform storage, new window): which platforms' pupils meet
+    blocked third-party cookies."""
+    days = request.args.get("days", type=int)
+    since = datetime.now(timezone.utc) - timedelta(days=days) if days and days > 0 else None
+    rows = services.count_launch_paths(get_session(), since)
+    paths = sorted({row.path for row in rows})
+    table: dict[tuple[int, str], dict[str, int]] = {}
+    for row in rows:
+        table.setdefault((row.registration_id, row.platform), {})[row.path] = row.launches
+    labels = {"cookie": _("Cookie"), "platform_storage": _("Platform storage"), "new_window": _("New window"),
+              "unknown": _("Not recorded")}
+    return render_template("staff/launches.html", paths=paths, table=table, days=days, path_labels=labels)
 
 
 @bp.route("/registrations")
