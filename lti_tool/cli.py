@@ -404,8 +404,8 @@ def demo_command(no_serve: bool) -> None:
     if no_serve:
         return
     base = urlsplit(app.config["BASE_URL"])
-    click.echo(f"open {app.config['BASE_URL']}/sandbox/ and launch as a pupil "
-               f"({datetime.now(timezone.utc):%H:%M} UTC)")
+    click.echo(f"open {app.config['SANDBOX_BASE_URL']}/sandbox/ and launch as a pupil; the tool runs at "
+               f"{app.config['BASE_URL']} ({datetime.now(timezone.utc):%H:%M} UTC)")
     from werkzeug.serving import run_simple
 
     # Flask's app.run() refuses to start inside the flask command; serve with werkzeug directly.

@@ -19,6 +19,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from .test_browser import SHOTS
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
@@ -170,6 +172,8 @@ def test_new_window_when_neither_storage_nor_cookies_work(serve, context):
     frame.wait_for_selector("#new-window:not([hidden])")
     assert frame.locator("html").get_attribute("data-launch-step") == "new_window"
     assert frame.get_by_role("heading", name="Öppna kursen i ett nytt fönster").is_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "launch-new-window-sv.png"))
     assert site.launches() == [] and site.seats("elev-nytt") == 0
     for _ in range(2):
         with context.expect_page() as popup_info:
