@@ -16,7 +16,7 @@ from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, parse_storage
                           unverified_claims)
 from ..models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, Registration
 from .. import metrics, services
-from ..domain.claims import ROLE_ADMINISTRATOR, ROLE_LEARNER
+from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER
 from ..domain.seats import SeatRefusedError
 from ..services import seats
 from .errors import render_domain_error, render_error
@@ -212,7 +212,9 @@ def _complete(form, *, path: str, storage_value: str | None = None):
     metrics.count_launch("accepted", path, platform)
     log.info("launch accepted registration=%s municipality=%s method=%s role=%s path=%s", verified.registration_id,
              record.municipality_id, record.resolution_method, record.role, path)
-    if record.deep_linking is not None:
+    if record.message_type == MESSAGE_DATA_PRIVACY:
+        target = "privacy.notice"
+    elif record.deep_linking is not None:
         target = "deep_link.pick"
     elif record.role == ROLE_ADMINISTRATOR and not record.course_code:
         target = "municipal.console"
@@ -233,6 +235,8 @@ def _admit(session, verified, admission, path: str):
     round_pk = None
     if claims.deep_linking is not None and claims.role == ROLE_LEARNER:
         raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
+    if claims.message_type == MESSAGE_DATA_PRIVACY:
+        course_code = round_id = None  # the platform asks how data is handled: no course, no seat
     if course_code and claims.role == ROLE_LEARNER:
         round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
                                       municipality_id=admission.resolution.municipality_id,
