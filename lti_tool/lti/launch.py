@@ -156,9 +156,10 @@ class LaunchValidator:
         self.leeway = leeway
 
     def verify(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str], *,
-               storage_value: str | None = None) -> VerifiedLaunch:
+               storage_value: str | None = None, login: LoginRecord | None = None) -> VerifiedLaunch:
         """``storage_value``: the state as the tool's page read it back from the platform's storage, which
-        binds the state to this browser in place of the cookie."""
+        binds the state to this browser in place of the cookie. ``login``: the login record of the form's
+        state when the caller has read it already."""
         if _param(form, "error"):
             raise LaunchError(f"platform returned error {form.get('error')!r}: {form.get('error_description')!r}",
                               code="platform_error")
@@ -171,7 +172,8 @@ class LaunchValidator:
                                   code="state_invalid")
         elif not secrets.compare_digest(cookies.get(STATE_COOKIE_PREFIX + state, "").encode(), state.encode()):
             raise LaunchError("state not bound to this browser (no matching cookie)", code="state_invalid")
-        login = self.store.get(session, state)
+        if login is None or login.state != state:
+            login = self.store.get(session, state)
         if login is None:
             raise LaunchError("state unknown or expired", code="state_invalid")
 

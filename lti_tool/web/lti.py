@@ -21,7 +21,7 @@ from ..domain.seats import SeatRefusedError
 from ..services import seats
 from .errors import render_domain_error, render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
-from .security import _origin, allow_framing_by
+from .security import allow_framing_by, origin_of
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def state_cookie_options() -> dict:
     """State cookies travel in the platform's cross-site form post: SameSite=None; Secure; Partitioned
-    where the tool is on https, SameSite=Lax on a plain-http development host."""
+    where the tool is on https or loopback, SameSite=Lax on another plain-http development host."""
     secure = bool(current_app.config["COOKIE_SECURE"])
     options = {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/lti/"}
     if secure:
@@ -44,7 +44,7 @@ def _login_response(target, *, ask_storage: bool):
     allow_framing_by(target.registration)
     if ask_storage:
         page = render_template("lti/login_storage.html", storage_config={
-            "mode": "put", "target": target.storage_target, "origin": _origin(target.registration.auth_login_url),
+            "mode": "put", "target": target.storage_target, "origin": origin_of(target.registration.auth_login_url),
             "key": STORAGE_KEY_PREFIX + target.state, "value": target.state, "redirect": target.url,
             "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
             "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"]),
@@ -127,7 +127,7 @@ def launch():
         login_record.storage_target or (not cookie_bound and _in_frame()))
     if not use_storage:
         path = STATE_PATH_NEW_WINDOW if login_record is not None and login_record.relaunch else STATE_PATH_COOKIE
-        return _complete(form, path=path)
+        return _complete(form, path=path, login=login_record)
     return _storage_page(form, login_record, cookie_bound)
 
 
@@ -157,7 +157,7 @@ def _same_origin_request() -> bool:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:
         return site == "same-origin"
-    return request.headers.get("Origin") == _origin(current_app.config["BASE_URL"])
+    return request.headers.get("Origin") == origin_of(current_app.config["BASE_URL"])
 
 
 def _storage_page(form, login_record, cookie_bound: bool):
@@ -169,7 +169,7 @@ def _storage_page(form, login_record, cookie_bound: bool):
     page = render_template("lti/launch_storage.html", fields={
         "id_token": form.get("id_token", ""), "state": form.get("state", "")}, storage_config={
         "mode": "get", "target": login_record.storage_target or parse_storage_target(form.get("lti_storage_target")),
-        "origin": _origin(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + login_record.state,
+        "origin": origin_of(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + login_record.state,
         "expected": login_record.state, "cookieBound": cookie_bound,
         "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
         "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"])},
@@ -181,7 +181,7 @@ def _storage_page(form, login_record, cookie_bound: bool):
     return response
 
 
-def _complete(form, *, path: str, storage_value: str | None = None):
+def _complete(form, *, path: str, storage_value: str | None = None, login=None):
     """Verify, admit, take a seat, use the nonce, record: all or nothing. A refused launch writes nothing but
     the platform key cache (kept, so a flood of unknown kids does not refetch every time) and, for an
     unknown deployment, that deployment, pending approval."""
@@ -189,7 +189,7 @@ def _complete(form, *, path: str, storage_value: str | None = None):
     session = get_session()
     platform = "unknown"
     try:
-        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value)
+        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value, login=login)
         platform = str(verified.registration_id)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)

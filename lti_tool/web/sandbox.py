@@ -10,7 +10,7 @@ from ..models import Deployment, Registration
 from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
 from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
                        SandboxPlatform, sandbox_deployment_id)
-from .security import _origin
+from .security import origin_of
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 EXTENSION_KEY = "lti_tool.sandbox"
@@ -43,8 +43,8 @@ def _choices():
 
 def _on_own_site():
     """The sandbox's pages are served on the platform's own base URL (a different site from the tool)."""
-    own = _origin(get_platform().base_url)
-    if _origin(request.host_url) != own:
+    own = origin_of(get_platform().base_url)
+    if origin_of(request.host_url) != own:
         return redirect(own + request.full_path.rstrip("?"))
     return None
 
@@ -64,7 +64,7 @@ def index():
     return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES), locales=LOCALES,
                            courses=courses, default_course=request.args.get("course", ""),
                            storage=storage if storage in STORAGE_MODES else "parent", storage_frame=STORAGE_FRAME,
-                           tool_origin=_origin(get_platform().tool_base_url))
+                           tool_origin=origin_of(get_platform().tool_base_url))
 
 
 @bp.route("/storage-frame")

@@ -9,14 +9,15 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, g, request
 
 
-def _origin(url: str | None) -> str | None:
+def origin_of(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, else None."""
     parts = urlsplit(url or "")
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("https", "http") and parts.netloc else None
 
 
 def allow_framing_by(registration) -> None:
     """Let the registration's platform (its issuer and authorization origins) frame this response."""
-    origins = {o for o in (_origin(registration.issuer), _origin(registration.auth_login_url)) if o}
+    origins = {o for o in (origin_of(registration.issuer), origin_of(registration.auth_login_url)) if o}
     g.frame_ancestors = sorted(origins)
 
 
@@ -43,7 +44,7 @@ def _frame_src() -> str:
     """The sandbox platform frames the tool, which may be served on another site."""
     if request.blueprint != "sandbox":
         return ""
-    tool = _origin(current_app.config["BASE_URL"])
+    tool = origin_of(current_app.config["BASE_URL"])
     return f"frame-src 'self' {tool}; " if tool else ""
 
 
