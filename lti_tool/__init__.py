@@ -60,6 +60,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def _not_found(_error):
         return errors.render_error("not_found", 404)
 
+    from .web import outages
+
+    outages.init_app(app)  # database or Redis unreachable: 503 with Retry-After, not 500
+
     @app.route("/")
     def index():
         from flask import redirect, render_template, url_for

@@ -38,6 +38,8 @@ MESSAGES = {
     "key_unknown": _SECURITY,
     "platform_keys_unavailable": _l("We could not reach your learning platform to check the launch. "
                                     "Try again in a few minutes."),
+    "service_unavailable": _l("The course catalog is not answering right now. Nothing has been booked or "
+                              "changed. Wait a minute and open the course again from your learning platform."),
     "token_expired": _l("The launch took too long or your device's clock is wrong. "
                         "Go back to the learning platform and open the course again."),
     "token_not_yet_valid": _l("The launch took too long or your device's clock is wrong. "
@@ -105,6 +107,7 @@ MESSAGES = {
                        "the course again."),
 }
 TITLES = {
+    "service_unavailable": _l("Try again in a minute"),
     "registration_pending": _l("Waiting for approval"),
     "budget_used_up": _l("No place left"),
     "course_full": _l("No place left"),
@@ -120,7 +123,7 @@ DEFAULT_MESSAGE = _SECURITY
 
 
 def render_error(code: str, status: int, detail: str = "", **context):
-    status = status if 400 <= status < 500 else 400
+    status = status if 400 <= status < 500 or status == 503 else 400  # 503: an outage (see outages.py)
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
                            message=MESSAGES.get(code, DEFAULT_MESSAGE), **context), status
