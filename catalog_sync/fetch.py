@@ -67,7 +67,8 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     """The feed at ``source`` (a file path or an http(s) URL).
 
     Over HTTP(S), ``If-None-Match``/``If-Modified-Since`` are sent when given; a 304 answers "not modified"
-    (``Fetched.not_modified``, no data). Connection errors, timeouts, 429 and 5xx are tried ``attempts``
+    (``Fetched.not_modified``, no data). Connection errors, timeouts (also while the body is being read),
+    429 and 5xx are tried ``attempts``
     times in all, waiting ``backoff`` seconds, then twice as long, ... (``sleep`` is injectable). Any other
     status, or the last failure, raises ``FetchError``; a body that is not JSON raises ``NotJSONError``.
     """
@@ -101,14 +102,19 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
                 if response.status_code == 200:
                     try:
                         raw = _read_capped(response, source, max_bytes)
+                    except requests.RequestException as exc:  # the body stalled or broke off: try again
+                        last_error = f"{exc.__class__.__name__} while reading the feed: {exc}"
+                        raw = None
                     finally:
                         response.close()
-                    return Fetched(source, parse_json(raw, source), False,
-                                   response.headers.get("ETag"), response.headers.get("Last-Modified"))
-                response.close()
-                last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-                if response.status_code not in RETRY_STATUSES:
-                    break
+                    if raw is not None:
+                        return Fetched(source, parse_json(raw, source), False,
+                                       response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                else:
+                    response.close()
+                    last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                    if response.status_code not in RETRY_STATUSES:
+                        break
             if attempt < attempts:
                 sleep(backoff * 2 ** (attempt - 1))
         else:
