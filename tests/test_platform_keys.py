@@ -134,3 +134,21 @@ def test_launch_page_when_the_platform_jwks_is_down(app, client, demo, platform)
         mock.get(platform.jwks_url, body=requests.ConnectTimeout("timeout"))
         response = LaunchActions(client, platform).launch()
     assert response.status_code == 400 and error_code(response) == "platform_keys_unavailable"
+
+
+def test_a_fresh_key_is_kept_by_the_worker(app, jwks_keys):
+    """While the platform's cache headers allow, a known kid needs neither the platform nor the database."""
+    from sqlalchemy import delete
+
+    from lti_tool.models import PlatformKeySet
+
+    store, key = jwks_keys
+    keys = make(app)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        first = keys.get_key(URL, key.kid)
+        with new_session(app) as session:
+            session.execute(delete(PlatformKeySet))
+            session.commit()
+        assert keys.get_key(URL, key.kid) is first
+        assert len(mock.calls) == 1

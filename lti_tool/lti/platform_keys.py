@@ -1,10 +1,17 @@
 """Platform public keys (JWKS): fetched over HTTP, cached in the database as the platform's cache
-headers allow, fetched again once when an id_token names a ``kid`` we do not have."""
+headers allow, fetched again once when an id_token names a ``kid`` we do not have.
+
+Each worker also keeps the key sets it has read, with their parsed keys, until the same expiry: a launch
+whose ``kid`` is known and fresh there touches neither the database nor the platform. Anything else (an
+unknown ``kid``, an expired set) goes through the database cache, so the refetch throttle is shared by every
+worker."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
@@ -42,6 +49,15 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime, default: timedelta
     return default
 
 
+@dataclass
+class _Remembered:
+    """A key set as this worker last read it, and the keys parsed from it so far."""
+
+    keys: dict
+    expires_at: datetime
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+
 class PlatformKeys:
     """Key sets are read and cached through the caller's session, inside its transaction."""
 
@@ -52,6 +68,8 @@ class PlatformKeys:
         self.timeout = timeout
         self.http = http or requests.Session()
         self.http.headers.setdefault("User-Agent", USER_AGENT)
+        self._remembered: dict[str, _Remembered] = {}
+        self._lock = threading.Lock()
 
     def _fetch(self, session: Session, url: str, cached: PlatformKeySet | None) -> PlatformKeySet:
         now = datetime.now(timezone.utc)
@@ -93,6 +111,22 @@ class PlatformKeys:
         """The public key for ``kid`` at ``url``: from the cache while it is fresh; otherwise, or when
         the kid is unknown, fetched again (once)."""
         now = datetime.now(timezone.utc)
+        remembered = self._remembered.get(url)
+        if remembered is not None and remembered.expires_at > now:
+            key = remembered.parsed.get(kid)
+            if key is None:
+                key = _find(remembered.keys, kid)
+                if key is not None:
+                    remembered.parsed[kid] = key
+            if key is not None:
+                return key
+        return self._get_key_from_database(session, url, kid, now)
+
+    def _remember(self, cached: PlatformKeySet, kid: str, key: Any) -> None:
+        with self._lock:
+            self._remembered[cached.jwks_url] = _Remembered(cached.keys, cached.expires_at, {kid: key})
+
+    def _get_key_from_database(self, session: Session, url: str, kid: str, now: datetime) -> Any:
         cached = session.get(PlatformKeySet, url)
         fetched_now = False
         if cached is None or cached.expires_at <= now:
@@ -105,6 +139,7 @@ class PlatformKeys:
             key = _find(cached.keys, kid)
         if key is None:
             raise LaunchError(f"no key {kid!r} in {url}", code="key_unknown")
+        self._remember(cached, kid, key)
         return key
 
 
