@@ -97,17 +97,21 @@ class SeatResult:
     outcome: str  # granted | held
     seat: Seat
     round: CourseRound
-    from_waitlist: bool = False
 
 
 class _AlreadyHeld(Exception):
     """Another launch of the same pupil took the seat first."""
 
 
+_UNKNOWN = -1
+
+
 def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, registration_id: int,
-          sub: str) -> Seat:
+          sub: str, existing: int | None = _UNKNOWN) -> Seat:
     """Both counters and the seat row, all or nothing: :class:`SeatRefusedError` when the budget or the
-    capacity is used up, ``_AlreadyHeld`` or ``IntegrityError`` when the same pupil got there first."""
+    capacity is used up, ``_AlreadyHeld`` or ``IntegrityError`` when the same pupil got there first.
+    ``existing``: the id of the pupil's released seat row in the round, or None when there is none, as the
+    caller has just read them in this transaction (looked up here otherwise)."""
     with session.begin_nested():  # an exception inside rolls all three back
         taken = session.execute(update(Order).where(Order.id == order_id, Order.seats_taken < Order.seats_budget)
                                 .values(seats_taken=Order.seats_taken + 1))
@@ -120,8 +124,9 @@ def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, 
         if placed.rowcount != 1:
             raise SeatRefusedError("the round's national group is full", code=rules.COURSE_FULL, waitlist=True,
                                    round_pk=round_pk, order_id=order_id)
-        existing = session.scalar(select(Seat.id).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
-                                                        Seat.sub == sub))
+        if existing == _UNKNOWN:
+            existing = session.scalar(select(Seat.id).where(Seat.round_pk == round_pk,
+                                                            Seat.registration_id == registration_id, Seat.sub == sub))
         if existing is None:
             seat = Seat(round_pk=round_pk, order_id=order_id, municipality_id=municipality_id,
                         registration_id=registration_id, sub=sub, status=SEAT_ACTIVE)
@@ -130,7 +135,8 @@ def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, 
         else:
             # Withdrawn or cancelled earlier: the same row is taken again, unless another launch of the same
             # pupil has just done so (then this one takes nothing).
-            again = session.execute(update(Seat).where(Seat.id == existing, Seat.status != SEAT_ACTIVE)
+            again = session.execute(update(Seat).where(Seat.id == existing, Seat.registration_id == registration_id,
+                                                       Seat.sub == sub, Seat.status != SEAT_ACTIVE)
                                     .values(status=SEAT_ACTIVE, order_id=order_id, municipality_id=municipality_id,
                                             taken_at=_now(), released_at=None))
             if again.rowcount != 1:
@@ -162,33 +168,49 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
 def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
                   round_id: str | None, today: date | None) -> SeatResult:
     today = today or date.today()
-    course = session.get(Course, course_code)
-    if course is None:
+    # One statement: the course, its rounds, the pupil's seat row in each (any status), the home
+    # municipality's order for each and the pupil's place on its waiting list. What is read here only decides
+    # what to try: the counters are changed by conditional UPDATEs and the seat row is guarded by its unique
+    # constraint.
+    rows = session.execute(
+        select(Course, CourseRound, Seat, Order, WaitlistEntry.status)
+        .outerjoin(CourseRound, CourseRound.course_code == Course.code)
+        .outerjoin(Seat, and_(Seat.round_pk == CourseRound.id, Seat.registration_id == registration_id,
+                              Seat.sub == sub))
+        .outerjoin(Order, and_(Order.round_pk == CourseRound.id, Order.municipality_id == municipality_id))
+        .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == CourseRound.id,
+                                       WaitlistEntry.registration_id == registration_id, WaitlistEntry.sub == sub))
+        .where(Course.code == course_code)).all()
+    if not rows:
         raise SeatRefusedError(f"unknown course {course_code!r}", code=rules.COURSE_UNKNOWN)
-    rounds = list(session.scalars(select(CourseRound).where(CourseRound.course_code == course_code)))
-    held = set(session.scalars(select(Seat.round_pk).where(
-        Seat.round_pk.in_([r.id for r in rounds]), Seat.registration_id == registration_id,
-        Seat.sub == sub, Seat.status == SEAT_ACTIVE)))
+    course = rows[0][0]
+    rounds = [round_ for _, round_, _, _, _ in rows if round_ is not None]
+    mine = {round_.id: seat for _, round_, seat, _, _ in rows if round_ is not None and seat is not None}
+    orders = {round_.id: order for _, round_, _, order, _ in rows if round_ is not None and order is not None}
+    waiting = {round_.id for _, round_, _, _, status in rows if round_ is not None and status == WAITING}
+    held = {pk for pk, seat in mine.items() if seat.status == SEAT_ACTIVE}
     chosen = rules.choose_round([_view(r) for r in rounds], today, requested=round_id, held=held)
     round_ = next(r for r in rounds if r.id == chosen.pk)
 
-    seat = _active_seat(session, round_.id, registration_id, sub)
-    if seat is not None:
-        return SeatResult(rules.OUTCOME_HELD, seat, round_, from_waitlist=seat_from_waitlist(session, seat))
+    seat = mine.get(round_.id)
+    if seat is not None and seat.status == SEAT_ACTIVE:
+        return SeatResult(rules.OUTCOME_HELD, seat, round_)
     if course.status != COURSE_ACTIVE:
         raise SeatRefusedError(f"course {course_code} retired", code=rules.COURSE_RETIRED, round_pk=round_.id)
-    order = session.scalar(select(Order).where(Order.municipality_id == municipality_id, Order.round_pk == round_.id))
+    order = orders.get(round_.id)
     rules.check_before_counting(has_order=order is not None, round_=chosen, today=today)
     assert order is not None
     try:
-        seat = _take(session, order.id, round_.id, municipality_id, registration_id, sub)
+        seat = _take(session, order.id, round_.id, municipality_id, registration_id, sub,
+                     existing=seat.id if seat is not None else None)
     except (IntegrityError, _AlreadyHeld):
         # The same pupil launched twice at the same moment: the other launch took the seat.
         seat = _active_seat(session, round_.id, registration_id, sub)
         if seat is None:
             raise
         return SeatResult(rules.OUTCOME_HELD, seat, round_)
-    _leave_waitlist(session, round_.id, registration_id, sub)
+    if round_.id in waiting:
+        _leave_waitlist(session, round_.id, registration_id, sub)
     return SeatResult(rules.OUTCOME_GRANTED, seat, round_)
 
 
@@ -209,10 +231,16 @@ def round_for_staff(session: Session, course_code: str, round_id: str | None = N
     return next(r for r in rounds if r.id == chosen.pk)
 
 
-def seat_from_waitlist(session: Session, seat: Seat) -> bool:
-    return session.scalar(select(WaitlistEntry.id).where(
-        WaitlistEntry.round_pk == seat.round_pk, WaitlistEntry.registration_id == seat.registration_id,
-        WaitlistEntry.sub == seat.sub, WaitlistEntry.status == WAITING_ADMITTED)) is not None
+def active_seat(session: Session, round_pk: int, registration_id: int, sub: str) -> tuple[Seat | None, bool]:
+    """The pupil's active seat in the round, and whether it came from the waiting list (one statement)."""
+    row = session.execute(
+        select(Seat, WaitlistEntry.id)
+        .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == Seat.round_pk,
+                                       WaitlistEntry.registration_id == Seat.registration_id,
+                                       WaitlistEntry.sub == Seat.sub, WaitlistEntry.status == WAITING_ADMITTED))
+        .where(Seat.round_pk == round_pk, Seat.registration_id == registration_id, Seat.sub == sub,
+               Seat.status == SEAT_ACTIVE)).first()
+    return (row[0], row[1] is not None) if row is not None else (None, False)
 
 
 def _leave_waitlist(session: Session, round_pk: int, registration_id: int, sub: str) -> None:
