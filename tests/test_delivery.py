@@ -194,3 +194,25 @@ def test_nb_pupil_sees_norwegian_interface_and_marked_swedish_content(client, la
                                         (b"\x1aE\xdf\xa3", "video/webm"), (b"<script>", None), (b"", None)])
 def test_sniff(data, kind):
     assert sniff(data) == kind
+
+
+def test_course_pages_follow_a_catalog_change(app, client, launches, content):
+    """Outlines are kept between requests only while the course row says its content is unchanged: a
+    sync that changes the course shows at once, on every worker."""
+    from datetime import datetime, timedelta, timezone
+
+    from lti_tool.models import Course, Lesson
+
+    pupil = Person(client, launches, "p1")
+    assert "Lektion 1.1" in client.get(pupil.home).get_data(as_text=True)
+    with new_session(app) as session:
+        lesson = session.get(Lesson, content["lesson1"])
+        lesson.title = {"sv": "Stämma gitarren"}
+        course = session.get(Course, "GIT-AK-1")
+        course.content_hash = "y" * 64  # what the catalog sync writes with new content
+        course.updated_at = datetime.now(timezone.utc) + timedelta(seconds=1)
+        session.commit()
+    body = client.get(pupil.home).get_data(as_text=True)
+    assert "Stämma gitarren" in body and "Lektion 1.1" not in body
+    page = pupil.get(f"/assignment/{content['assignment1']}").get_data(as_text=True)
+    assert "Stämma gitarren" in page  # the previous step, by its new title

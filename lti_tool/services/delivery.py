@@ -4,6 +4,7 @@ Never commits: the caller does."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -32,37 +33,106 @@ def pupil_label(sub: str) -> str:
     return hashlib.sha256(sub.encode("utf-8")).hexdigest()[:6].upper()
 
 
+@dataclass(frozen=True)
+class OutlineModule:
+    id: int
+    position: int
+    title: dict
+
+
+@dataclass(frozen=True)
+class OutlineLesson:
+    __tablename__ = "lessons"  # as the table's rows say it, for templates that link to either kind of step
+
+    id: int
+    module_id: int
+    position: int
+    title: dict
+
+
+@dataclass(frozen=True)
+class OutlineAssignment:
+    __tablename__ = "assignments"
+
+    id: int
+    module_id: int
+    position: int
+    title: dict
+
+
 @dataclass
 class Outline:
     course: Course
-    modules: list[CourseModule]
-    lessons: list[Lesson]  # in course order
-    assignments: list[Assignment]
+    modules: list[OutlineModule]
+    lessons: list[OutlineLesson]  # in course order
+    assignments: list[OutlineAssignment]
     done: set[int] = field(default_factory=set)
     submissions: dict[int, Submission] = field(default_factory=dict)
 
     def neighbours(self, item) -> tuple[object | None, object | None]:
-        """Previous and next step through the course: each module's lessons, then its assignments."""
+        """Previous and next step through the course: each module's lessons, then its assignments. ``item`` is
+        a lesson or an assignment (a row or an outline entry)."""
         steps = [s for m in self.modules for s in (*[l for l in self.lessons if l.module_id == m.id],
                                                      *[a for a in self.assignments if a.module_id == m.id])]
-        index = next(i for i, s in enumerate(steps) if type(s) is type(item) and s.id == item.id)
+        index = next(i for i, s in enumerate(steps) if s.__tablename__ == item.__tablename__ and s.id == item.id)
         return (steps[index - 1] if index > 0 else None, steps[index + 1] if index + 1 < len(steps) else None)
 
 
-def outline(session: Session, launch: Launch) -> Outline:
+class OutlineCache:
+    """Course outlines (the ids, order and titles of modules, lessons and assignments) kept between requests
+    while the course row says its content has not changed: the catalog sync writes a new content hash (and
+    update time) whenever a course's content changes, and the course row is read on every page anyway."""
+
+    def __init__(self, max_courses: int = 2000):
+        self.max_courses = max_courses
+        self._entries: dict[str, tuple[tuple, tuple]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _version(course: Course) -> tuple:
+        return course.content_hash, course.version, course.updated_at, course.created_at
+
+    def get(self, course: Course) -> tuple | None:
+        entry = self._entries.get(course.code)
+        return entry[1] if entry is not None and entry[0] == self._version(course) else None
+
+    def put(self, course: Course, value: tuple) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_courses and course.code not in self._entries:
+                self._entries.clear()
+            self._entries[course.code] = (self._version(course), value)
+
+
+def _load_outline(session: Session, course: Course) -> tuple:
+    rows = session.scalars(select(CourseModule).where(CourseModule.course_code == course.code,
+                                                      CourseModule.current.is_(True))
+                           .order_by(CourseModule.position)).all()
+    modules = [OutlineModule(m.id, m.position, dict(m.title or {})) for m in rows]
+    module_ids = [m.id for m in modules]
+    order = {m.id: m.position for m in modules}
+    # Titles only: lesson bodies and instructions stay in the database.
+    lessons = sorted((OutlineLesson(id_, module_id, position, dict(title or {})) for id_, module_id, position, title in
+                      session.execute(select(Lesson.id, Lesson.module_id, Lesson.position, Lesson.title)
+                                      .where(Lesson.module_id.in_(module_ids), Lesson.current.is_(True)))),
+                     key=lambda l: (order[l.module_id], l.position))
+    assignments = sorted((OutlineAssignment(id_, module_id, position, dict(title or {})) for id_, module_id, position, title
+                          in session.execute(select(Assignment.id, Assignment.module_id, Assignment.position,
+                                                    Assignment.title)
+                                             .where(Assignment.module_id.in_(module_ids), Assignment.current.is_(True)))),
+                         key=lambda a: (order[a.module_id], a.position))
+    return tuple(modules), tuple(lessons), tuple(assignments)
+
+
+def outline(session: Session, launch: Launch, cache: OutlineCache | None = None) -> Outline:
     course = session.get(Course, launch.course_code) if launch.course_code else None
     if course is None:
         raise NotFoundError("this launch is not for a course", code="course_unknown")
-    modules = list(session.scalars(select(CourseModule).where(CourseModule.course_code == course.code,
-                                                              CourseModule.current.is_(True))
-                                   .order_by(CourseModule.position)))
-    module_ids = [m.id for m in modules]
-    order = {m.id: m.position for m in modules}
-    lessons = sorted(session.scalars(select(Lesson).where(Lesson.module_id.in_(module_ids), Lesson.current.is_(True))),
-                     key=lambda l: (order[l.module_id], l.position))
-    assignments = sorted(session.scalars(select(Assignment).where(Assignment.module_id.in_(module_ids),
-                                                                  Assignment.current.is_(True))),
-                         key=lambda a: (order[a.module_id], a.position))
+    content = cache.get(course) if cache is not None else None
+    if content is None:
+        content = _load_outline(session, course)
+        if cache is not None:
+            cache.put(course, content)
+    modules, lessons, assignments = (list(part) for part in content)
     result = Outline(course, modules, lessons, assignments)
     if launch.role == ROLE_LEARNER:
         result.done = set(session.scalars(select(LessonProgress.lesson_id).where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import joinedload
 
 from ..db import get_session
 from ..domain.errors import DomainError
@@ -31,7 +32,9 @@ def current_launch() -> Launch:
         launch_id = _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
     except (SignatureExpired, BadSignature) as exc:
         raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401) from exc
-    launch = get_session().get(Launch, launch_id)
+    # The registration (framing) and the municipality (every page shows it) come with the launch.
+    launch = get_session().get(Launch, launch_id, options=[joinedload(Launch.registration),
+                                                            joinedload(Launch.municipality)])
     if launch is None:
         raise DomainError("launch token names no launch", code="launch_expired", status=401)
     set_locale(launch.locale)

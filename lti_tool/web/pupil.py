@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file
 from flask_babel import get_locale
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
@@ -21,6 +21,7 @@ from .launch_token import current_launch, launch_url, read_waitlist_token
 from .privacy import audit_pupil_access
 
 bp = Blueprint("pupil", __name__)
+OUTLINES_KEY = "lti_tool.outlines"
 
 
 def upload_store() -> UploadStore:
@@ -43,6 +44,23 @@ def _common(session, launch):
             "text": lambda value: pick_text(value, locale)}
 
 
+def outline_cache() -> delivery.OutlineCache:
+    """Course outlines kept by this worker while the catalog says the course is unchanged."""
+    return current_app.extensions.setdefault(OUTLINES_KEY, delivery.OutlineCache())
+
+
+def _preload_course(session, launch) -> tuple:
+    """The launch's course and round in one statement; held by the caller, the page's later lookups find
+    them in the session."""
+    if not launch.course_code:
+        return None, None
+    row = session.execute(select(Course, CourseRound)
+                          .outerjoin(CourseRound, and_(CourseRound.course_code == Course.code,
+                                                       CourseRound.id == launch.round_pk))
+                          .where(Course.code == launch.course_code)).first()
+    return tuple(row) if row is not None else (None, None)
+
+
 @bp.route("/home")
 def home():
     try:
@@ -52,14 +70,15 @@ def home():
     session = get_session()
     if launch.role == ROLE_INSTRUCTOR and launch.course_code:
         return redirect(launch_url("teacher.dashboard"))
+    course, _round = _preload_course(session, launch)
     context = _common(session, launch)
-    course = session.get(Course, launch.course_code) if launch.course_code else None
-    seat = _seat(session, launch) if launch.role == ROLE_LEARNER else None
-    plan = delivery.outline(session, launch) if course is not None else None
+    seat, from_waitlist = (seats.active_seat(session, launch.round_pk, launch.registration_id, launch.sub)
+                           if launch.role == ROLE_LEARNER and launch.round_pk else (None, False))
+    plan = delivery.outline(session, launch, outline_cache()) if course is not None else None
     round_ = context["round"]
     return render_template(
         "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
-        from_waitlist=seat is not None and seats.seat_from_waitlist(session, seat),
+        from_waitlist=from_waitlist,
         may_withdraw=seat is not None and can_withdraw(round_.status, round_.withdrawal_deadline, date.today()),
         withdrawn=request.args.get("withdrawn") == "1", **context)
 
@@ -74,7 +93,7 @@ def lesson(lesson_id: int):
             delivery.mark_done(session, launch, lesson_id)
             session.commit()
             return redirect(launch_url("pupil.lesson", lesson_id=lesson_id), code=303)
-        plan = delivery.outline(session, launch)
+        plan = delivery.outline(session, launch, outline_cache())
     except DomainError as error:
         session.rollback()
         return render_domain_error(error)
@@ -104,7 +123,7 @@ def assignment(assignment_id: int):
                     error_code = refusal.code  # shown next to the form, the pupil's text kept
                 else:
                     raise
-        plan = delivery.outline(session, launch)
+        plan = delivery.outline(session, launch, outline_cache())
     except DomainError as error:
         session.rollback()
         return render_domain_error(error)
