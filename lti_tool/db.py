@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.resources
+import select
+import time
 from pathlib import Path
 
 import click
@@ -10,6 +12,7 @@ from flask import Flask, current_app, g
 from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 ENGINE_KEY = "lti_tool.engine"
@@ -37,7 +40,42 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _check_connections_on_checkout(engine)
+    return engine
+
+
+# A pooled connection idle for longer than this is pinged (one round trip) before it is used again.
+PING_AFTER_IDLE_SECONDS = 30.0
+
+
+def _check_connections_on_checkout(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per request: a connection the server has closed
+    (a restart, an idle timeout, a terminated backend) has its socket readable at end of file, which a
+    zero-timeout poll sees for free; only a connection idle for a while is pinged as well (``SELECT 1``,
+    as ``pool_pre_ping`` would do on every checkout). Either failing discards the connection and the pool
+    connects again, so a request after a database restart gets a fresh connection, not an error."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        try:
+            poller = select.poll()
+            poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+            closed = bool(poller.poll(0))
+        except Exception as exc:  # no socket any more
+            raise DisconnectionError(f"database connection unusable: {exc}") from exc
+        if closed:
+            raise DisconnectionError("the database server closed this connection")
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise DisconnectionError(f"database ping failed: {exc}") from exc
 
 
 def init_app(app: Flask) -> None:
