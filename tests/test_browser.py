@@ -39,7 +39,7 @@ def live(config, app_factory, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    app = app_factory({**config, "BASE_URL": base})
+    app = app_factory({**config, "BASE_URL": base, "SANDBOX_BASE_URL": base})
     prepare_demo(app, catalog=False)
     with new_session(app) as session:
         add_course(session)

@@ -89,7 +89,7 @@ def gunicorn(config, tmp_path):
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = {**config, "BASE_URL": base}
+    settings = {**config, "BASE_URL": base, "SANDBOX_BASE_URL": base}
     app = create_app(settings)
     prepare_demo(app, catalog=False)
     with new_session(app) as session:
