@@ -1,4 +1,5 @@
-"""Rate limits of the LTI login and launch endpoints, per client address and per registration.
+"""Rate limits of the LTI login and launch endpoints (and the launch's completion and relaunch after platform
+storage or a new window), per client address and per registration.
 
 The login's registration is the one named in its path, else its ``iss`` and ``client_id`` parameters; the
 launch's is the ``iss`` and client id (``azp``, else the single ``aud``) read from the id_token *without
@@ -16,7 +17,7 @@ from ..rate_limit import Limit, RateLimiter, RedisCounter, SqlCounter
 from .errors import render_error
 
 EXTENSION_KEY = "lti_tool.rate_limiter"
-LIMITED_ENDPOINTS = frozenset({"lti.login", "lti.launch"})
+LIMITED_ENDPOINTS = frozenset({"lti.login", "lti.launch", "lti.launch_complete", "lti.relaunch"})
 ADDRESS, REGISTRATION = "address", "registration"
 
 
