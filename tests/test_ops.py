@@ -279,3 +279,18 @@ def test_log_format_follows_the_environment(tmp_path):
         load_settings({"LTI_TOOL_LOG_FORMAT": "xml"}, instance_path=str(tmp_path))
     with pytest.raises(ConfigurationError):
         load_settings({"LTI_TOOL_RATE_LIMIT_PER_ADDRESS": "-1"}, instance_path=str(tmp_path))
+
+
+def test_database_errors_do_not_carry_the_bound_values(app):
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from lti_tool.db import get_engine
+    from lti_tool.models import RateLimitCounter
+
+    row = {"key": "pupil-secret-sub", "window_start": datetime.now(timezone.utc), "hits": 1}
+    with pytest.raises(IntegrityError) as error:
+        with get_engine(app).begin() as connection:
+            connection.execute(insert(RateLimitCounter).values(**row))
+            connection.execute(insert(RateLimitCounter).values(**row))
+    assert "pupil-secret-sub" not in str(error.value)
