@@ -60,7 +60,8 @@ def test_dynamic_registration_end_to_end(app, client):
     assert set(body["grant_types"]) == {"implicit", "client_credentials"} and body["application_type"] == "web"
     assert "lineitem.readonly" not in body["scope"]  # not offered by this platform
     tool = body["https://purl.imsglobal.org/spec/lti-tool-configuration"]
-    assert {m["type"] for m in tool["messages"]} == {"LtiResourceLinkRequest", "LtiDeepLinkingRequest"}
+    assert {m["type"] for m in tool["messages"]} == {"LtiResourceLinkRequest", "LtiDeepLinkingRequest",
+                                                     "LtiDataPrivacyLaunchRequest"}
     assert tool["domain"] == "localhost" and "email" not in tool["claims"] and "name" not in tool["claims"]
     assert done.status_code == 200 and main_attrs(done)["registration"] == "pending"
     assert "org.imsglobal.lti.close" in done.get_data(as_text=True)

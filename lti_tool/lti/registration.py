@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.claims import (MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY,
-                             SCOPE_NRPS, SCOPE_SCORE)
+from ..domain.claims import (MESSAGE_DATA_PRIVACY, MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK, SCOPE_LINEITEM,
+                             SCOPE_LINEITEM_READONLY, SCOPE_NRPS, SCOPE_SCORE)
 from ..domain.errors import DomainError
 from ..models import DEPLOYMENT_PENDING, Deployment, Registration
 from .platform_keys import USER_AGENT
@@ -112,6 +112,7 @@ def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
             "messages": [
                 {"type": MESSAGE_RESOURCE_LINK, "target_link_uri": urls.launch},
                 {"type": MESSAGE_DEEP_LINKING, "target_link_uri": urls.launch, "label": TOOL_NAME},
+                {"type": MESSAGE_DATA_PRIVACY, "target_link_uri": urls.launch},
             ],
         },
     }
