@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -143,12 +143,16 @@ def store_pending_deployment(session: Session, registration_id: int, deployment_
         pass
 
 
+_DEPLOYMENT_QUERY = (select(Deployment).options(joinedload(Deployment.municipalities))
+                     .where(Deployment.registration_id == bindparam("registration_id"),
+                            Deployment.deployment_id == bindparam("deployment_id")))
+
+
 def admit_launch(session: Session, registration_id: int, claims: LaunchClaims) -> Admission:
     """Check the deployment and resolve the home municipality of a verified launch. Writes nothing:
     an unknown deployment raises :class:`UnknownDeploymentError` for the caller to store."""
-    deployment = session.scalars(select(Deployment).where(Deployment.registration_id == registration_id,
-                                                          Deployment.deployment_id == claims.deployment_id)
-                                 .options(joinedload(Deployment.municipalities))).unique().one_or_none()
+    deployment = session.scalars(_DEPLOYMENT_QUERY, {"registration_id": registration_id,
+                                                     "deployment_id": claims.deployment_id}).unique().one_or_none()
     if deployment is None:
         raise UnknownDeploymentError(registration_id, claims.deployment_id)
     if deployment.status == DEPLOYMENT_PENDING:
@@ -193,6 +197,10 @@ def record_launch(session: Session, registration_id: int, claims: LaunchClaims, 
     return launch
 
 
+_CONTEXT_QUERY = select(LtiContext).where(LtiContext.registration_id == bindparam("registration_id"),
+                                          LtiContext.context_id == bindparam("context_id"))
+
+
 def record_context(session: Session, registration_id: int, claims: LaunchClaims, course_code: str | None) -> LtiContext:
     """Keep the service endpoints the launch gave for its context (AGS line items, NRPS memberships)."""
     values: dict = {}
@@ -204,8 +212,7 @@ def record_context(session: Session, registration_id: int, claims: LaunchClaims,
             values["ags_lineitems_url"] = claims.ags_lineitems
     if claims.nrps_url:
         values["nrps_url"] = claims.nrps_url
-    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == registration_id,
-                                                      LtiContext.context_id == claims.context_id))
+    context = session.scalar(_CONTEXT_QUERY, {"registration_id": registration_id, "context_id": claims.context_id})
     if context is None:
         try:
             with session.begin_nested():

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,14 +135,21 @@ def outline(session: Session, launch: Launch, cache: OutlineCache | None = None)
     modules, lessons, assignments = (list(part) for part in content)
     result = Outline(course, modules, lessons, assignments)
     if launch.role == ROLE_LEARNER:
-        result.done = set(session.scalars(select(LessonProgress.lesson_id).where(
-            LessonProgress.registration_id == launch.registration_id, LessonProgress.sub == launch.sub,
-            LessonProgress.lesson_id.in_([l.id for l in lessons]))))
+        result.done = set(session.scalars(_DONE_QUERY, {"registration_id": launch.registration_id,
+                                                        "sub": launch.sub, "lesson_ids": [l.id for l in lessons]}))
         if launch.round_pk:
-            result.submissions = {s.assignment_id: s for s in session.scalars(select(Submission).where(
-                Submission.round_pk == launch.round_pk, Submission.registration_id == launch.registration_id,
-                Submission.sub == launch.sub))}
+            result.submissions = {s.assignment_id: s for s in session.scalars(_SUBMISSIONS_QUERY, {
+                "round_pk": launch.round_pk, "registration_id": launch.registration_id, "sub": launch.sub})}
     return result
+
+
+# The pupil's own rows, on every course page: statements built once.
+_DONE_QUERY = select(LessonProgress.lesson_id).where(
+    LessonProgress.registration_id == bindparam("registration_id"), LessonProgress.sub == bindparam("sub"),
+    LessonProgress.lesson_id.in_(bindparam("lesson_ids", expanding=True)))
+_SUBMISSIONS_QUERY = select(Submission).where(
+    Submission.round_pk == bindparam("round_pk"), Submission.registration_id == bindparam("registration_id"),
+    Submission.sub == bindparam("sub"))
 
 
 def _in_course(session: Session, launch: Launch, model, item_id: int):

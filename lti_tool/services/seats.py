@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,15 @@ class _AlreadyHeld(Exception):
 
 
 _UNKNOWN = -1
+_ORDERS, _ROUNDS = Order.__table__, CourseRound.__table__
+# The two guarded counters, built once (plain table statements: no ORM bookkeeping on the hot path; the
+# caller refreshes an Order or CourseRound it keeps in the session and reads again).
+_COUNT_IN_BUDGET = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"),
+                                          _ORDERS.c.seats_taken < _ORDERS.c.seats_budget)
+                    .values(seats_taken=_ORDERS.c.seats_taken + 1))
+_COUNT_IN_ROUND = (update(_ROUNDS).where(_ROUNDS.c.id == bindparam("round_pk"),
+                                         _ROUNDS.c.seats_taken < _ROUNDS.c.capacity)
+                   .values(seats_taken=_ROUNDS.c.seats_taken + 1))
 
 
 def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, registration_id: int,
@@ -113,14 +122,11 @@ def _take(session: Session, order_id: int, round_pk: int, municipality_id: str, 
     ``existing``: the id of the pupil's released seat row in the round, or None when there is none, as the
     caller has just read them in this transaction (looked up here otherwise)."""
     with session.begin_nested():  # an exception inside rolls all three back
-        taken = session.execute(update(Order).where(Order.id == order_id, Order.seats_taken < Order.seats_budget)
-                                .values(seats_taken=Order.seats_taken + 1))
+        taken = session.execute(_COUNT_IN_BUDGET, {"order_id": order_id})
         if taken.rowcount != 1:
             raise SeatRefusedError("the municipality's seat budget is used up", code=rules.BUDGET_USED,
                                    waitlist=True, round_pk=round_pk, order_id=order_id)
-        placed = session.execute(update(CourseRound).where(CourseRound.id == round_pk,
-                                                           CourseRound.seats_taken < CourseRound.capacity)
-                                 .values(seats_taken=CourseRound.seats_taken + 1))
+        placed = session.execute(_COUNT_IN_ROUND, {"round_pk": round_pk})
         if placed.rowcount != 1:
             raise SeatRefusedError("the round's national group is full", code=rules.COURSE_FULL, waitlist=True,
                                    round_pk=round_pk, order_id=order_id)
@@ -165,6 +171,19 @@ def reserve_seat(session: Session, *, registration_id: int, sub: str, municipali
     return result
 
 
+# Built once (statement construction and its cache key cost as much as the query itself on this path).
+_LAUNCH_SEAT_QUERY = (
+    select(Course, CourseRound, Seat, Order, WaitlistEntry.status)
+    .outerjoin(CourseRound, CourseRound.course_code == Course.code)
+    .outerjoin(Seat, and_(Seat.round_pk == CourseRound.id, Seat.registration_id == bindparam("registration_id"),
+                          Seat.sub == bindparam("sub")))
+    .outerjoin(Order, and_(Order.round_pk == CourseRound.id, Order.municipality_id == bindparam("municipality_id")))
+    .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == CourseRound.id,
+                                   WaitlistEntry.registration_id == bindparam("registration_id"),
+                                   WaitlistEntry.sub == bindparam("sub")))
+    .where(Course.code == bindparam("course_code")))
+
+
 def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
                   round_id: str | None, today: date | None) -> SeatResult:
     today = today or date.today()
@@ -172,15 +191,8 @@ def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipal
     # municipality's order for each and the pupil's place on its waiting list. What is read here only decides
     # what to try: the counters are changed by conditional UPDATEs and the seat row is guarded by its unique
     # constraint.
-    rows = session.execute(
-        select(Course, CourseRound, Seat, Order, WaitlistEntry.status)
-        .outerjoin(CourseRound, CourseRound.course_code == Course.code)
-        .outerjoin(Seat, and_(Seat.round_pk == CourseRound.id, Seat.registration_id == registration_id,
-                              Seat.sub == sub))
-        .outerjoin(Order, and_(Order.round_pk == CourseRound.id, Order.municipality_id == municipality_id))
-        .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == CourseRound.id,
-                                       WaitlistEntry.registration_id == registration_id, WaitlistEntry.sub == sub))
-        .where(Course.code == course_code)).all()
+    rows = session.execute(_LAUNCH_SEAT_QUERY, {"course_code": course_code, "registration_id": registration_id,
+                                                "sub": sub, "municipality_id": municipality_id}).all()
     if not rows:
         raise SeatRefusedError(f"unknown course {course_code!r}", code=rules.COURSE_UNKNOWN)
     course = rows[0][0]
@@ -233,14 +245,18 @@ def round_for_staff(session: Session, course_code: str, round_id: str | None = N
 
 def active_seat(session: Session, round_pk: int, registration_id: int, sub: str) -> tuple[Seat | None, bool]:
     """The pupil's active seat in the round, and whether it came from the waiting list (one statement)."""
-    row = session.execute(
-        select(Seat, WaitlistEntry.id)
-        .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == Seat.round_pk,
-                                       WaitlistEntry.registration_id == Seat.registration_id,
-                                       WaitlistEntry.sub == Seat.sub, WaitlistEntry.status == WAITING_ADMITTED))
-        .where(Seat.round_pk == round_pk, Seat.registration_id == registration_id, Seat.sub == sub,
-               Seat.status == SEAT_ACTIVE)).first()
+    row = session.execute(_ACTIVE_SEAT_QUERY, {"round_pk": round_pk, "registration_id": registration_id,
+                                               "sub": sub}).first()
     return (row[0], row[1] is not None) if row is not None else (None, False)
+
+
+_ACTIVE_SEAT_QUERY = (
+    select(Seat, WaitlistEntry.id)
+    .outerjoin(WaitlistEntry, and_(WaitlistEntry.round_pk == Seat.round_pk,
+                                   WaitlistEntry.registration_id == Seat.registration_id,
+                                   WaitlistEntry.sub == Seat.sub, WaitlistEntry.status == WAITING_ADMITTED))
+    .where(Seat.round_pk == bindparam("round_pk"), Seat.registration_id == bindparam("registration_id"),
+           Seat.sub == bindparam("sub"), Seat.status == SEAT_ACTIVE))
 
 
 def _leave_waitlist(session: Session, round_pk: int, registration_id: int, sub: str) -> None:
@@ -304,6 +320,9 @@ def admit_waiting(session: Session, order: Order, today: date | None = None) -> 
         entry.status, entry.admitted_at = WAITING_ADMITTED, _now()
         admitted.append(seat)
     session.flush()
+    if admitted:  # the counters were raised by table statements
+        session.refresh(order)
+        session.refresh(round_)
     return admitted
 
 

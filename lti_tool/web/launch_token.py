@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..db import get_session
@@ -33,8 +34,7 @@ def current_launch() -> Launch:
     except (SignatureExpired, BadSignature) as exc:
         raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401) from exc
     # The registration (framing) and the municipality (every page shows it) come with the launch.
-    launch = get_session().get(Launch, launch_id, options=[joinedload(Launch.registration),
-                                                            joinedload(Launch.municipality)])
+    launch = get_session().execute(_LAUNCH_QUERY, {"id": launch_id}).scalar_one_or_none()
     if launch is None:
         raise DomainError("launch token names no launch", code="launch_expired", status=401)
     set_locale(launch.locale)
@@ -43,6 +43,10 @@ def current_launch() -> Launch:
 
     allow_framing_by(launch.registration)
     return launch
+
+
+_LAUNCH_QUERY = (select(Launch).options(joinedload(Launch.registration), joinedload(Launch.municipality))
+                 .where(Launch.id == bindparam("id")))
 
 
 def launch_url(endpoint: str, **values) -> str:

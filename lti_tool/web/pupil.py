@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file
 from flask_babel import get_locale
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
@@ -54,11 +54,14 @@ def _preload_course(session, launch) -> tuple:
     them in the session."""
     if not launch.course_code:
         return None, None
-    row = session.execute(select(Course, CourseRound)
-                          .outerjoin(CourseRound, and_(CourseRound.course_code == Course.code,
-                                                       CourseRound.id == launch.round_pk))
-                          .where(Course.code == launch.course_code)).first()
+    row = session.execute(_COURSE_AND_ROUND, {"course_code": launch.course_code, "round_pk": launch.round_pk}).first()
     return tuple(row) if row is not None else (None, None)
+
+
+_COURSE_AND_ROUND = (select(Course, CourseRound)
+                     .outerjoin(CourseRound, and_(CourseRound.course_code == Course.code,
+                                                  CourseRound.id == bindparam("round_pk")))
+                     .where(Course.code == bindparam("course_code")))
 
 
 @bp.route("/home")
