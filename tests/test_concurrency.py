@@ -97,7 +97,9 @@ def gunicorn(config, tmp_path):
         seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
         session.commit()
     env = {**os.environ, **{f"LTI_TOOL_{k}": str(v) for k, v in settings.items() if k != "SANDBOX"},
-           "LTI_TOOL_SANDBOX": "1"}
+           "LTI_TOOL_SANDBOX": "1",
+           # A plain HTTP client keeps no Secure cookie on http (browsers do on loopback).
+           "LTI_TOOL_COOKIE_SECURE": "false"}
     log = open(tmp_path / "gunicorn.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "4", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
