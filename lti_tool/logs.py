@@ -26,6 +26,15 @@ ACCESS_LOGGER = "lti_tool.access"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
+# PostgreSQL's DETAIL line of a constraint violation quotes the row's values (``Key (sub)=(...)``).
+_DATABASE_DETAIL = re.compile(r"^(\s*DETAIL:).*$", re.MULTILINE)
+
+
+def scrub(text: str) -> str:
+    """Drop what a database error quotes from the data (the bound values are hidden by the engine)."""
+    return _DATABASE_DETAIL.sub(r"\1 (hidden)", text)
+
+
 def parse_request_id(value: str | None) -> str:
     """The incoming id when it is safe to log and echo, else a new one."""
     if value and _SAFE_REQUEST_ID.fullmatch(value):
@@ -52,7 +61,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": scrub(record.getMessage()),
         }
         request_id = getattr(record, "request_id", None) or current_request_id()
         if request_id:
@@ -61,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             if name not in _STANDARD and name not in entry and not name.startswith("_"):
                 entry[name] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -74,7 +83,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = scrub(super().format(record))
         request_id = getattr(record, "request_id", None) or current_request_id()
         return f"{line} [{request_id}]" if request_id else line
 

@@ -281,11 +281,13 @@ def test_log_format_follows_the_environment(tmp_path):
         load_settings({"LTI_TOOL_RATE_LIMIT_PER_ADDRESS": "-1"}, instance_path=str(tmp_path))
 
 
-def test_database_errors_do_not_carry_the_bound_values(app):
+def test_database_errors_in_the_log_do_not_carry_the_values(app):
+    """The engine hides bound values; PostgreSQL's DETAIL line, which quotes the row, is dropped from logs."""
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
     from lti_tool.db import get_engine
+    from lti_tool.logs import TextFormatter
     from lti_tool.models import RateLimitCounter
 
     row = {"key": "pupil-secret-sub", "window_start": datetime.now(timezone.utc), "hits": 1}
@@ -293,4 +295,9 @@ def test_database_errors_do_not_carry_the_bound_values(app):
         with get_engine(app).begin() as connection:
             connection.execute(insert(RateLimitCounter).values(**row))
             connection.execute(insert(RateLimitCounter).values(**row))
-    assert "pupil-secret-sub" not in str(error.value)
+    assert "[SQL parameters hidden" in str(error.value)
+    record = logging.LogRecord("lti_tool", logging.ERROR, __file__, 1, "failed: %s", (str(error.value),),
+                               (IntegrityError, error.value, error.tb))
+    for formatter in (JsonFormatter(), TextFormatter()):
+        line = formatter.format(record)
+        assert "pupil-secret-sub" not in line and "IntegrityError" in line
