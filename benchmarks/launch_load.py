@@ -265,7 +265,8 @@ class Plan:
 
 def plan_seats(pupils: list[Pupil]) -> Plan:
     """Budgets from the demand: every fourth municipality orders about half the seats its pupils want; the
-    others a few more than wanted. The first course has fewer national places than its demand."""
+    others a few more than wanted. The first course's round has fewer national places than its orders
+    would fill."""
     demand = Counter((p.client.municipality_id, p.course) for p in pupils if p.course)
     municipalities = list(dict.fromkeys(p.client.municipality_id for p in sorted(pupils, key=lambda p: p.number)))
     tight = set(municipalities[2::4])
@@ -273,8 +274,8 @@ def plan_seats(pupils: list[Pupil]) -> Plan:
     for (municipality, course), wanted in demand.items():
         budgets[(municipality, course)] = max(1, wanted // 2) if municipality in tight else wanted + 2
     first = COURSES[0][0]
-    first_demand = sum(v for (m, c), v in demand.items() if c == first)
-    capacities = {first: max(1, int(first_demand * 0.8))} if first_demand else {}
+    allowed = sum(min(wanted, budgets[(m, c)]) for (m, c), wanted in demand.items() if c == first)
+    capacities = {first: max(1, int(allowed * 0.8))} if allowed else {}
     return Plan(budgets, capacities, tight)
 
 
