@@ -56,7 +56,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
