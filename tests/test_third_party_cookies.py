@@ -19,7 +19,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from .test_browser import SHOTS
+from .test_browser import SHOTS, WCAG
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
@@ -163,8 +163,10 @@ def test_cookie_path_when_the_platform_offers_no_storage(serve, context):
 
 
 def test_new_window_when_neither_storage_nor_cookies_work(serve, context):
-    """(c) Neither: the frame explains in the pupil's language and opens the launch in a new window; opening it
-    twice takes one seat."""
+    """(c) Neither: the frame explains in the pupil's language (axe finds nothing to fix) and opens the launch
+    in a new window; opening it twice takes one seat."""
+    from axe_playwright_python.sync_playwright import Axe
+
     site = serve(cookies=False)
     page = open_platform(context, site, storage="none", user="elev-nytt")
     page.click("button[type=submit]")
@@ -172,6 +174,9 @@ def test_new_window_when_neither_storage_nor_cookies_work(serve, context):
     frame.wait_for_selector("#new-window:not([hidden])")
     assert frame.locator("html").get_attribute("data-launch-step") == "new_window"
     assert frame.get_by_role("heading", name="Öppna kursen i ett nytt fönster").is_visible()
+    results = Axe().run(frame, options=WCAG)
+    assert results.response["url"].startswith(site.tool + "/lti/launch") and results.response["passes"]
+    assert results.violations_count == 0, results.generate_report()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "launch-new-window-sv.png"))
     assert site.launches() == [] and site.seats("elev-nytt") == 0
