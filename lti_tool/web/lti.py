@@ -126,8 +126,7 @@ def launch():
     use_storage = login_record is not None and not login_record.used and (
         login_record.storage_target or (not cookie_bound and _in_frame()))
     if not use_storage:
-        path = STATE_PATH_NEW_WINDOW if login_record is not None and login_record.relaunch else STATE_PATH_COOKIE
-        return _complete(form, path=path, login=login_record)
+        return _complete(form, path=STATE_PATH_COOKIE, login=login_record)
     return _storage_page(form, login_record, cookie_bound)
 
 
@@ -190,6 +189,8 @@ def _complete(form, *, path: str, storage_value: str | None = None, login=None):
     platform = "unknown"
     try:
         verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value, login=login)
+        if verified.login.relaunch:
+            path = STATE_PATH_NEW_WINDOW  # the login started again in a new window
         platform = str(verified.registration_id)
         set_locale(verified.claims.locale)
         admission = services.admit_launch(session, verified.registration_id, verified.claims)
