@@ -36,9 +36,9 @@ class Person:
     """A browser after a launch: follows links with the launch token, posts forms."""
 
     def __init__(self, client, launches, user, role="learner", municipality="SE-1490", context="sandbox-course-1",
-                 locale="sv-SE"):
+                 locale="sv-SE", overrides=None):
         spec = launches.spec(municipality, user=user, role=role, course="GIT-AK-1", context_id=context, locale=locale)
-        response = launches.launch(spec)
+        response = launches.launch(spec, overrides=overrides)
         assert response.status_code == 303, response.get_data(as_text=True)
         self.client = client
         self.home = response.headers["Location"]

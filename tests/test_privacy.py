@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import stat
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from lti_tool.services.delivery import pupil_label
 
 from .catalog_factory import add_content, add_course
 from .conftest import main_attrs
+from .test_delivery import Person as DeliveryPerson
 from .test_staff import sign_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
@@ -47,25 +47,12 @@ def content(app, demo):
     return made
 
 
-class Person:
-    """A browser after a launch (with grade passback offered): follows links with the launch token."""
+class Person(DeliveryPerson):
+    """A browser after a launch with grade passback offered: follows links with the launch token."""
 
-    def __init__(self, client, launches, user, role="learner", municipality="SE-1490", locale="sv-SE"):
-        spec = launches.spec(municipality, user=user, role=role, course="GIT-AK-1", locale=locale)
-        response = launches.launch(spec, overrides={CLAIM_AGS: {"scope": [SCOPE_LINEITEM, SCOPE_SCORE],
-                                                               "lineitems": LINEITEMS}})
-        assert response.status_code == 303, response.get_data(as_text=True)
-        self.client = client
-        self.home = response.headers["Location"]
-        self.token = re.search(r"lt=([^&]+)", self.home).group(1)
-
-    def get(self, path, **kwargs):
-        sep = "&" if "?" in path else "?"
-        return self.client.get(f"{path}{sep}lt={self.token}", **kwargs)
-
-    def post(self, path, data, **kwargs):
-        sep = "&" if "?" in path else "?"
-        return self.client.post(f"{path}{sep}lt={self.token}", data=data, **kwargs)
+    def __init__(self, client, launches, user, **kwargs):
+        super().__init__(client, launches, user, overrides={
+            CLAIM_AGS: {"scope": [SCOPE_LINEITEM, SCOPE_SCORE], "lineitems": LINEITEMS}}, **kwargs)
 
 
 def submission_ids(app, sub):
