@@ -54,6 +54,12 @@ class LoginRedirect:
     storage_target: str | None = None
 
 
+def state_cookie_matches(cookies: Mapping[str, str], state: str) -> bool:
+    """Does this browser hold the state cookie its login set?"""
+    return bool(state) and secrets.compare_digest(cookies.get(STATE_COOKIE_PREFIX + state, "").encode(),
+                                                  state.encode())
+
+
 def parse_storage_target(value: str | None) -> str | None:
     """``lti_storage_target``: a frame name (``_parent`` or a named frame of the platform), nothing else."""
     value = (value or "").strip()
@@ -199,7 +205,7 @@ class LaunchValidator:
             if not secrets.compare_digest(storage_value.encode(), state.encode()):
                 raise LaunchError("state not bound to this browser (platform storage holds another value)",
                                   code="state_invalid")
-        elif not secrets.compare_digest(cookies.get(STATE_COOKIE_PREFIX + state, "").encode(), state.encode()):
+        elif not state_cookie_matches(cookies, state):
             raise LaunchError("state not bound to this browser (no matching cookie)", code="state_invalid")
         if login is None or login.state != state:
             login = self.store.get(session, state)

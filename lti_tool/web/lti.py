@@ -13,7 +13,7 @@ from ..domain.errors import DomainError
 from ..i18n import set_locale
 from ..lti import get_lti
 from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, parse_storage_target, start_login,
-                          unverified_claims)
+                          state_cookie_matches, unverified_claims)
 from ..models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, Registration
 from .. import metrics, services
 from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER
@@ -37,18 +37,25 @@ def state_cookie_options() -> dict:
     return options
 
 
+def _storage_config(mode: str, registration: Registration, state: str, **fields) -> dict:
+    """What ``lti-storage.js`` needs: ``put`` on the login page, ``get`` on the launch page. Messages go to the
+    origin of the platform's authorization endpoint only."""
+    config = current_app.config
+    return {"mode": mode, "origin": origin_of(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + state,
+            "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
+            "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"]), **fields}
+
+
 def _login_response(target, *, ask_storage: bool):
     """The answer to a login: a plain redirect to the platform, or, inside a frame, a page that first keeps the
     state in the platform's storage (``lti.put_data``). The state cookie is set either way, as the fallback."""
     config = current_app.config
     allow_framing_by(target.registration)
     if ask_storage:
-        page = render_template("lti/login_storage.html", storage_config={
-            "mode": "put", "target": target.storage_target, "origin": origin_of(target.registration.auth_login_url),
-            "key": STORAGE_KEY_PREFIX + target.state, "value": target.state, "redirect": target.url,
-            "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
-            "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"]),
-            "cookieCheck": None if target.storage_target else url_for("lti.cookie_check", state=target.state)},
+        page = render_template("lti/login_storage.html", storage_config=_storage_config(
+            "put", target.registration, target.state, target=target.storage_target, value=target.state,
+            redirect=target.url,
+            cookieCheck=None if target.storage_target else url_for("lti.cookie_check", state=target.state)),
             redirect_url=target.url)
         response = make_response(page)
         response.headers["Cache-Control"] = "no-store"
@@ -86,7 +93,7 @@ def cookie_check():
     """Did the state cookie set by the login page come back? (Then the login page need not use platform
     storage.) Answers only yes or no."""
     state = request.args.get("state", "")
-    response = jsonify({"cookie": bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state})
+    response = jsonify({"cookie": state_cookie_matches(request.cookies, state)})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -116,7 +123,7 @@ def launch():
     form = request.form
     set_locale(locale_from_claims(unverified_claims(form.get("id_token", ""))))
     state = (form.get("state") or "").strip()
-    cookie_bound = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
+    cookie_bound = state_cookie_matches(request.cookies, state)
     login_record = None
     if state and not form.get("error"):
         try:
@@ -164,14 +171,11 @@ def _storage_page(form, login_record, cookie_bound: bool):
     if registration is None:
         return _complete(form, path=STATE_PATH_COOKIE)
     allow_framing_by(registration)
-    config = current_app.config
     page = render_template("lti/launch_storage.html", fields={
-        "id_token": form.get("id_token", ""), "state": form.get("state", "")}, storage_config={
-        "mode": "get", "target": login_record.storage_target or parse_storage_target(form.get("lti_storage_target")),
-        "origin": origin_of(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + login_record.state,
-        "expected": login_record.state, "cookieBound": cookie_bound,
-        "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
-        "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"])},
+        "id_token": form.get("id_token", ""), "state": form.get("state", "")}, storage_config=_storage_config(
+        "get", registration, login_record.state,
+        target=login_record.storage_target or parse_storage_target(form.get("lti_storage_target")),
+        expected=login_record.state, cookieBound=cookie_bound),
         relaunch_url=url_for("lti.relaunch", state=login_record.state))
     response = make_response(page)
     response.headers["Cache-Control"] = "no-store"
@@ -222,7 +226,7 @@ def _complete(form, *, path: str, storage_value: str | None = None, login=None):
     else:
         target = "pupil.home"
     response = redirect(url_for(target, lt=issue_launch_token(record.id)), code=303)
-    response.delete_cookie(f"lti_state_{verified.login.state}", **{
+    response.delete_cookie(STATE_COOKIE_PREFIX + verified.login.state, **{
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
                                                                   "partitioned")})
     return response
