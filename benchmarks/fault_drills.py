@@ -31,14 +31,13 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from launch_load import (ROOT, Browser, Platforms, Pupil, free_port, make_clients, make_pupils,  # noqa: E402
-                         plan_seats, prepare_tool, start_gunicorn)
+from launch_load import (ROOT, Browser, Platforms, Pupil, free_port, login_initiation, make_clients,  # noqa: E402
+                         make_pupils, plan_seats, post_id_token, prepare_tool, start_gunicorn, urljoin_location)
 
 sys.path.insert(0, str(ROOT))
 from lti_tool.config import normalise_database_url  # noqa: E402
@@ -68,21 +67,14 @@ def attempt(pupil: Pupil, base: str, platforms: Platforms) -> Attempt:
             return done(f"refused:{code}")
         return done(f"error:{step} {status} {code or body[:60]!r}")
 
-    client = pupil.client
     try:
-        query = {"iss": client.issuer, "login_hint": pupil.sub, "target_link_uri": base + "/lti/launch",
-                 "lti_message_hint": uuid.uuid4().hex, "client_id": client.client_id,
-                 "lti_deployment_id": client.deployment_id}
-        status, headers, body = browser.request("GET", base + "/lti/login?" + urlencode(query))
+        status, headers, body = login_initiation(browser, pupil, base)
         if status != 302:
             return judge(status, headers, body, "login")
-        auth = dict(parse_qsl(urlsplit(headers["location"]).query))
-        form = {"id_token": platforms.id_token(pupil, auth, base), "state": auth["state"]}
-        status, headers, body = browser.request("POST", auth["redirect_uri"], form)
+        status, headers, body = post_id_token(browser, pupil, base, platforms, headers["location"])
         if status != 303:
             return judge(status, headers, body, "launch")
-        location = headers["location"]
-        status, headers, body = browser.request("GET", location if location.startswith("http") else base + location)
+        status, headers, body = browser.request("GET", urljoin_location(base, headers["location"]))
         if status != 200:
             return judge(status, headers, body, "first page")
         return done("ok")

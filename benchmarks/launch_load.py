@@ -448,10 +448,25 @@ class Outcome:
     seat: bool = False
 
 
+def login_initiation(browser: Browser, pupil: Pupil, base: str):
+    """The platform sends the pupil's browser to the tool's login URL."""
+    client = pupil.client
+    query = {"iss": client.issuer, "login_hint": pupil.sub, "target_link_uri": base + "/lti/launch",
+             "lti_message_hint": uuid.uuid4().hex, "client_id": client.client_id,
+             "lti_deployment_id": client.deployment_id}
+    return browser.request("GET", base + "/lti/login?" + urlencode(query))
+
+
+def post_id_token(browser: Browser, pupil: Pupil, base: str, platforms: Platforms, auth_location: str):
+    """The platform answers the tool's authentication request: a signed id_token posted to the redirect URI."""
+    auth = dict(parse_qsl(urlsplit(auth_location).query))
+    form = {"id_token": platforms.id_token(pupil, auth, base), "state": auth["state"]}
+    return browser.request("POST", auth["redirect_uri"], form)
+
+
 def launch(pupil: Pupil, base: str, platforms: Platforms, *, reference: bool) -> Outcome:
     """The platform's login initiation -> the tool's login (302 to the platform with state and nonce, a state
     cookie) -> the platform's id_token posted to the tool -> the page the tool sends the pupil to."""
-    client = pupil.client
     browser = Browser()
     started = time.perf_counter()
 
@@ -459,15 +474,10 @@ def launch(pupil: Pupil, base: str, platforms: Platforms, *, reference: bool) ->
         return Outcome(kind, time.perf_counter() - started, pupil, seat)
 
     try:
-        query = {"iss": client.issuer, "login_hint": pupil.sub, "target_link_uri": base + "/lti/launch",
-                 "lti_message_hint": uuid.uuid4().hex, "client_id": client.client_id,
-                 "lti_deployment_id": client.deployment_id}
-        status, headers, body = browser.request("GET", base + "/lti/login?" + urlencode(query))
+        status, headers, body = login_initiation(browser, pupil, base)
         if status != 302:
             return done(f"error:login {status} {_code(body)}")
-        auth = dict(parse_qsl(urlsplit(headers["location"]).query))
-        form = {"id_token": platforms.id_token(pupil, auth, base), "state": auth["state"]}
-        status, headers, body = browser.request("POST", auth["redirect_uri"], form)
+        status, headers, body = post_id_token(browser, pupil, base, platforms, headers["location"])
         if reference:
             return done("admitted" if status == 200 and "launched" in body else f"error:launch {status} {body[:80]}")
         if status == 403 and _code(body):
