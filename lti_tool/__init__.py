@@ -79,6 +79,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .web.security import init_app as init_security
 
     init_security(app)
+    from .web import csrf
+
+    csrf.init_app(app)  # every state-changing request of every blueprint, default deny
 
     cli.init_app(app)
     cli_orders.init_app(app)

@@ -26,6 +26,16 @@ def issue_launch_token(launch_id: str) -> str:
     return _serializer().dumps(launch_id)
 
 
+def launch_token_valid(token: str) -> bool:
+    """Is this a launch token the tool signed, still within its lifetime? (Its launch is read only by
+    :func:`current_launch`.)"""
+    try:
+        _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
+    except BadSignature:  # SignatureExpired is a BadSignature
+        return False
+    return True
+
+
 def current_launch() -> Launch:
     """The launch named by the request's token; its locale becomes the page's locale."""
     token = request.values.get("lt", "")

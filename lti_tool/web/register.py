@@ -13,6 +13,7 @@ from .errors import render_domain_error
 
 bp = Blueprint("register", __name__, url_prefix="/lti")
 SALT = "lti_tool.dynamic-registration"
+REGISTRATION_FORM_SECONDS = 3600  # how long the confirmation form may wait before it is posted
 
 
 def _urls() -> ToolUrls:
@@ -42,7 +43,7 @@ def start():
 def finish():
     try:
         carried = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT).loads(
-            request.form.get("carried", ""), max_age=3600)
+            request.form.get("carried", ""), max_age=REGISTRATION_FORM_SECONDS)
     except BadSignature:
         return render_domain_error(DomainError("registration form expired", code="registration_expired"))
     session = get_session()

@@ -1,0 +1,120 @@
+"""Cross-site request forgery: one check before every state-changing request of every blueprint.
+
+Default deny. A ``POST``/``PUT``/``PATCH``/``DELETE`` is let through only when its endpoint (or its
+blueprint) is named in :data:`RULES`, and the request carries the proof that rule asks for:
+
+``SESSION``
+    The staff console: the form field ``csrf`` equals the token kept in the staff session. A session without a
+    token proves nothing (there is no fallback value).
+``LAUNCH_TOKEN``
+    Pages reached after a launch (pupil, teacher, municipal console, placing a course): the launch token
+    (``lt``), a signed, short-lived secret that only the browser that made the launch holds. Those pages live
+    in the platform's third-party frame, where a cookie-bound token may never come back, so the launch token
+    is the proof.
+``signed(field, salt)``
+    A form that carries a value the tool signed for it: the waiting-list offer (``wt``) and the dynamic
+    registration form (``carried``, which holds no one's authority: the page is public and the platform's
+    registration token travels inside it).
+``PROTOCOL``
+    The LTI login and launch: posted cross-site by the platform by design, and proven by the OIDC state, the
+    nonce and the id_token's signature, all checked by the launch itself.
+``SANDBOX``
+    The development sandbox platform (never on in production).
+
+A request refused here gets the tool's error page with code ``csrf_invalid`` and status 400.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request, session
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from .errors import render_error
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+@dataclass(frozen=True)
+class Proof:
+    kind: str
+    field: str = ""
+    salt: str = ""
+    max_age: int = 0
+
+
+SESSION = Proof("session", field="csrf")
+LAUNCH_TOKEN = Proof("launch_token", field="lt")
+PROTOCOL = Proof("protocol")
+SANDBOX = Proof("sandbox")
+
+
+def signed(field: str, salt: str, max_age: int) -> Proof:
+    return Proof("signed", field=field, salt=salt, max_age=max_age)
+
+
+def _rules() -> dict[str, Proof]:
+    from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT
+    from .register import REGISTRATION_FORM_SECONDS, SALT as REGISTER_SALT
+
+    return {
+        # Blueprints: every state-changing view of theirs needs this proof.
+        "staff": SESSION,
+        "pupil": LAUNCH_TOKEN,
+        "teacher": LAUNCH_TOKEN,
+        "municipal": LAUNCH_TOKEN,
+        "deep_link": LAUNCH_TOKEN,
+        "sandbox": SANDBOX,
+        # Single endpoints: they win over their blueprint's rule.
+        "lti.login": PROTOCOL,
+        "lti.launch": PROTOCOL,
+        "lti.launch_complete": PROTOCOL,
+        "pupil.join_waitlist": signed("wt", WAITLIST_SALT, WAITLIST_OFFER_SECONDS),
+        "register.finish": signed("carried", REGISTER_SALT, REGISTRATION_FORM_SECONDS),
+    }
+
+
+def rule_for(endpoint: str | None, blueprint: str | None) -> Proof | None:
+    rules = _rules()
+    if endpoint and endpoint in rules:
+        return rules[endpoint]
+    if blueprint and blueprint in rules:
+        return rules[blueprint]
+    return None
+
+
+def _proven(proof: Proof) -> bool:
+    if proof.kind in ("protocol", "sandbox"):
+        return proof.kind == "protocol" or bool(current_app.config["SANDBOX"])
+    if proof.kind == "session":
+        expected = session.get("csrf")
+        given = request.form.get(proof.field, "")
+        return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), str(expected).encode())
+    if proof.kind == "launch_token":
+        from .launch_token import launch_token_valid
+
+        return launch_token_valid(request.values.get(proof.field, ""))
+    if proof.kind == "signed":
+        try:
+            URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=proof.salt).loads(
+                request.form.get(proof.field, ""), max_age=proof.max_age)
+        except BadSignature:
+            return False
+        return True
+    return False
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _csrf():
+        if request.method in SAFE_METHODS or request.endpoint is None:
+            return None  # reads, and URLs that answer 404/405 anyway
+        if request.endpoint == "static":
+            return None
+        proof = rule_for(request.endpoint, request.blueprint)
+        if proof is not None and _proven(proof):
+            return None
+        return render_error("csrf_invalid", 400, f"{request.method} {request.endpoint}: "
+                                                 f"{'no rule' if proof is None else proof.kind + ' not proven'}")
