@@ -164,9 +164,20 @@ def test_proxy_fix_takes_the_client_address_from_the_proxy(config, app_factory):
     forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
     plain = app_factory(config).test_client()
     assert plain.get("/metrics", headers=forwarded).status_code == 200  # no trusted proxy: header ignored
-    behind = app_factory({**config, "PROXY_FIX_HOPS": 1}).test_client()
+    behind = app_factory({**config, "PROXY_FIX_HOPS": 1, "METRICS_TOKEN": "s3cret-token"}).test_client()
     assert behind.get("/metrics", headers=forwarded).status_code == 404
-    assert behind.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+
+
+def test_metrics_behind_a_proxy_need_the_token(config, app_factory):
+    """A proxy on the same machine makes every outside request arrive from loopback: loopback opens nothing."""
+    behind = app_factory({**config, "PROXY_FIX_HOPS": 1, "METRICS_TOKEN": "s3cret-token"}).test_client()
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}
+    assert behind.get("/metrics", environ_base=loopback).status_code == 404
+    assert behind.get("/metrics", environ_base=loopback, headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 404
+    assert behind.get("/metrics", environ_base=loopback,
+                      headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    without_token = app_factory({**config, "PROXY_FIX_HOPS": 1}).test_client()
+    assert without_token.get("/metrics", environ_base=loopback).status_code == 404
 
 
 def test_label_values_are_kept_plain():

@@ -115,6 +115,10 @@ def _metrics_allowed() -> bool:
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and hmac.compare_digest(header[len("Bearer "):].encode(), token.encode()):
         return True
+    if int(current_app.config["PROXY_FIX_HOPS"] or 0) > 0:
+        # Behind a proxy every outside request may arrive from a loopback address (a proxy on the same machine),
+        # and the forwarded address is the client's say-so: only the token opens the metrics.
+        return False
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
