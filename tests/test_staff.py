@@ -45,7 +45,11 @@ def test_local_sign_in_needs_csrf_and_the_sandbox(client, app_factory, config):
     assert client.post("/staff/sign-out", data={"csrf": token}).status_code == 302
     assert client.get("/staff/").status_code == 302
     production = app_factory({**config, "SANDBOX": False}).test_client()
-    assert production.post("/staff/sign-in/local", data={"name": "x"}).status_code == 404
+    assert production.post("/staff/sign-in/local", data={"name": "x"}).status_code == 400  # no CSRF token
+    with production.session_transaction() as staff_session:
+        staff_session["csrf"] = "a-token-of-this-session"
+    assert production.post("/staff/sign-in/local",
+                           data={"name": "x", "csrf": "a-token-of-this-session"}).status_code == 404
 
 
 def test_approve_bind_deactivate_and_audit(app, client, demo):
@@ -124,18 +128,32 @@ def idp(tmp_path):
 def test_oidc_sign_in(app_factory, config, idp):
     store, key = idp
     app = app_factory({**config, "STAFF_OIDC_ISSUER": IDP, "STAFF_OIDC_CLIENT_ID": "console",
-                       "STAFF_OIDC_CLIENT_SECRET": "s3cret", "STAFF_USERS": "nora@kulturskola.example"})
+                       "STAFF_OIDC_CLIENT_SECRET": "s3cret",
+                       "STAFF_USERS": "nora@kulturskola.example, listed-subject"})
     client = app.test_client()
     metadata = {"issuer": IDP, "authorization_endpoint": IDP + "/authorize", "token_endpoint": IDP + "/token",
                 "jwks_uri": IDP + "/jwks", "response_types_supported": ["code"],
                 "id_token_signing_alg_values_supported": ["RS256"]}
 
-    def sign(email, nonce):
+    def sign(claims, nonce):
         now = int(time.time())
-        return jwt.encode({"iss": IDP, "sub": "u-1", "aud": "console", "iat": now, "exp": now + 300, "nonce": nonce,
-                           "email": email}, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
+        return jwt.encode({"iss": IDP, "aud": "console", "iat": now, "exp": now + 300, "nonce": nonce, **claims},
+                          key.private_pem, algorithm="RS256", headers={"kid": key.kid})
 
-    for email, allowed in (("nora@kulturskola.example", True), ("someone@else.example", False)):
+    nora = "nora@kulturskola.example"
+    cases = (
+        ({"sub": "u-1", "email": nora, "email_verified": True}, True),
+        ({"sub": "u-2", "email": "someone@else.example", "email_verified": True}, False),
+        # An e-mail the provider has not verified proves nothing, whatever it says.
+        ({"sub": "u-3", "email": nora}, False),
+        ({"sub": "u-4", "email": nora, "email_verified": False}, False),
+        # No e-mail at all: a clean refusal (not an error), unless the subject itself is listed.
+        ({"sub": "u-5"}, False),
+        ({"sub": "u-6", "email": None}, False),
+        ({"sub": "listed-subject"}, True),
+    )
+    for claims, allowed in cases:
+        client = app.test_client()
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             mock.get(IDP + "/.well-known/openid-configuration", json=metadata)
             mock.get(IDP + "/jwks", json=store.jwks())
@@ -143,11 +161,12 @@ def test_oidc_sign_in(app_factory, config, idp):
             assert start.status_code == 302 and start.headers["Location"].startswith(IDP + "/authorize")
             query = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["Location"]).query).items()}
             mock.post(IDP + "/token", json={"access_token": "at", "token_type": "Bearer", "expires_in": 300,
-                                            "id_token": sign(email, query["nonce"])})
+                                            "id_token": sign(claims, query["nonce"])})
             back = client.get("/staff/callback", query_string={"code": "c", "state": query["state"]})
         if allowed:
-            assert back.status_code == 302 and client.get("/staff/").status_code == 200
+            assert back.status_code == 302 and client.get("/staff/").status_code == 200, claims
         else:
-            assert back.status_code == 403 and 'data-error-code="staff_refused"' in back.get_data(as_text=True)
+            assert back.status_code == 403 and 'data-error-code="staff_refused"' in back.get_data(as_text=True), claims
+            assert client.get("/staff/").status_code == 302, claims
     bad_state = client.get("/staff/callback", query_string={"code": "c", "state": "forged"})
     assert bad_state.status_code == 403

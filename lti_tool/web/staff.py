@@ -47,12 +47,25 @@ def oidc_client():
     return oauth.staff
 
 
+def verified_email(claims: dict) -> str | None:
+    """The e-mail address of the sign-in, lower-cased, only when the provider says it verified it
+    (``email_verified``); an unverified address proves nothing about who signed in."""
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    return email.strip().lower() if claims.get("email_verified") in (True, "true") else None
+
+
 def is_staff(claims: dict) -> bool:
-    """Staff are those listed in LTI_TOOL_STAFF_USERS (e-mail or sub) or holding LTI_TOOL_STAFF_CLAIM
-    (``name=value``; a list claim matches when it contains the value)."""
+    """Staff are those listed in LTI_TOOL_STAFF_USERS (a verified e-mail, or the provider's ``sub``) or holding
+    LTI_TOOL_STAFF_CLAIM (``name=value``; a list claim matches when it contains the value)."""
     config = current_app.config
     allowed = {u.strip().lower() for u in str(config.get("STAFF_USERS") or "").split(",") if u.strip()}
-    if claims.get("email", "").lower() in allowed or str(claims.get("sub", "")).lower() in allowed:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        return False
+    email = verified_email(claims)
+    if sub.lower() in allowed or (email is not None and email in allowed):
         return True
     wanted = str(config.get("STAFF_CLAIM") or "")
     if "=" in wanted:
@@ -118,7 +131,7 @@ def callback():
         return render_template("staff/sign_in.html", oidc=True, dev=current_app.config["SANDBOX"], refused=True,
                                csrf=csrf_token()), 403
     session.clear()
-    session[SESSION_KEY] = {"name": claims.get("email") or claims.get("sub"), "via": "oidc"}
+    session[SESSION_KEY] = {"name": verified_email(claims) or claims["sub"], "via": "oidc"}
     return redirect(url_for("staff.overview"))
 
 
