@@ -124,7 +124,7 @@ def main() -> None:
     server, base = serve(platform)
     with tempfile.TemporaryDirectory() as folder:
         app = create_app({"DATABASE_URL": f"sqlite:///{folder}/bench.db", "KEYS_DIR": f"{folder}/keys",
-                          "SANDBOX": False})
+                          "SANDBOX": False, "OUTBOUND_ALLOW_PRIVATE": True})  # the fake platform is on 127.0.0.1
         upgrade(app)
         with new_session(app) as session:
             registration = Registration(name="fake", issuer=base, client_id="bench", auth_login_url=base + "/auth",
@@ -151,7 +151,8 @@ def main() -> None:
 
         client_timeout = 1.0
         sessions = app.extensions[SESSIONMAKER_KEY]
-        clients = [ServiceClient(get_lti(app).keys, timeout=client_timeout) for _ in range(args.workers)]
+        clients = [ServiceClient(get_lti(app).keys, timeout=client_timeout, policy=get_lti(app).outbound)
+                   for _ in range(args.workers)]
         started = time.perf_counter()
         clock = {"now": datetime.now(timezone.utc)}
 

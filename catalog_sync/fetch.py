@@ -1,5 +1,8 @@
 """Read a feed from a file or over HTTP(S): conditional GET, timeouts, retries with backoff.
 
+Over HTTP(S) the feed is fetched through the tool's outbound guard (``lti_tool.outbound``): https only in
+production, no private address unless the policy allows it, at most ``max_bytes`` and ``deadline`` seconds.
+
 Nothing here touches the database: the caller passes the validators of the last successful sync
 (``etag``, ``last_modified``) and keeps the ones returned.
 """
@@ -12,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import requests
+from lti_tool import outbound
 
 USER_AGENT = "kulturskola-lti-tool catalog sync"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ATTEMPTS = 3
 BACKOFF_SECONDS = 1.0
 MAX_FEED_BYTES = 50 * 1024 * 1024  # the example feed of 12 courses is 130 kB
+FEED_DEADLINE_SECONDS = 300.0  # the whole of one request, however slowly the source sends
 
 
 class FetchError(Exception):
@@ -50,27 +54,20 @@ def parse_json(raw: bytes, source: str) -> object:
         raise NotJSONError(f"{source} is not JSON: {exc}") from exc
 
 
-def _read_capped(response: requests.Response, source: str, max_bytes: int) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchError(f"{source} is larger than {max_bytes} bytes: not read")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | None = None, timeout: float = 10,
                attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS,
-               sleep: Callable[[float], None] | None = None, http: requests.Session | None = None,
-               max_bytes: int = MAX_FEED_BYTES) -> Fetched:
+               sleep: Callable[[float], None] | None = None, http: outbound.OutboundSession | None = None,
+               max_bytes: int = MAX_FEED_BYTES, policy: outbound.OutboundPolicy | None = None,
+               deadline: float = FEED_DEADLINE_SECONDS) -> Fetched:
     """The feed at ``source`` (a file path or an http(s) URL).
 
     Over HTTP(S), ``If-None-Match``/``If-Modified-Since`` are sent when given; a 304 answers "not modified"
     (``Fetched.not_modified``, no data). Connection errors, timeouts (also while the body is being read),
     429 and 5xx are tried ``attempts``
     times in all, waiting ``backoff`` seconds, then twice as long, ... (``sleep`` is injectable). Any other
-    status, or the last failure, raises ``FetchError``; a body that is not JSON raises ``NotJSONError``.
+    status, or the last failure, raises ``FetchError``; a body that is not JSON raises ``NotJSONError``. A URL
+    the outbound guard refuses (``policy``: the app's, else ``outbound.STRICT``), or a body larger than
+    ``max_bytes``, raises ``FetchError`` at once.
     """
     if not is_url(source):
         try:
@@ -81,7 +78,7 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
             raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from exc
         return Fetched(source, parse_json(raw, source))
     own_session = http is None
-    http = http or requests.Session()
+    http = http or outbound.session(policy)
     sleep = sleep or time.sleep
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     if etag:
@@ -92,29 +89,23 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     try:
         for attempt in range(1, attempts + 1):
             try:
-                response = http.get(source, headers=headers, timeout=timeout, stream=True)
-            except requests.RequestException as exc:
-                last_error = f"{exc.__class__.__name__}: {exc}"
+                response = http.get(source, headers=headers, timeout=timeout, max_bytes=max_bytes, deadline=deadline)
+            except outbound.OutboundError as exc:
+                if exc.kind == outbound.TOO_LARGE:
+                    raise FetchError(f"{source} is larger than {max_bytes} bytes: not read") from exc
+                if exc.kind == outbound.REFUSED:
+                    raise FetchError(f"{source}: not fetched ({exc.reason})") from exc
+                last_error = exc.reason  # no answer, or the body stalled or broke off: try again
             else:
                 if response.status_code == 304:
                     return Fetched(source, None, True, response.headers.get("ETag") or etag,
                                    response.headers.get("Last-Modified") or last_modified)
                 if response.status_code == 200:
-                    try:
-                        raw = _read_capped(response, source, max_bytes)
-                    except requests.RequestException as exc:  # the body stalled or broke off: try again
-                        last_error = f"{exc.__class__.__name__} while reading the feed: {exc}"
-                        raw = None
-                    finally:
-                        response.close()
-                    if raw is not None:
-                        return Fetched(source, parse_json(raw, source), False,
-                                       response.headers.get("ETag"), response.headers.get("Last-Modified"))
-                else:
-                    response.close()
-                    last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-                    if response.status_code not in RETRY_STATUSES:
-                        break
+                    return Fetched(source, parse_json(response.content, source), False,
+                                   response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                if response.status_code not in RETRY_STATUSES:
+                    break
             if attempt < attempts:
                 sleep(backoff * 2 ** (attempt - 1))
         else:

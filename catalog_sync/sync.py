@@ -20,11 +20,11 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from lti_tool import outbound
 from lti_tool.models import (COURSE_ACTIVE, COURSE_RETIRED, ROUND_OPEN, ROUND_RETIRED, Assignment, CatalogSync,
                              Course, CourseModule, CoursePrice, CourseRound, Lesson)
 
@@ -370,10 +370,12 @@ def _last_validators(sessions: sessionmaker[Session], source: str) -> tuple[str 
 
 def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = False, timeout: float = 10,
              sleep: Callable[[float], None] | None = None, progress: Callable[[list], Iterable] | None = None,
-             http: requests.Session | None = None, now: datetime | None = None) -> SyncReport:
+             http: outbound.OutboundSession | None = None, now: datetime | None = None,
+             policy: outbound.OutboundPolicy | None = None) -> SyncReport:
     """Fetch, validate and apply in one transaction (committed, or rolled back for a dry run); then record
     the run in ``catalog_syncs`` in a transaction of its own, whatever happened. Never raises for a bad feed
-    or an unreachable source: see ``report.result`` and ``report.errors``."""
+    or an unreachable source: see ``report.result`` and ``report.errors``. ``policy``: the app's outbound
+    policy (``OutboundPolicy.from_settings(app.config)``); without one, ``outbound.STRICT``."""
     started = now or datetime.now(timezone.utc)
     etag = last_modified = None
     if is_url(source) and not dry_run:
@@ -381,7 +383,8 @@ def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = Fa
     report = SyncReport(source=source)
     fetched = None
     try:
-        fetched = fetch_feed(source, etag=etag, last_modified=last_modified, timeout=timeout, sleep=sleep, http=http)
+        fetched = fetch_feed(source, etag=etag, last_modified=last_modified, timeout=timeout, sleep=sleep, http=http,
+                             policy=policy)
     except NotJSONError as error:
         report.result, report.errors = RESULT_REJECTED, [f"{ROOT}: not JSON ({error.__cause__ or error})"]
     except FetchError as error:
@@ -427,13 +430,15 @@ def sync_catalog_from_source(session_factory: sessionmaker[Session], source: str
                              config: Mapping[str, Any] | None = None, *,
                              sleep: Callable[[float], None] | None = None,
                              progress: Callable[[list], Iterable] | None = None,
-                             http: requests.Session | None = None) -> SyncReport:
+                             http: outbound.OutboundSession | None = None) -> SyncReport:
     """The whole sync of ``source`` (a file path or an http(s) URL), for the CLI, the staff console or a
-    worker: ``run_sync`` with the app's settings (``HTTP_TIMEOUT_SECONDS``). ``session_factory`` is the
-    app's sessionmaker (``app.extensions[lti_tool.db.SESSIONMAKER_KEY]``)."""
+    worker: ``run_sync`` with the app's settings (``HTTP_TIMEOUT_SECONDS``, the outbound policy; without
+    ``config``, ``outbound.STRICT``). ``session_factory`` is the app's sessionmaker
+    (``app.extensions[lti_tool.db.SESSIONMAKER_KEY]``)."""
     timeout = float((config or {}).get("HTTP_TIMEOUT_SECONDS", 10))
+    policy = outbound.OutboundPolicy.from_settings(config) if config is not None else None
     return run_sync(session_factory, source, dry_run=dry_run, timeout=timeout, sleep=sleep, progress=progress,
-                    http=http)
+                    http=http, policy=policy)
 
 
 # -- reading --------------------------------------------------------------------------------------------

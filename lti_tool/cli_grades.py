@@ -17,7 +17,8 @@ from .services import grades
 
 
 def service_client() -> ServiceClient:
-    return ServiceClient(get_lti().keys, timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]))
+    return ServiceClient(get_lti().keys, timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]),
+                         policy=get_lti().outbound)
 
 
 @click.command("worker")

@@ -45,11 +45,24 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_STATE_TTL_SECONDS": 600,
     # How long a launch token (carried in links and forms after the launch) stays valid.
     "LAUNCH_TOKEN_TTL_SECONDS": 4 * 3600,
-    # Platform JWKS: cache lifetime when the platform sends no cache headers, and the least time
-    # between two forced fetches on an unknown kid.
+    # Platform JWKS: cache lifetime when the platform sends no cache headers; an id_token's unknown kid fetches
+    # the key set again at most once per JWKS_REFETCH_MIN_INTERVAL_SECONDS for that kid, and a key set is
+    # fetched again at most JWKS_REFETCH_CAP times in that interval whatever the kids (so an attacker's made-up
+    # kids neither flood the platform nor hold back the platform's genuine new key). 0: no throttle.
     "JWKS_DEFAULT_CACHE_SECONDS": 3600,
     "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 10,
+    "JWKS_REFETCH_CAP": 3,
     "HTTP_TIMEOUT_SECONDS": 10,
+    # Every URL the tool fetches on someone else's say-so (openid-configuration, registration endpoint, JWKS,
+    # token, AGS/NRPS, catalog feed) goes through one guard (lti_tool/outbound.py): https only in production,
+    # no loopback, private or reserved address unless OUTBOUND_ALLOW_PRIVATE (link-local such as the cloud
+    # metadata address, multicast and unspecified never), checked at connect time, redirects checked too.
+    # None: on in development while the sandbox platform is on (it serves its JWKS and token on localhost),
+    # off otherwise; production allows private addresses only when this is set explicitly.
+    "OUTBOUND_ALLOW_PRIVATE": None,
+    # The most time one outbound request may take, redirects and body included, however slowly the server
+    # answers (each read also times out after HTTP_TIMEOUT_SECONDS). The catalog feed has 300 seconds.
+    "OUTBOUND_DEADLINE_SECONDS": 30,
     # Key rotation: how long a retired key stays published.
     "KEY_GRACE_DAYS": 7,
     # Hand-in files: where they are kept (default: <instance>/uploads), the largest accepted, the kinds
@@ -96,6 +109,13 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_PER_ADDRESS": 300,
     "RATE_LIMIT_PER_REGISTRATION": 6000,
     "RATE_LIMIT_WINDOW_SECONDS": 60,
+    # The municipal console opens for an institution or system administrator (LIS v2 institution/person#
+    # Administrator, system/person#Administrator or #SysAdmin) who is listed as the municipality's contact
+    # (`municipalities add-contact`), or who also carries a role named here for the launch's registration:
+    # {"<registration id>": [role URI, ...], "*": [...every registration...]}; a plain list is "*". Course
+    # (context) roles are refused here. None: {} ({"sandbox": [institution Administrator]} with the sandbox on,
+    # so the demo's administrator opens the console).
+    "MUNICIPAL_ADMIN_ROLES": None,
 }
 
 PREFIX = "LTI_TOOL_"
@@ -141,8 +161,12 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     if settings["SANDBOX"] is None:
         settings["SANDBOX"] = not production
     settings["SANDBOX"] = bool(settings["SANDBOX"])
+    if settings["OUTBOUND_ALLOW_PRIVATE"] is None:
+        settings["OUTBOUND_ALLOW_PRIVATE"] = not production and settings["SANDBOX"]
     if not settings["LOG_FORMAT"]:
         settings["LOG_FORMAT"] = "json" if production else "text"
+    settings["MUNICIPAL_ADMIN_ROLES"] = normalise_admin_roles(settings["MUNICIPAL_ADMIN_ROLES"],
+                                                              sandbox=settings["SANDBOX"])
     check_settings(settings)
     return settings
 
@@ -164,6 +188,14 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError(f"LTI_TOOL_{name} must be a whole number, 0 or more")
     if not isinstance(settings["RATE_LIMIT_WINDOW_SECONDS"], int) or settings["RATE_LIMIT_WINDOW_SECONDS"] < 1:
         raise ConfigurationError("LTI_TOOL_RATE_LIMIT_WINDOW_SECONDS must be a whole number, 1 or more")
+    if not isinstance(settings.get("OUTBOUND_ALLOW_PRIVATE", False), bool):
+        raise ConfigurationError("LTI_TOOL_OUTBOUND_ALLOW_PRIVATE must be true or false")
+    deadline = settings.get("OUTBOUND_DEADLINE_SECONDS", 30)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline <= 0:
+        raise ConfigurationError("LTI_TOOL_OUTBOUND_DEADLINE_SECONDS must be a number of seconds, more than 0")
+    cap = settings.get("JWKS_REFETCH_CAP", 3)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise ConfigurationError("LTI_TOOL_JWKS_REFETCH_CAP must be a whole number, 1 or more")
     if settings["ENV"] == "production":
         secret = str(settings["SECRET_KEY"] or "")
         if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
@@ -174,6 +206,42 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError("The sandbox platform is never enabled in production")
         if not str(settings["BASE_URL"]).startswith("https://"):
             raise ConfigurationError("LTI_TOOL_BASE_URL must be https in production")
+
+
+SANDBOX_REGISTRATION_KEY = "sandbox"
+_INSTITUTION_ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+# Roles of a course (context), never enough for the municipal console: LIS v2 membership roles and their
+# sub-roles, LIS v1 context roles, and the short forms LTI 1.3 allows for context roles ("Administrator").
+_CONTEXT_ROLE_PREFIXES = ("http://purl.imsglobal.org/vocab/lis/v2/membership", "urn:lti:role:")
+
+
+def normalise_admin_roles(value: Any, *, sandbox: bool) -> dict[str, list[str]]:
+    """``MUNICIPAL_ADMIN_ROLES`` as ``{key: [role, ...]}`` (key: a registration id, ``*`` or ``sandbox``).
+    Accepts the JSON object, a JSON list or a comma/space separated string (both for every registration)."""
+    if value is None:
+        return {SANDBOX_REGISTRATION_KEY: [_INSTITUTION_ADMINISTRATOR]} if sandbox else {}
+    if isinstance(value, str):
+        value = [part for part in value.replace(",", " ").split() if part]
+    if isinstance(value, (list, tuple)):
+        value = {"*": list(value)}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("LTI_TOOL_MUNICIPAL_ADMIN_ROLES must be a JSON object of registration id -> roles")
+    normalised: dict[str, list[str]] = {}
+    for key, roles in value.items():
+        key = str(key).strip()
+        if isinstance(roles, str):
+            roles = [roles]
+        if not (key.isdigit() or key in ("*", SANDBOX_REGISTRATION_KEY)) or not isinstance(roles, (list, tuple)) \
+                or not all(isinstance(role, str) and role.strip() for role in roles):
+            raise ConfigurationError("LTI_TOOL_MUNICIPAL_ADMIN_ROLES: keys are registration ids (or * or sandbox), "
+                                     f"values lists of role URIs; not {key!r}: {roles!r}")
+        for role in roles:
+            role = role.strip()
+            if ":" not in role or role.startswith(_CONTEXT_ROLE_PREFIXES):
+                raise ConfigurationError(f"LTI_TOOL_MUNICIPAL_ADMIN_ROLES: {role!r} is a course (context) role; "
+                                         "only a platform's own roles (full URIs) may open the municipal console")
+        normalised[key] = [role.strip() for role in roles]
+    return normalised
 
 
 def _is_loopback(url: str) -> bool:

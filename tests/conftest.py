@@ -82,6 +82,9 @@ def config(database_url, tmp_path, keys_template):
         "SANDBOX": True,
         "REDIS_URL": "",
         "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 0,
+        # The sandbox platform, the fault drills' sources and the browser tests serve on 127.0.0.1; the
+        # outbound guard's own tests (test_outbound.py) turn this off.
+        "OUTBOUND_ALLOW_PRIVATE": True,
         "UPLOAD_DIR": str(tmp_path / "uploads"),
     }
 

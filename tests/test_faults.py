@@ -347,7 +347,8 @@ def test_a_source_that_stalls_mid_feed_changes_nothing_and_is_recorded(app, sync
     waits: list[float] = []
     try:
         started = time.monotonic()
-        report = run_sync(app.extensions[SESSIONMAKER_KEY], source.url, timeout=0.3, sleep=waits.append)
+        report = run_sync(app.extensions[SESSIONMAKER_KEY], source.url, timeout=0.3, sleep=waits.append,
+                          policy=get_lti(app).outbound)
         elapsed = time.monotonic() - started
     finally:
         source.close()
@@ -399,7 +400,7 @@ def test_grade_service_down_for_days_keeps_every_score_and_sends_them_after(app,
     ags_launch(launches, "t1", role="instructor")
     for pupil in pupils:
         hand_in_and_review(app, made, pupil=pupil, score="7")
-    client = ServiceClient(get_lti(app).keys, timeout=2)
+    client = ServiceClient(get_lti(app).keys, timeout=2, policy=get_lti(app).outbound)
     received: list[str] = []
     platform = {"up": False}
     tries = {"n": 0}

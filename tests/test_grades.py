@@ -67,7 +67,7 @@ def hand_in_and_review(app, course, pupil="p1", score="8", feedback="Bra!", assi
 
 @pytest.fixture
 def client_(app):
-    return ServiceClient(get_lti(app).keys, timeout=2)
+    return ServiceClient(get_lti(app).keys, timeout=2, policy=get_lti(app).outbound)
 
 
 def drain(app, client, now=None):
@@ -343,7 +343,7 @@ def test_several_workers_at_once_send_each_score_once(app, launches, course):
         token_reply(mock)
         mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
         mock.add_callback(responses.POST, ITEM + "/scores", callback=scores)
-        clients = [ServiceClient(get_lti(app).keys, timeout=2) for _ in range(4)]
+        clients = [ServiceClient(get_lti(app).keys, timeout=2, policy=get_lti(app).outbound) for _ in range(4)]
         with ThreadPoolExecutor(max_workers=4) as pool:
             reports = list(pool.map(lambda c: grades.drain(app.extensions[SESSIONMAKER_KEY], c, batch=2), clients))
     assert sorted(received) == sorted(users)

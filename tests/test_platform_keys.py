@@ -12,7 +12,7 @@ import responses
 from lti_tool.db import new_session
 from lti_tool.domain.errors import LaunchError
 from lti_tool.lti.keys import KeyStore
-from lti_tool.lti.platform_keys import PlatformKeys, cache_lifetime
+from lti_tool.lti.platform_keys import PlatformKeys, _throttle_key, cache_lifetime
 
 URL = "https://lms.example/jwks"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -90,16 +90,94 @@ def test_unknown_kid_refetched_once(app, jwks_keys):
         assert caught.value.code == "key_unknown" and len(mock.calls) == 2
 
 
-def test_refetch_is_throttled(app, jwks_keys):
+def test_refetch_is_throttled_per_kid_and_capped_per_key_set(app, jwks_keys):
     store, key = jwks_keys
-    keys = make(app, min_interval=60)
+    keys, other_worker = make(app, min_interval=60), make(app, min_interval=60)
+    assert keys.keys.refetch_cap == 3
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
         keys.get_key(URL, key.kid)
         for _ in range(3):
             with pytest.raises(LaunchError):
                 keys.get_key(URL, "random-kid")
-        assert len(mock.calls) == 1  # a flood of unknown kids does not flood the platform
+        assert len(mock.calls) == 2  # the same unknown kid: fetched again once in the interval
+        for i in range(30):  # a flood of made-up kids, on two workers
+            with pytest.raises(LaunchError) as caught:
+                (keys if i % 2 else other_worker).get_key(URL, f"made-up-{i}")
+            assert caught.value.code == "key_unknown"
+        assert len(mock.calls) == 1 + 3  # the cap holds, whatever the kids and whichever worker
+        assert keys.get_key(URL, key.kid) is not None and len(mock.calls) == 4
+
+
+def test_an_attackers_unknown_kid_does_not_hold_back_the_platforms_new_key(app, jwks_keys, tmp_path):
+    """The refetch throttle used to be per key set: one made-up kid blocked the platform's genuine new key
+    for the whole interval. Now a kid nobody asked for yet is fetched on its first launch."""
+    store, key = jwks_keys
+    rotated = KeyStore(tmp_path / "rotated")
+    new_key = rotated.ensure()
+    keys = make(app, min_interval=60)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        keys.get_key(URL, key.kid)
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, "attackers-made-up-kid")
+        mock.replace(responses.GET, URL, json={"keys": store.jwks()["keys"] + rotated.jwks()["keys"]},
+                     headers={"Cache-Control": "max-age=600"})  # the platform rotates its key just after
+        assert keys.get_key(URL, new_key.kid) is not None
+        assert len(mock.calls) == 3
+
+
+def test_the_platforms_new_key_is_accepted_on_its_first_launch_after_an_attackers_kid(config, launches_factory,
+                                                                                     platform_http):
+    from .conftest import error_code
+
+    launches = launches_factory({**config, "JWKS_REFETCH_MIN_INTERVAL_SECONDS": 60})
+    assert launches.launch().status_code == 303
+    refused = launches.launch(headers={"kid": "attackers-made-up-kid"})
+    assert refused.status_code == 400 and error_code(refused) == "key_unknown"
+    launches.platform.keys.rotate()  # the platform's next launch is signed by a key the tool never saw
+    fetched = len(platform_http.calls)
+    assert launches.launch().status_code == 303
+    assert len(platform_http.calls) == fetched + 1
+
+
+def test_the_throttle_is_kept_in_the_database_and_old_rows_go(app, jwks_keys):
+    from sqlalchemy import select
+
+    from lti_tool.models import RateLimitCounter
+
+    store, key = jwks_keys
+    keys = make(app, min_interval=60)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        keys.get_key(URL, key.kid)
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, "made-up")
+    with new_session(app) as session:
+        rows = session.scalars(select(RateLimitCounter)).all()
+        assert sorted(row.key[:7] for row in rows) == ["jwks:k:", "jwks:u:"]
+        assert all(len(row.key) <= 64 and "made-up" not in row.key for row in rows)
+        for row in rows:
+            row.window_start -= timedelta(minutes=5)
+        session.commit()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, "made-up")  # the interval is over: fetched again
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, "another-made-up")
+        assert len(mock.calls) == 2
+    with new_session(app) as session:
+        for row in session.scalars(select(RateLimitCounter).where(RateLimitCounter.key.like("jwks:k:%"))):
+            row.window_start -= timedelta(minutes=5)
+        session.commit()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(URL, json=store.jwks(), headers={"Cache-Control": "max-age=600"})
+        with pytest.raises(LaunchError):
+            keys.get_key(URL, "a-third-made-up")
+    with new_session(app) as session:  # the rows of kids whose interval is over are gone
+        kid_rows = session.scalars(select(RateLimitCounter).where(RateLimitCounter.key.like("jwks:k:%"))).all()
+        assert [row.key for row in kid_rows] == [_throttle_key("k", URL, "a-third-made-up")]
 
 
 @pytest.mark.parametrize("reply", [

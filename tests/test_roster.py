@@ -55,7 +55,8 @@ def member(user, status="Active", roles=LEARNER, name=None):
 def sync(app, names=False):
     with new_session(app) as session:
         context = session.scalars(select(LtiContext)).one()
-        report = sync_roster(session, ServiceClient(get_lti(app).keys, timeout=2), context, keep_names=names)
+        client = ServiceClient(get_lti(app).keys, timeout=2, policy=get_lti(app).outbound)
+        report = sync_roster(session, client, context, keep_names=names)
         session.commit()
         return report
 

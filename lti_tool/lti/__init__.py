@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from ..outbound import STRICT, OutboundPolicy
 from .keys import KeyStore
 from .launch import LaunchValidator
 from .platform_keys import PlatformKeys
@@ -22,6 +23,7 @@ class Lti:
     logins: LoginStore
     platform_keys: PlatformKeys
     validator: LaunchValidator
+    outbound: OutboundPolicy = STRICT  # the app's outbound-request policy, for every client that fetches
 
 
 def init_app(app: Flask) -> Lti:
@@ -35,14 +37,17 @@ def init_app(app: Flask) -> Lti:
                                                                     socket_timeout=2))
     else:
         logins = SqlLoginStore()
+    policy = OutboundPolicy.from_settings(config)
     platform_keys = PlatformKeys(
         default_lifetime=timedelta(seconds=float(config["JWKS_DEFAULT_CACHE_SECONDS"])),
         refetch_min_interval=timedelta(seconds=float(config["JWKS_REFETCH_MIN_INTERVAL_SECONDS"])),
+        refetch_cap=int(config["JWKS_REFETCH_CAP"]),
         timeout=float(config["HTTP_TIMEOUT_SECONDS"]),
+        policy=policy,
     )
     validator = LaunchValidator(logins, platform_keys, base_url=config["BASE_URL"],
                                 leeway=float(config["JWT_LEEWAY_SECONDS"]))
-    lti = Lti(keys=keys, logins=logins, platform_keys=platform_keys, validator=validator)
+    lti = Lti(keys=keys, logins=logins, platform_keys=platform_keys, validator=validator, outbound=policy)
     app.extensions[EXTENSION_KEY] = lti
     return lti
 

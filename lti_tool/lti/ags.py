@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 import jwt
-import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import outbound
 from ..models import Registration, ServiceToken
 from .keys import KeyStore
 from .platform_keys import USER_AGENT
@@ -25,10 +25,12 @@ MEDIA_LINEITEMS = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 MEDIA_SCORE = "application/vnd.ims.lis.v1.score+json"
 MEDIA_MEMBERSHIPS = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 TOKEN_MARGIN = timedelta(seconds=60)  # a token is renewed this long before it expires
+SERVICE_MAX_BYTES = 8 * 1024 * 1024  # one answer of a platform's service (a roster page of a large course)
 
 
 class ServiceError(Exception):
-    """A platform call failed: ``status`` is None for no answer (timeout, connection error)."""
+    """A platform call failed: ``status`` is None for no answer (timeout, connection error, or an address the
+    outbound guard refused)."""
 
     def __init__(self, message: str, status: int | None = None, body: str = "", retry_after: str | None = None):
         super().__init__(message)
@@ -51,14 +53,18 @@ def with_query(url: str, **params: str) -> str:
 
 @dataclass
 class ServiceClient:
+    """Calls the platforms' services through the outbound guard: ``policy`` is the app's
+    (``get_lti().outbound``); without one, ``outbound.STRICT``."""
+
     keys: KeyStore
     timeout: float = 10.0
-    http: requests.Session | None = None
+    http: outbound.OutboundSession | None = None
     token_requests: int = 0  # counted for the benchmark and tests
+    policy: outbound.OutboundPolicy | None = None
 
     def __post_init__(self) -> None:
         if self.http is None:
-            self.http = requests.Session()
+            self.http = outbound.session(self.policy)
         self.http.headers["User-Agent"] = USER_AGENT  # Canvas requires one on service calls
 
     # -- tokens -----------------------------------------------------------------------------------------
@@ -82,9 +88,10 @@ class ServiceClient:
             response = self.http.post(registration.auth_token_url, data={
                 "grant_type": "client_credentials",
                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self._assertion(registration), "scope": scope}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ServiceError(f"token request failed: {exc.__class__.__name__}") from exc
+                "client_assertion": self._assertion(registration), "scope": scope}, timeout=self.timeout,
+                max_bytes=SERVICE_MAX_BYTES)
+        except outbound.OutboundError as exc:
+            raise ServiceError(f"token request failed: {exc.reason}") from exc
         if response.status_code != 200:
             raise ServiceError(f"token request answered {response.status_code}", response.status_code,
                                response.text[:2000], response.headers.get("Retry-After"))
@@ -115,7 +122,7 @@ class ServiceClient:
 
     # -- calls ------------------------------------------------------------------------------------------
     def call(self, method: str, url: str, token: str, *, accept: str | None = None, content_type: str | None = None,
-             json_body: dict | None = None) -> requests.Response:
+             json_body: dict | None = None) -> outbound.Response:
         headers = {"Authorization": f"Bearer {token}"}
         if accept:
             headers["Accept"] = accept
@@ -123,9 +130,10 @@ class ServiceClient:
             headers["Content-Type"] = content_type
         try:
             data = json.dumps(json_body) if json_body is not None else None
-            response = self.http.request(method, url, headers=headers, data=data, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ServiceError(f"{method} {url}: {exc.__class__.__name__}") from exc
+            response = self.http.request(method, url, headers=headers, data=data, timeout=self.timeout,
+                                         max_bytes=SERVICE_MAX_BYTES)
+        except outbound.OutboundError as exc:
+            raise ServiceError(f"{method} {url}: {exc.reason}") from exc
         if not 200 <= response.status_code < 300:
             raise ServiceError(f"{method} {url} answered {response.status_code}", response.status_code,
                                response.text[:2000], response.headers.get("Retry-After"))
@@ -154,7 +162,7 @@ class ServiceClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise ServiceError("line item created without an id", response.status_code, response.text[:2000]) from exc
 
-    def post_score(self, token: str, lineitem_url: str, score: dict) -> requests.Response:
+    def post_score(self, token: str, lineitem_url: str, score: dict) -> outbound.Response:
         return self.call("POST", scores_url(lineitem_url), token, content_type=MEDIA_SCORE, json_body=score)
 
     def memberships_page(self, token: str, url: str) -> tuple[dict, dict[str, str]]:

@@ -1,13 +1,20 @@
-"""Platform public keys (JWKS): fetched over HTTP, cached in the database as the platform's cache
-headers allow, fetched again once when an id_token names a ``kid`` we do not have.
+"""Platform public keys (JWKS): fetched through the outbound guard, cached in the database as the platform's
+cache headers allow, fetched again once when an id_token names a ``kid`` we do not have.
 
 Each worker also keeps the key sets it has read, with their parsed keys, until the same expiry: a launch
 whose ``kid`` is known and fresh there touches neither the database nor the platform. Anything else (an
 unknown ``kid``, an expired set) goes through the database cache, so the refetch throttle is shared by every
-worker."""
+worker.
+
+The throttle of refetches forced by unknown kids is per (key set URL, kid), with a cap per key set URL: the
+same made-up kid fetches nothing again within the interval, many made-up kids fetch at most ``refetch_cap``
+times in it, and a kid nobody asked for yet (the platform's genuine new key, on its first launch after a
+rotation) is fetched at once unless that cap is used up. Counted in ``rate_limit_counters`` (keys starting
+``jwks:``), inside the caller's transaction, which the launch commits even when it refuses."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -17,15 +24,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 import jwt
-import requests
+from sqlalchemy import case, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import outbound
 from ..domain.errors import LaunchError
-from ..models import PlatformKeySet
+from ..models import PlatformKeySet, RateLimitCounter
 
 log = logging.getLogger(__name__)
 USER_AGENT = "kulturskola-lti-tool/0.1 (+LTI 1.3 tool)"
+JWKS_MAX_BYTES = 1024 * 1024  # a platform's key set is a few kB
+DEFAULT_REFETCH_CAP = 3
 
 
 def cache_lifetime(headers: Mapping[str, str], now: datetime, default: timedelta) -> timedelta:
@@ -62,12 +72,14 @@ class PlatformKeys:
     """Key sets are read and cached through the caller's session, inside its transaction."""
 
     def __init__(self, *, default_lifetime: timedelta, refetch_min_interval: timedelta, timeout: float,
-                 http: requests.Session | None = None):
+                 http: outbound.OutboundSession | None = None, policy: outbound.OutboundPolicy | None = None,
+                 refetch_cap: int = DEFAULT_REFETCH_CAP):
         self.default_lifetime = default_lifetime
         self.refetch_min_interval = refetch_min_interval
+        self.refetch_cap = refetch_cap
         self.timeout = timeout
-        self.http = http or requests.Session()
-        self.http.headers.setdefault("User-Agent", USER_AGENT)
+        self.http = http or outbound.session(policy)
+        self.http.headers["User-Agent"] = USER_AGENT
         self._remembered: dict[str, _Remembered] = {}
         self._lock = threading.Lock()
 
@@ -77,9 +89,9 @@ class PlatformKeys:
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
         try:
-            response = self.http.get(url, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise LaunchError(f"JWKS {url} unreachable: {exc}", code="platform_keys_unavailable") from exc
+            response = self.http.get(url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
+        except outbound.OutboundError as exc:
+            raise LaunchError(f"JWKS not fetched: {exc}", code="platform_keys_unavailable") from exc
         lifetime = cache_lifetime(response.headers, now, self.default_lifetime)
         if response.status_code == 304 and cached is not None:
             keys = cached.keys
@@ -133,14 +145,71 @@ class PlatformKeys:
             cached = self._fetch(session, url, cached)
             fetched_now = True
         key = _find(cached.keys, kid)
-        if key is None and not fetched_now and now - cached.fetched_at >= self.refetch_min_interval:
-            log.info("unknown kid %s, fetching %s again", kid, url)
+        if key is None and fetched_now:
+            self._fetched_for(session, url, kid, now)  # fetched for this kid just now: not again in the interval
+        elif key is None and self._may_refetch(session, url, kid, now):
+            log.info("unknown kid %r, fetching %s again", kid[:100], url)
             cached = self._fetch(session, url, cached)
             key = _find(cached.keys, kid)
         if key is None:
-            raise LaunchError(f"no key {kid!r} in {url}", code="key_unknown")
+            raise LaunchError(f"no key {kid[:100]!r} in {url}", code="key_unknown")
         self._remember(cached, kid, key)
         return key
+
+    # -- the refetch throttle -------------------------------------------------------------------------------
+    def _may_refetch(self, session: Session, url: str, kid: str, now: datetime) -> bool:
+        """Whether an unknown ``kid`` may fetch ``url`` again now: not when this kid did within the interval,
+        nor when ``refetch_cap`` refetches of ``url`` already happened in the interval (counted atomically, so
+        the cap holds across workers); otherwise yes, and this kid's refetch is recorded."""
+        interval = self.refetch_min_interval
+        if interval <= timedelta(0):
+            return True
+        kid_key, url_key = _throttle_key("k", url, kid), _throttle_key("u", url)
+        recent = session.scalar(select(RateLimitCounter.window_start).where(RateLimitCounter.key == kid_key))
+        if recent is not None and recent > now - interval:
+            log.info("unknown kid %r at %s: refetched for it less than %s ago", kid[:100], url, interval)
+            return False
+        if _count(session, url_key, now, interval) > self.refetch_cap:
+            log.warning("unknown kid %r at %s: %s refetches in %s already", kid[:100], url, self.refetch_cap, interval)
+            return False
+        self._fetched_for(session, url, kid, now)
+        return True
+
+    def _fetched_for(self, session: Session, url: str, kid: str, now: datetime) -> None:
+        """Record that ``url`` was fetched for the unknown ``kid`` now; rows whose interval is over go."""
+        interval = self.refetch_min_interval
+        if interval <= timedelta(0):
+            return
+        _count(session, _throttle_key("k", url, kid), now, interval)
+        # Rows another launch holds are left for a later cleanup (SKIP LOCKED): no waiting, no deadlock.
+        old = (select(RateLimitCounter.key).where(RateLimitCounter.key.like("jwks:%"),
+                                                  RateLimitCounter.window_start < now - interval)
+               .limit(200).with_for_update(skip_locked=True))
+        session.execute(delete(RateLimitCounter).where(RateLimitCounter.key.in_(old.scalar_subquery())))
+
+
+def _throttle_key(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"jwks:{kind}:{digest}"[:64]
+
+
+def _count(session: Session, key: str, now: datetime, interval: timedelta) -> int:
+    """One more for ``key`` in its window (which starts at its first count and lasts ``interval``); the
+    count so far. One atomic UPSERT on SQLite and PostgreSQL alike."""
+    table = RateLimitCounter.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    current = table.c.window_start > now - interval
+    statement = insert(table).values(key=key, window_start=now, hits=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"hits": case((current, table.c.hits + 1), else_=1),
+              "window_start": case((current, table.c.window_start), else_=statement.excluded.window_start)},
+    ).returning(table.c.hits)
+    return int(session.execute(statement).scalar_one())
 
 
 def _find(jwks: Mapping[str, Any], kid: str) -> Any:

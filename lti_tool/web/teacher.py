@@ -41,7 +41,8 @@ def _refresh_roster(session, launch) -> bool:
     age = timedelta(seconds=float(current_app.config["ROSTER_MAX_AGE_SECONDS"]))
     if context.roster_synced_at and datetime.now(timezone.utc) - context.roster_synced_at < age:
         return True
-    client = ServiceClient(get_lti().keys, timeout=min(5.0, float(current_app.config["HTTP_TIMEOUT_SECONDS"])))
+    client = ServiceClient(get_lti().keys, timeout=min(5.0, float(current_app.config["HTTP_TIMEOUT_SECONDS"])),
+                           policy=get_lti().outbound)
     try:
         with session.begin_nested():
             roster_service.sync_roster(session, client, context, keep_names=bool(current_app.config["ROSTER_NAMES"]))
