@@ -15,7 +15,8 @@ from . import services
 from .db import new_session, upgrade
 from .domain.errors import DomainError
 from .lti import get_lti
-from .models import DEPLOYMENT_INACTIVE, Municipality
+from .models import DEPLOYMENT_INACTIVE, Municipality, Registration
+from .services import registrations as registration_service
 
 
 def _fail(error: Exception) -> None:
@@ -69,9 +70,10 @@ def municipalities_list(country: str | None) -> None:
 @click.option("--municipality", required=True, help="SE-1490 or NO-0301")
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
-@click.option("--sub", required=True, help="The instructor's LTI user id (sub) in that platform.")
+@click.option("--sub", required=True, help="The person's LTI user id (sub) in that platform.")
 def municipalities_add_contact(municipality: str, issuer: str, client_id: str, sub: str) -> None:
-    """Let an instructor open the municipal console (the arts-school contact of the municipality)."""
+    """List the municipality's arts-school contact: launching as an institution or system administrator of that
+    platform, they open the municipal console (a course role, such as a course's Administrator, never does)."""
     from .domain.resolution import parse_municipality_id
     from .models import MunicipalContact
 
@@ -89,7 +91,8 @@ def municipalities_add_contact(municipality: str, issuer: str, client_id: str, s
         if exists is None:
             session.add(MunicipalContact(municipality_id=municipality_id, registration_id=registration.id, sub=sub))
             session.commit()
-    click.echo(f"{sub} is an arts-school contact of {municipality_id}")
+    click.echo(f"{sub} is an arts-school contact of {municipality_id} (the console opens when they launch as an "
+               f"institution or system administrator)")
 
 
 # -- platforms (registrations and deployments) -------------------------------------------------------
@@ -133,18 +136,58 @@ def platforms_list() -> None:
             click.echo(f"{r.id}\t{r.name}\t{r.issuer}\t{r.client_id}\t{r.status}\t{len(r.deployments)} deployment(s)")
 
 
+def _echo_comparison(review: registration_service.Review) -> None:
+    """A pending re-registration beside the active registration it would replace; differences marked ``*``."""
+    click.echo(f"re-registration of active registration {review.replaces.id} (same issuer and client id):")
+    for field in review.fields:
+        mark = "*" if field.differs else " "
+        click.echo(f" {mark} {field.field}: {field.current or '-'} -> {field.proposed or '-'}")
+
+
 @platforms_cli.command("approve")
 @click.argument("registration_id", type=int)
-def platforms_approve(registration_id: int) -> None:
-    """Approve a registration made by dynamic registration (bind its deployments with add-deployment)."""
+@click.option("--replaces", type=int, metavar="ID",
+              help="Approve a re-registration as the replacement of active registration ID (same issuer and client "
+                   "id): ID takes its login, token and key URLs; the pending registration is merged into it.")
+@click.option("--by", help="Who approves, for the audit log (default: the operating-system user).")
+def platforms_approve(registration_id: int, replaces: int | None, by: str | None) -> None:
+    """Approve a pending registration made by dynamic registration (bind its deployments with add-deployment).
+    A re-registration of an active registration is approved only with --replaces (see platforms show)."""
+    from .cli_privacy import _actor
+
     with new_session() as session:
         try:
-            registration = services.get_registration(session, registration_id)
+            registration = registration_service.approve_registration(session, registration_id, actor=_actor(by),
+                                                                     replaces=replaces)
         except DomainError as error:
+            session.rollback()
+            pending = session.get(Registration, registration_id)
+            review = registration_service.review(session, pending) if pending is not None else None
+            if review is not None and review.replaces is not None:
+                _echo_comparison(review)
             _fail(error)
-        registration.status = "active"
         session.commit()
-    click.echo(f"registration {registration_id} approved")
+        if registration.id != registration_id:
+            click.echo(f"registration {registration.id} now uses the URLs of re-registration {registration_id}")
+        else:
+            click.echo(f"registration {registration_id} approved")
+
+
+@platforms_cli.command("reject")
+@click.argument("registration_id", type=int)
+@click.option("--by", help="Who rejects, for the audit log (default: the operating-system user).")
+def platforms_reject(registration_id: int, by: str | None) -> None:
+    """Delete a pending registration (a dynamic registration or re-registration nobody should approve)."""
+    from .cli_privacy import _actor
+
+    with new_session() as session:
+        try:
+            registration_service.reject_registration(session, registration_id, actor=_actor(by))
+        except DomainError as error:
+            session.rollback()
+            _fail(error)
+        session.commit()
+    click.echo(f"registration {registration_id} rejected and deleted")
 
 
 @platforms_cli.command("show")
@@ -167,6 +210,9 @@ def platforms_show(registration_id: int) -> None:
             municipalities = ", ".join(sorted(m.municipality_id for m in d.municipalities)) or "-"
             shared = f" (custom parameter {d.custom_param})" if d.custom_param else ""
             click.echo(f"  {d.deployment_id}\t{d.status}\t{municipalities}{shared}")
+        review = registration_service.review(session, r)
+        if review.replaces is not None:
+            _echo_comparison(review)
 
 
 @platforms_cli.command("remove")
@@ -362,7 +408,7 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
     orders; idempotent."""
     from catalog_sync.municipalities import import_municipalities
     from catalog_sync.sync import sync_catalog, validate_feed
-    from .services.seats import set_order
+    from .services.seats import national_today, set_order
     from .web.sandbox import get_platform
 
     upgrade(app)
@@ -377,7 +423,7 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
         from .models import Course, CourseRound, Order
 
         if catalog and session.scalar(select(func.count()).select_from(Course)) == 0:
-            feed = demo_feed(date.today())
+            feed = demo_feed(national_today())
             errors = validate_feed(feed)
             if errors:
                 raise click.ClickException("; ".join(errors))

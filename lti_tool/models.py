@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Text,
-                        UniqueConstraint, false)
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text,
+                        UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -62,6 +62,14 @@ class Municipality(Base):
     __table_args__ = (UniqueConstraint("country", "code"),)
 
 
+REGISTRATION_PENDING = "pending"
+REGISTRATION_ACTIVE = "active"
+# Only active registrations route logins and launches, so (issuer, client id) is unique among them; a
+# dynamic re-registration of an active one is a second, pending row with the same pair until staff approve
+# it as the replacement (or reject it). A partial unique index, on SQLite and PostgreSQL alike.
+_ONE_ACTIVE_PER_CLIENT = text("status = 'active'")
+
+
 class Registration(Base):
     """A platform's client_id at an issuer: what the tool knows to verify launches and call services."""
 
@@ -76,15 +84,17 @@ class Registration(Base):
     jwks_url: Mapped[str] = mapped_column(String(1000))
     token_audience: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
-    # "pending" after a dynamic registration, until national staff approve it; "active" otherwise.
-    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # "pending" after a dynamic registration, until national staff approve it; "active" otherwise. A pending
+    # registration never takes part in a login or a launch.
+    status: Mapped[str] = mapped_column(String(16), default=REGISTRATION_ACTIVE, server_default=REGISTRATION_ACTIVE)
     # The platform product (canvas, moodle, Brightspace, ...) from its openid-configuration, when known.
     product: Mapped[str | None] = mapped_column(String(100))
 
     deployments: Mapped[list["Deployment"]] = relationship(back_populates="registration",
                                                            cascade="all, delete-orphan")
 
-    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+    __table_args__ = (Index("uq_registrations_active_issuer_client_id", "issuer", "client_id", unique=True,
+                            sqlite_where=_ONE_ACTIVE_PER_CLIENT, postgresql_where=_ONE_ACTIVE_PER_CLIENT),)
 
 
 DEPLOYMENT_PENDING = "pending"
@@ -585,7 +595,8 @@ class AuditEntry(Base):
 
 
 class MunicipalContact(Base):
-    """An instructor who is the arts-school contact of a municipality: opens its console from a launch."""
+    """A person listed as the arts-school contact of a municipality: opens its console from a launch as an
+    institution or system administrator of the platform (services.municipal)."""
 
     __tablename__ = "municipal_contacts"
 

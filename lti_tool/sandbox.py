@@ -26,7 +26,7 @@ from .domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETT
                             CLAIM_TARGET_LINK_URI, CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_DEEP_LINKING,
                             MESSAGE_RESOURCE_LINK)
 from .lti.keys import KeyStore
-from .models import Municipality, Registration
+from .models import REGISTRATION_ACTIVE, Municipality, Registration
 
 CLIENT_ID = "kulturskola-sandbox"
 STORAGE_FRAME = "post_message_forwarding"
@@ -115,7 +115,8 @@ class SandboxPlatform:
         """Register the sandbox with the tool and give every known municipality its own deployment, plus
         one regional deployment shared by the Swedish ones (picked by the custom parameter)."""
         registration = session.scalar(select(Registration).where(Registration.issuer == self.issuer,
-                                                                 Registration.client_id == CLIENT_ID))
+                                                                 Registration.client_id == CLIENT_ID,
+                                                                 Registration.status == REGISTRATION_ACTIVE))
         if registration is None:
             registration = services.add_registration(
                 session, name="Sandbox platform", issuer=self.issuer, client_id=CLIENT_ID,

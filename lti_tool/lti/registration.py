@@ -4,18 +4,19 @@ The new registration stays pending until national staff approve it."""
 
 from __future__ import annotations
 
+import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.claims import (MESSAGE_DATA_PRIVACY, MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK, SCOPE_LINEITEM,
                              SCOPE_LINEITEM_READONLY, SCOPE_NRPS, SCOPE_SCORE)
+from .. import outbound
 from ..domain.errors import DomainError
-from ..models import DEPLOYMENT_PENDING, Deployment, Registration
+from ..models import DEPLOYMENT_PENDING, REGISTRATION_PENDING, Deployment, Registration
 from .platform_keys import USER_AGENT
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -56,35 +57,91 @@ class ToolUrls:
 
 
 def fetch_platform_configuration(url: str, token: str | None, *, timeout: float,
-                                 http: requests.Session | None = None) -> dict:
+                                 http: outbound.OutboundSession | None = None, allow_http: bool = False,
+                                 policy: outbound.OutboundPolicy | None = None) -> dict:
     """The platform's openid-configuration. The registration token is sent only when the platform gave one
-    (Brightspace gives none); the configuration URL must start with the issuer it names."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise RegistrationError("openid_configuration is not a URL", code="registration_invalid")
+    (Brightspace gives none); the configuration URL must be at its issuer (:func:`check_platform_configuration`).
+    ``allow_http``: plain http URLs are accepted too (development only; production wants https)."""
+    check_configuration_url(url, allow_http=allow_http)
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    # One code, whatever went wrong (an address the outbound guard refuses, no answer, another status, not
+    # JSON): the page must not tell whether some address answered. The detail goes to the log.
     try:
-        response = (http or requests).get(url, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise RegistrationError(f"cannot fetch {url}: {exc.__class__.__name__}", code="registration_config_unavailable") from exc
+        with _client(http, policy) as client:
+            response = client.get(url, headers=headers, timeout=timeout)
+    except outbound.OutboundError as exc:
+        raise RegistrationError(f"cannot fetch the configuration: {exc}",
+                                code="registration_config_unavailable") from exc
     if response.status_code != 200:
         raise RegistrationError(f"{url} answered {response.status_code}", code="registration_config_unavailable")
     try:
         config = response.json()
     except ValueError as exc:
         raise RegistrationError(f"{url} is not JSON", code="registration_config_unavailable") from exc
-    issuer = config.get("issuer") if isinstance(config, dict) else None
-    if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
-        raise RegistrationError("the configuration names no issuer", code="registration_config_invalid")
-    if not url.startswith(issuer):
-        raise RegistrationError(f"configuration URL {url} does not start with its issuer {issuer}",
-                                code="registration_issuer_mismatch")
-    for name in ("registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not isinstance(config.get(name), str) or not config[name].startswith(("https://", "http://")):
-            raise RegistrationError(f"the configuration has no {name}", code="registration_config_invalid")
+    check_platform_configuration(url, config, allow_http=allow_http)
     return config
+
+
+# -- what the platform's URLs must be ------------------------------------------------------------------------
+
+_URL_CHARACTERS = re.compile(r"[!-~]+")  # printable ASCII: no spaces, control characters or look-alike letters
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+PLATFORM_ENDPOINTS = ("registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+def _origin(url: Any, what: str, *, allow_http: bool, invalid_code: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL the tool will fetch, post to or send a browser to, parsed (never compared
+    as text). Refused (``registration_url_unsafe``): a user name or password (``https://a.example@b.example``
+    goes to b.example), plain http unless ``allow_http``, anything but printable ASCII, backslashes, a bad port.
+    Not an http(s) URL at all: ``invalid_code``."""
+    if not isinstance(url, str) or not url:
+        raise RegistrationError(f"{what} is missing", code=invalid_code)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise RegistrationError(f"{what} {url!r} has an invalid host or port", code="registration_url_unsafe") from exc
+    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise RegistrationError(f"{what} {url!r} is not an http(s) URL", code=invalid_code)
+    if not _URL_CHARACTERS.fullmatch(url) or "\\" in url:
+        raise RegistrationError(f"{what} {url!r} has characters a URL must not have", code="registration_url_unsafe")
+    if "@" in parts.netloc:
+        raise RegistrationError(f"{what} {url!r} carries a user name or password", code="registration_url_unsafe")
+    if parts.scheme != "https" and not allow_http:
+        raise RegistrationError(f"{what} {url!r} is not https", code="registration_url_unsafe")
+    if not parts.hostname:
+        raise RegistrationError(f"{what} {url!r} names no host", code=invalid_code)
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def check_configuration_url(url: str, *, allow_http: bool = False) -> None:
+    """The ``openid_configuration`` a registration starts from, before anything is fetched from it."""
+    _origin(url, "openid_configuration", allow_http=allow_http, invalid_code="registration_invalid")
+
+
+def check_platform_configuration(url: str, config: Any, *, allow_http: bool = False) -> None:
+    """The configuration fetched from ``url`` belongs to the issuer it names: same scheme, host and port
+    (after parsing, default ports made explicit), and the URL's path is the issuer's path or below it (on a
+    ``/`` boundary). Its endpoints may be on other hosts (Canvas: issuer canvas.instructure.com, endpoints on
+    sso.canvaslms.com), but each must be a safe URL too (:func:`_origin`)."""
+    issuer = config.get("issuer") if isinstance(config, dict) else None
+    if not isinstance(issuer, str) or not issuer:
+        raise RegistrationError("the configuration names no issuer", code="registration_config_invalid")
+    issuer_origin = _origin(issuer, "issuer", allow_http=allow_http, invalid_code="registration_config_invalid")
+    issuer_parts = urlsplit(issuer)
+    if issuer_parts.query or issuer_parts.fragment:
+        raise RegistrationError(f"issuer {issuer!r} has a query or fragment", code="registration_config_invalid")
+    config_origin = _origin(url, "openid_configuration", allow_http=allow_http, invalid_code="registration_invalid")
+    issuer_path = issuer_parts.path.rstrip("/")
+    path = urlsplit(url).path
+    if config_origin != issuer_origin or (issuer_path and path != issuer_path
+                                          and not path.startswith(issuer_path + "/")):
+        raise RegistrationError(f"configuration URL {url} is not at its issuer {issuer}",
+                                code="registration_issuer_mismatch")
+    for name in PLATFORM_ENDPOINTS:
+        _origin(config.get(name), name, allow_http=allow_http, invalid_code="registration_config_invalid")
 
 
 def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
@@ -118,7 +175,12 @@ def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
     }
 
 
-def _errors_of(response: requests.Response) -> str:
+def _client(http: outbound.OutboundSession | None, policy: outbound.OutboundPolicy | None):
+    """The caller's guarded session, or one of our own (closed afterwards) with ``policy``."""
+    return nullcontext(http) if http is not None else outbound.session(policy)
+
+
+def _errors_of(response: outbound.Response) -> str:
     """Canvas answers a refused registration with 422 and ``{"errors": [...]}``; others with
     ``error``/``error_description``."""
     try:
@@ -139,16 +201,17 @@ def _errors_of(response: requests.Response) -> str:
 
 
 def register_with_platform(config: dict, token: str | None, urls: ToolUrls, *, timeout: float,
-                           http: requests.Session | None = None) -> dict:
+                           http: outbound.OutboundSession | None = None,
+                           policy: outbound.OutboundPolicy | None = None) -> dict:
     headers = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        response = (http or requests).post(config["registration_endpoint"], json=client_registration(config, urls),
-                                           headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise RegistrationError(f"registration request failed: {exc.__class__.__name__}",
-                                code="registration_refused") from exc
+        with _client(http, policy) as client:
+            response = client.post(config["registration_endpoint"], json=client_registration(config, urls),
+                                   headers=headers, timeout=timeout)
+    except outbound.OutboundError as exc:
+        raise RegistrationError(f"registration request failed: {exc}", code="registration_refused") from exc
     if response.status_code not in (200, 201):
         raise RegistrationError(f"the platform refused the registration ({response.status_code}): "
                                 f"{_errors_of(response)}", code="registration_refused")
@@ -169,33 +232,36 @@ class Registered:
 
 
 def store_registration(session: Session, config: dict, answer: dict) -> Registered:
-    """A pending registration (and its deployment, when the platform named one) for staff to approve."""
+    """A NEW pending registration (and its deployment, when the platform named one) for staff to approve.
+
+    It never changes an existing registration: a platform that registers again with the client id of an
+    active registration (or of one still pending) gets a second, separate pending row, which staff see side by
+    side with the active one and may approve as its replacement (``services.registrations``), or reject.
+    Pending rows take no part in logins or launches, so nothing changes for the platform's users meanwhile."""
     platform = config.get(PLATFORM_CONFIGURATION) if isinstance(config.get(PLATFORM_CONFIGURATION), dict) else {}
     product = platform.get("product_family_code")
-    client_id = str(answer["client_id"])
-    registration = session.scalar(select(Registration).where(Registration.issuer == config["issuer"],
-                                                             Registration.client_id == client_id))
-    if registration is None:
-        registration = Registration(issuer=config["issuer"], client_id=client_id)
-        session.add(registration)
-    registration.name = f"{product or urlsplit(config['issuer']).netloc} (dynamic registration)"[:200]
-    registration.auth_login_url = config["authorization_endpoint"]
-    registration.auth_token_url = config["token_endpoint"]
-    registration.jwks_url = config["jwks_uri"]
+    product = product[:100] if isinstance(product, str) and product else None
+    client_id = answer["client_id"]
+    if not isinstance(client_id, (str, int)) or isinstance(client_id, bool) or not 0 < len(str(client_id)) <= 255:
+        raise RegistrationError("the platform's client_id is not a short string", code="registration_refused")
+    client_id = str(client_id)
+    if len(config["issuer"]) > 500 or any(len(config[name]) > 1000 for name in PLATFORM_ENDPOINTS):
+        raise RegistrationError("the configuration's URLs are too long", code="registration_config_invalid")
     # Brightspace wants the token audience of its authorization server, not the token URL.
     audience = config.get("authorization_server")
-    registration.token_audience = audience if isinstance(audience, str) and audience else None
-    registration.status = "pending"
-    registration.product = product
+    registration = Registration(
+        issuer=config["issuer"], client_id=client_id, status=REGISTRATION_PENDING, product=product,
+        name=f"{product or urlsplit(config['issuer']).netloc} (dynamic registration)"[:200],
+        auth_login_url=config["authorization_endpoint"], auth_token_url=config["token_endpoint"],
+        jwks_url=config["jwks_uri"],
+        token_audience=audience if isinstance(audience, str) and 0 < len(audience) <= 1000 else None)
+    session.add(registration)
     session.flush()
     tool = answer.get(TOOL_CONFIGURATION) if isinstance(answer.get(TOOL_CONFIGURATION), dict) else {}
     deployment_id = tool.get("deployment_id")
     if isinstance(deployment_id, str) and deployment_id and len(deployment_id) <= 255:
-        exists = session.scalar(select(Deployment).where(Deployment.registration_id == registration.id,
-                                                         Deployment.deployment_id == deployment_id))
-        if exists is None:
-            session.add(Deployment(registration_id=registration.id, deployment_id=deployment_id,
-                                   status=DEPLOYMENT_PENDING))
+        session.add(Deployment(registration_id=registration.id, deployment_id=deployment_id,
+                               status=DEPLOYMENT_PENDING))
     else:
         deployment_id = None
     session.flush()

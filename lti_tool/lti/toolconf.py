@@ -9,7 +9,7 @@ from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import DEPLOYMENT_ACTIVE, Deployment, Registration
+from ..models import DEPLOYMENT_ACTIVE, REGISTRATION_ACTIVE, Deployment, Registration
 from .keys import KeyStore
 
 
@@ -43,7 +43,8 @@ class SqlToolConf(ToolConfAbstract):
         return True
 
     def _row(self, iss: str, client_id: str | None) -> Registration | None:
-        query = select(Registration).where(Registration.issuer == iss)
+        """The one active registration (pending ones never act for a platform)."""
+        query = select(Registration).where(Registration.issuer == iss, Registration.status == REGISTRATION_ACTIVE)
         if client_id:
             query = query.where(Registration.client_id == client_id)
         rows = self.session.scalars(query).all()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from ..domain.claims import LaunchClaims
 from ..domain.errors import DomainError, LaunchError
 from ..domain.resolution import Resolution, parse_municipality_id, resolve_municipality
-from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, Deployment,
+from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, REGISTRATION_ACTIVE, Deployment,
                      DeploymentMunicipality, Launch, LineItem, LtiContext, Municipality, Registration)
 
 
@@ -30,8 +30,10 @@ class ConflictError(DomainError):
 
 def add_registration(session: Session, *, name: str, issuer: str, client_id: str, auth_login_url: str,
                      auth_token_url: str, jwks_url: str, token_audience: str | None = None) -> Registration:
-    if session.scalar(select(Registration).where(Registration.issuer == issuer,
-                                                 Registration.client_id == client_id)):
+    """An active registration entered by national staff. A pending dynamic registration with the same issuer
+    and client id does not stand in the way: it becomes a proposed replacement of this one."""
+    if session.scalar(select(Registration).where(Registration.issuer == issuer, Registration.client_id == client_id,
+                                                 Registration.status == REGISTRATION_ACTIVE)):
         raise ConflictError(f"a registration for issuer {issuer} and client id {client_id} exists already")
     registration = Registration(name=name, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
                                 auth_token_url=auth_token_url, jwks_url=jwks_url, token_audience=token_audience)
@@ -48,11 +50,20 @@ def get_registration(session: Session, registration_id: int) -> Registration:
 
 
 def find_registration(session: Session, issuer: str, client_id: str) -> Registration:
-    registration = session.scalar(select(Registration).where(Registration.issuer == issuer,
-                                                             Registration.client_id == client_id))
-    if registration is None:
+    """The active registration of this issuer and client id; else the one pending registration (a dynamic
+    registration waiting for approval). Several pending ones: name it by its id."""
+    rows = session.scalars(select(Registration).where(Registration.issuer == issuer,
+                                                      Registration.client_id == client_id)
+                           .order_by(Registration.id)).all()
+    active = [r for r in rows if r.status == REGISTRATION_ACTIVE]
+    if active:
+        return active[0]
+    if not rows:
         raise NotFoundError(f"no registration for issuer {issuer} and client id {client_id}")
-    return registration
+    if len(rows) > 1:
+        raise ConflictError(f"several pending registrations for issuer {issuer} and client id {client_id} "
+                            f"({', '.join(str(r.id) for r in rows)}): approve or reject them by id first")
+    return rows[0]
 
 
 def list_registrations(session: Session) -> list[Registration]:

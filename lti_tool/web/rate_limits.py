@@ -1,10 +1,11 @@
 """Rate limits of the LTI login and launch endpoints (and the launch's completion and relaunch after platform
-storage or a new window), per client address and per registration.
+storage or a new window) and of dynamic registration, per client address and per registration.
 
 The login's registration is the one named in its path, else its ``iss`` and ``client_id`` parameters; the
 launch's is the ``iss`` and client id (``azp``, else the single ``aud``) read from the id_token *without
-verification*, only to pick the counter. Over a limit: the error page with ``rate_limited``, status 429 and
-``Retry-After``.
+verification*, only to pick the counter; a dynamic registration's is the host of the platform configuration it
+names (``/lti/register`` needs no sign-in, and each request makes the tool fetch from, and post to, a platform).
+Over a limit: the error page with ``rate_limited``, status 429 and ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from ..rate_limit import Limit, RateLimiter, RedisCounter, SqlCounter
 from .errors import render_error
 
 EXTENSION_KEY = "lti_tool.rate_limiter"
-LIMITED_ENDPOINTS = frozenset({"lti.login", "lti.launch", "lti.launch_complete", "lti.relaunch"})
+REGISTER_ENDPOINTS = frozenset({"register.start", "register.finish"})
+LIMITED_ENDPOINTS = frozenset({"lti.login", "lti.launch", "lti.launch_complete", "lti.relaunch"}) | REGISTER_ENDPOINTS
 ADDRESS, REGISTRATION = "address", "registration"
 
 
@@ -56,6 +58,11 @@ def _claims_registration(claims: dict) -> str | None:
 
 def _registration() -> str | None:
     """What identifies the registration this request is for, as the request says (unverified)."""
+    if request.endpoint in REGISTER_ENDPOINTS:
+        from .register import platform_host
+
+        host = platform_host()
+        return f"register\0{host}" if host else None
     if request.endpoint == "lti.login":
         registration_id = (request.view_args or {}).get("registration_id")
         if registration_id is not None:
@@ -64,9 +71,9 @@ def _registration() -> str | None:
         return f"{issuer}\0{request.values.get('client_id', '')}" if issuer else None
     from ..domain.claims import locale_from_claims
     from ..i18n import set_locale
-    from ..lti.launch import unverified_claims
+    from .lti import request_claims
 
-    claims = unverified_claims(request.form.get("id_token", ""))
+    claims = request_claims()  # parsed once for the whole request
     set_locale(locale_from_claims(claims))  # a refusal page in the pupil's language
     return _claims_registration(claims)
 

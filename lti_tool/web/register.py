@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..db import get_session
 from ..domain.errors import DomainError
+from ..lti import get_lti
 from ..lti.registration import (SCOPES, TOOL_DESCRIPTION, TOOL_NAME, ToolUrls, fetch_platform_configuration,
                                 register_with_platform, store_registration)
 from .errors import render_domain_error
@@ -24,16 +27,42 @@ def _timeout() -> float:
     return float(current_app.config["HTTP_TIMEOUT_SECONDS"])
 
 
+def _allow_http() -> bool:
+    """Plain http platform URLs only outside production (a local test platform); production wants https."""
+    return current_app.config["ENV"] != "production"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def platform_host() -> str | None:
+    """The host of the platform configuration this request names, to count registrations per platform (rate
+    limits): the ``openid_configuration`` parameter (unverified, only to pick a counter), or the one carried in
+    the signed confirmation form."""
+    url = request.args.get("openid_configuration", "")
+    if request.method == "POST":
+        try:
+            url = _serializer().loads(request.form.get("carried", ""), max_age=REGISTRATION_FORM_SECONDS)["u"]
+        except (BadSignature, KeyError, TypeError):
+            return None
+    try:
+        return urlsplit(str(url)).hostname or None
+    except ValueError:
+        return None
+
+
 @bp.route("/register", methods=["GET"])
 def start():
     """The platform opens this page with ``openid_configuration`` (and maybe ``registration_token``)."""
     url = request.args.get("openid_configuration", "")
     token = request.args.get("registration_token") or None
     try:
-        config = fetch_platform_configuration(url, token, timeout=_timeout())
+        config = fetch_platform_configuration(url, token, timeout=_timeout(), allow_http=_allow_http(),
+                                              policy=get_lti().outbound)
     except DomainError as error:
         return render_domain_error(error)
-    carried = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT).dumps({"u": url, "t": token})
+    carried = _serializer().dumps({"u": url, "t": token})
     platform = config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {}
     return render_template("register/confirm.html", issuer=config["issuer"], carried=carried,
                            product=platform.get("product_family_code"), urls=_urls())
@@ -42,14 +71,14 @@ def start():
 @bp.route("/register", methods=["POST"])
 def finish():
     try:
-        carried = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT).loads(
-            request.form.get("carried", ""), max_age=REGISTRATION_FORM_SECONDS)
+        carried = _serializer().loads(request.form.get("carried", ""), max_age=REGISTRATION_FORM_SECONDS)
     except BadSignature:
         return render_domain_error(DomainError("registration form expired", code="registration_expired"))
     session = get_session()
     try:
-        config = fetch_platform_configuration(carried["u"], carried["t"], timeout=_timeout())
-        answer = register_with_platform(config, carried["t"], _urls(), timeout=_timeout())
+        config = fetch_platform_configuration(carried["u"], carried["t"], timeout=_timeout(), allow_http=_allow_http(),
+                                              policy=get_lti().outbound)
+        answer = register_with_platform(config, carried["t"], _urls(), timeout=_timeout(), policy=get_lti().outbound)
         registered = store_registration(session, config, answer)
         session.commit()
     except DomainError as error:

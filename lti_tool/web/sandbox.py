@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from sqlalchemy import select
 
 from ..db import get_session
-from ..models import Deployment, Registration
+from ..models import REGISTRATION_ACTIVE, Deployment, Registration
 from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
 from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
                        SandboxPlatform, sandbox_deployment_id)
@@ -26,7 +26,8 @@ def _choices():
     platform = get_platform()
     session = get_session()
     registration = session.scalar(select(Registration).where(Registration.issuer == platform.issuer,
-                                                             Registration.client_id == CLIENT_ID))
+                                                             Registration.client_id == CLIENT_ID,
+                                                             Registration.status == REGISTRATION_ACTIVE))
     if registration is None:
         return []
     choices = []

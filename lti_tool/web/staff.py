@@ -4,7 +4,6 @@ the catalog sync history. Every change is written to the audit log."""
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import datetime, timedelta, timezone
 from functools import wraps
@@ -20,6 +19,7 @@ from ..domain.errors import DomainError
 from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, AuditEntry, Course,
                       CourseRound, Deployment, Municipality, Order, OutboxItem, Registration)
 from ..services import grades
+from ..services import registrations as registration_service
 from ..services import seats as seat_service
 from ..services.privacy import ACCESS_ACTION_PREFIX
 
@@ -86,14 +86,10 @@ def staff_required(view):
 
 
 def csrf_token() -> str:
+    """The session's CSRF token, put in every console form; web/csrf.py checks it before every POST."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
-
-
-def check_csrf() -> None:
-    if not hmac.compare_digest(request.form.get("csrf", ""), session.get("csrf", "-")):
-        abort(400, "missing or wrong CSRF token")
 
 
 def audit(action: str, target: str, **details) -> None:
@@ -140,7 +136,6 @@ def sign_in_local():
     """Development only: works only while the sandbox is on (never in production)."""
     if not current_app.config["SANDBOX"]:
         abort(404)
-    check_csrf()
     name = (request.form.get("name") or "").strip()[:100] or "developer"
     session.clear()
     session[SESSION_KEY] = {"name": f"{name} (local)", "via": "local"}
@@ -149,7 +144,6 @@ def sign_in_local():
 
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
-    check_csrf()
     session.clear()
     return redirect(url_for("staff.sign_in"))
 
@@ -198,29 +192,48 @@ def launches():
 @bp.route("/registrations")
 @staff_required
 def registrations():
+    """Every registration; a pending re-registration beside the active registration it would replace, with
+    what differs marked."""
     db = get_session()
-    rows = db.scalars(select(Registration).order_by(Registration.status.desc(), Registration.id)).all()
-    return render_template("staff/registrations.html", registrations=rows,
+    return render_template("staff/registrations.html", reviews=registration_service.reviews(db),
                            municipalities=db.scalars(select(Municipality).order_by(Municipality.id)).all())
+
+
+def _registration_change(change, registration_id: int, **kwargs):
+    """Approve or reject through ``services.registrations`` (the same rules and audit as the CLI)."""
+    db = get_session()
+    try:
+        change(db, registration_id, actor=session[SESSION_KEY]["name"], **kwargs)
+    except DomainError as error:
+        db.rollback()
+        return render_template("staff/message.html", message=str(error),
+                               back=url_for("staff.registrations")), error.status
+    db.commit()
+    return redirect(url_for("staff.registrations"))
 
 
 @bp.route("/registrations/<int:registration_id>/approve", methods=["POST"])
 @staff_required
 def approve(registration_id: int):
-    check_csrf()
-    db = get_session()
-    registration = db.get(Registration, registration_id) or abort(404)
-    registration.status = "active"
-    audit("registration.approve", f"registration {registration_id}", issuer=registration.issuer,
-          client_id=registration.client_id)
-    db.commit()
-    return redirect(url_for("staff.registrations"))
+    """Approve a pending registration; a re-registration only as the replacement of the registration named
+    in ``replaces`` (the active one with its issuer and client id, shown beside it)."""
+    replaces = (request.form.get("replaces") or "").strip()
+    if replaces and not replaces.isdigit():
+        abort(400, "replaces must be a registration id")
+    return _registration_change(registration_service.approve_registration, registration_id,
+                                replaces=int(replaces) if replaces else None)
+
+
+@bp.route("/registrations/<int:registration_id>/reject", methods=["POST"])
+@staff_required
+def reject(registration_id: int):
+    """Delete a pending registration (and its pending deployments)."""
+    return _registration_change(registration_service.reject_registration, registration_id)
 
 
 @bp.route("/deployments/<int:deployment_pk>/bind", methods=["POST"])
 @staff_required
 def bind(deployment_pk: int):
-    check_csrf()
     db = get_session()
     deployment = db.get(Deployment, deployment_pk) or abort(404)
     municipalities = request.form.getlist("municipality")
@@ -239,7 +252,6 @@ def bind(deployment_pk: int):
 @bp.route("/deployments/<int:deployment_pk>/deactivate", methods=["POST"])
 @staff_required
 def deactivate(deployment_pk: int):
-    check_csrf()
     db = get_session()
     deployment = db.get(Deployment, deployment_pk) or abort(404)
     deployment.status = DEPLOYMENT_INACTIVE
@@ -291,7 +303,6 @@ def outbox():
 @bp.route("/outbox/retry", methods=["POST"])
 @staff_required
 def outbox_retry():
-    check_csrf()
     db = get_session()
     item = request.form.get("item")
     count = grades.retry_dead(db, int(item) if item and item.isdigit() else None)
@@ -312,16 +323,16 @@ def catalog():
 @bp.route("/catalog/sync", methods=["POST"])
 @staff_required
 def catalog_sync_now():
-    check_csrf()
     source = current_app.config.get("CATALOG_SOURCE")
     if not source:
         abort(400, "LTI_TOOL_CATALOG_SOURCE is not set")
     from catalog_sync.sync import run_sync
 
     from ..db import SESSIONMAKER_KEY
+    from ..lti import get_lti
 
     report = run_sync(current_app.extensions[SESSIONMAKER_KEY], source,
-                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]))
+                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]), policy=get_lti().outbound)
     audit("catalog.sync", source, result=report.result, summary=report.summary())
     get_session().commit()
     return redirect(url_for("staff.catalog"))
