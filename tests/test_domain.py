@@ -108,11 +108,16 @@ def test_times_with_leeway():
     check_times({"iat": 1000, "exp": 1300}, now=1100, leeway=60)
     check_times({"iat": 1150, "exp": 1300}, now=1100, leeway=60)  # clock 50 s ahead: fine
     check_times({"iat": 900, "exp": 1050}, now=1100, leeway=60)   # 50 s late: fine
+    check_times({"iat": 1000, "exp": 1300, "nbf": 1150}, now=1100, leeway=60)  # nbf 50 s ahead: fine
+    check_times({"iat": 1000, "exp": 1300, "nbf": 900.5}, now=1100, leeway=60)
     for claims, now, code in [({"iat": 1000, "exp": 1030}, 1100, "token_expired"),
                               ({"iat": 1200, "exp": 1500}, 1100, "token_not_yet_valid"),
                               ({"iat": 1000}, 1100, "token_expired"),
                               ({"exp": 1300}, 1100, "token_not_yet_valid"),
-                              ({"iat": True, "exp": 1300}, 1100, "token_not_yet_valid")]:
+                              ({"iat": True, "exp": 1300}, 1100, "token_not_yet_valid"),
+                              ({"iat": 1000, "exp": 1300, "nbf": 1200}, 1100, "token_not_yet_valid"),
+                              ({"iat": 1000, "exp": 1300, "nbf": "1000"}, 1100, "token_not_yet_valid"),
+                              ({"iat": 1000, "exp": 1300, "nbf": False}, 1100, "token_not_yet_valid")]:
         with pytest.raises(ClaimError) as caught:
             check_times(claims, now=now, leeway=60)
         assert caught.value.code == code
@@ -205,3 +210,21 @@ def test_domain_imports_only_the_standard_library():
                 continue
             for name in names:
                 assert name.split(".")[0] in stdlib, f"{path.name} imports {name}"
+
+
+def test_lti_adapters_never_import_the_web_layer_or_services():
+    """``lti/`` is a protocol adapter: the web layer calls it (and passes in what it needs, e.g. the framing
+    hook of the launch), never the other way round."""
+    lti = Path(__file__).resolve().parents[1] / "lti_tool" / "lti"
+    for path in lti.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.replace("lti_tool.", "..").lstrip(".").split(".")
+                assert parts[0] not in ("web", "services"), f"lti/{path.name} imports {name}"

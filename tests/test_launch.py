@@ -169,6 +169,104 @@ def test_iat_in_the_future_beyond_leeway(app, launches):
     refused(app, launches.launch(overrides={"iat": now + 600, "exp": now + 900}), "token_not_yet_valid")
 
 
+def test_nbf_in_the_future_beyond_leeway(app, launches):
+    now = int(time.time())
+    refused(app, launches.launch(overrides={"nbf": now + 600}), "token_not_yet_valid")
+    refused(app, launches.launch(overrides={"nbf": "soon"}), "token_not_yet_valid")
+
+
+def test_nbf_in_the_past_or_within_the_leeway_is_accepted(app, launches):
+    now = int(time.time())
+    assert launches.launch(overrides={"nbf": now - 30}).status_code == 303
+    assert launches.launch(overrides={"nbf": now + 30}).status_code == 303
+
+
+def seats_taken(app) -> int:
+    from lti_tool.models import Seat
+
+    return count(app, Seat)
+
+
+def with_header(platform, token: str, header: dict) -> str:
+    """The same claims signed again by the platform's key under exactly ``header`` (added to ``alg`` and
+    ``kid``), the payload base64url-encoded as usual whatever the header says."""
+    import base64
+    import json
+
+    from jwt.algorithms import RSAAlgorithm
+
+    def b64(raw: bytes) -> bytes:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+    key = platform.keys.ensure()
+    fields = {"alg": "RS256", "kid": key.kid, "typ": "JWT", **header}
+    signing_input = b64(json.dumps(fields).encode()) + b"." + token.split(".")[1].encode()
+    algorithm = RSAAlgorithm(RSAAlgorithm.SHA256)
+    signature = algorithm.sign(signing_input, algorithm.prepare_key(key.private_pem))
+    return (signing_input + b"." + b64(signature)).decode()
+
+
+@pytest.mark.parametrize("header", [
+    {"crit": ["exp"]},                              # a claim name is no JWS extension
+    {"crit": ["https://example.com/ext"], "https://example.com/ext": 1},  # an extension we do not understand
+    {"crit": []},                                   # empty: forbidden by RFC 7515
+    {"crit": "b64"},                                # not a list
+    {"crit": [1]},                                  # not strings
+    {"crit": ["b64"], "b64": False},                # RFC 7797 unencoded payload
+    {"b64": False},                                 # the same without crit
+])
+def test_crit_and_unencoded_payload_headers_are_refused(app, client, launches, header):
+    from lti_tool.services.seats import set_order
+
+    from .catalog_factory import add_course
+
+    with new_session(app) as session:
+        add_course(session)
+        set_order(session, "SE-1490", "GIT-AK-1", "now", 3)
+        session.commit()
+    spec = launches.spec("SE-1490", course="GIT-AK-1")
+    auth = launches.login(spec)
+    token = launches.platform.build_id_token(spec, auth["nonce"])
+    response = client.post("/lti/launch", data={"id_token": with_header(launches.platform, token, header),
+                                                 "state": auth["state"]})
+    refused(app, response, "token_malformed", status=400)
+    assert seats_taken(app) == 0
+    # the refusal shows inside the login's platform only (its registration was known before the header check)
+    assert response.headers["Content-Security-Policy"].endswith("frame-ancestors 'self' http://localhost")
+    # the same token signed under a plain header is accepted and takes the seat
+    response = client.post("/lti/launch", data={"id_token": with_header(launches.platform, token, {}),
+                                                 "state": auth["state"]})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert seats_taken(app) == 1
+
+
+def test_id_token_is_parsed_once_per_request_and_never_kept(app, client, launches, monkeypatch):
+    from lti_tool.lti import launch as lti_launch
+
+    assert not hasattr(lti_launch.parse_token, "cache_info"), "no cache may keep pupils' id_tokens between requests"
+    parsed = []
+    real = lti_launch.parse_token
+
+    def spy(id_token):
+        parsed.append(real(id_token))
+        return parsed[-1]
+
+    monkeypatch.setattr(lti_launch, "parse_token", spy)
+    spec = launches.spec()
+    auth = launches.login(spec)
+    form = {"id_token": launches.platform.build_id_token(spec, auth["nonce"]), "state": auth["state"]}
+    assert client.post("/lti/launch", data=form).status_code == 303
+    assert len(parsed) == 1  # rate limit, error page language and the checks share one parse
+    assert client.post("/lti/launch", data=form).status_code == 400  # the same token again: refused
+    assert len(parsed) == 2
+    first, second = parsed
+    assert first is not second and first.header is not second.header  # nothing shared between requests
+    with pytest.raises(TypeError):
+        first.header["alg"] = "none"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        first.body["sub"] = "someone-else"  # type: ignore[index]
+
+
 def test_missing_nonce(app, launches):
     refused(app, launches.launch(overrides={"nonce": None}), "nonce_missing")
 

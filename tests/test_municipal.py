@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_tool.db import new_session
-from lti_tool.models import AuditEntry, CourseRound, Order
+from lti_tool.domain.claims import CLAIM_ROLES
+from lti_tool.models import AuditEntry, Course, CourseRound, Order, Registration
 from lti_tool.services import seats
 
 from .catalog_factory import add_course
@@ -78,17 +79,159 @@ def test_waiting_list_is_shown(app, client, launches, catalog):
                      page.get_data(as_text=True).replace("\n", " "))
 
 
-def test_pupils_and_ordinary_teachers_are_refused_contacts_allowed(app, client, runner, launches, catalog, platform):
-    for role in ("learner", "instructor"):
-        response = launches.launch(launches.spec("SE-1490", role=role, user=f"{role}-9"))
-        token = re.search(r"lt=([^&]+)", response.headers["Location"]).group(1)
-        assert client.get(f"/municipal/?lt={token}").status_code == 403
-    result = runner.invoke(args=["municipalities", "add-contact", "--municipality", "SE-1490", "--issuer",
-                                 platform.issuer, "--client-id", "kulturskola-sandbox", "--sub", "instructor-9"])
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+INSTITUTION_ADMIN = LIS + "institution/person#Administrator"
+SYSTEM_ADMIN = LIS + "system/person#Administrator"
+SYSADMIN = LIS + "system/person#SysAdmin"
+CONTEXT_ADMIN = LIS + "membership#Administrator"
+CONTEXT_SUB_ROLE = LIS + "membership/Administrator#Administrator"
+INSTRUCTOR = LIS + "membership#Instructor"
+CUSTOM_ROLE = "http://platform.example/roles#KulturskolaHead"
+
+
+@pytest.fixture
+def strict(config, launches_factory):
+    """An app whose platforms name no municipal administrator role (the sandbox's default off): only listed
+    contacts who are institution or system administrators open the console."""
+    def make(named=None):
+        actions = launches_factory({**config, "MUNICIPAL_ADMIN_ROLES": named if named is not None else {}})
+        app = actions.client.application
+        with new_session(app) as session:  # the apps made here share one database
+            if session.get(Course, "GIT-AK-1") is None:
+                add_course(session)
+                seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 1)
+                session.commit()
+        return app, actions
+    return make
+
+
+def add_contact(app, platform, municipality="SE-1490", sub="head-1"):
+    result = app.test_cli_runner().invoke(args=["municipalities", "add-contact", "--municipality", municipality,
+                                                "--issuer", platform.issuer, "--client-id", "kulturskola-sandbox",
+                                                "--sub", sub])
     assert result.exit_code == 0, result.output
-    response = launches.launch(launches.spec("SE-1490", role="instructor", user="instructor-9"))
-    token = re.search(r"lt=([^&]+)", response.headers["Location"]).group(1)
-    assert client.get(f"/municipal/?lt={token}").status_code == 200
+
+
+def launch_token(actions, roles, user="head-1", municipality="SE-1490", **spec):
+    response = actions.launch(actions.spec(municipality, role="administrator", user=user, **spec),
+                              overrides={CLAIM_ROLES: roles})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return re.search(r"lt=([^&\"]+)", response.headers["Location"]).group(1)
+
+
+def console_answers(app, actions, token) -> set[int]:
+    """The status of every municipal page, export and form for this launch."""
+    client = actions.client
+    with new_session(app) as session:
+        orders = session.scalar(select(func.count()).select_from(Order))
+    statuses = {client.get(f"/municipal/?lt={token}").status_code,
+                client.get(f"/municipal/costs.csv?lt={token}").status_code}
+    ordered = client.post(f"/municipal/orders?lt={token}", data={"round": round_pk(app, "later"), "seats": "2"})
+    statuses.add(200 if ordered.status_code == 303 else ordered.status_code)
+    if ordered.status_code != 303:
+        assert error_code(ordered) == "municipal_console_forbidden"
+        with new_session(app) as session:
+            assert session.scalar(select(func.count()).select_from(Order)) == orders  # nothing ordered
+    return statuses
+
+
+@pytest.mark.parametrize("roles, listed, allowed", [
+    ([CONTEXT_ADMIN], False, False),
+    ([CONTEXT_ADMIN], True, False),             # a course's administrator: a course role, whoever lists them
+    (["Administrator"], True, False),           # the short (context) form
+    ([CONTEXT_SUB_ROLE], True, False),
+    ([CONTEXT_ADMIN, INSTRUCTOR, "Administrator"], True, False),
+    ([INSTRUCTOR], True, False),                # a listed contact teaching a course: no platform role
+    ([INSTITUTION_ADMIN], False, False),        # a platform administrator, not the municipality's contact
+    ([INSTITUTION_ADMIN], True, True),
+    ([SYSTEM_ADMIN], False, False),
+    ([SYSTEM_ADMIN], True, True),
+    ([SYSADMIN], False, False),
+    ([SYSADMIN, INSTRUCTOR], True, True),
+])
+def test_console_needs_a_platform_administrator_listed_as_contact(strict, roles, listed, allowed):
+    app, actions = strict()
+    if listed:
+        add_contact(app, actions.platform)
+    token = launch_token(actions, roles)
+    assert console_answers(app, actions, token) == ({200} if allowed else {403})
+    page = actions.client.get(f"/municipal/?lt={token}")
+    if not allowed:
+        assert error_code(page) == "municipal_console_forbidden"
+
+
+def test_contact_of_another_municipality_or_platform_user_is_refused(strict):
+    app, actions = strict()
+    add_contact(app, actions.platform, municipality="NO-0301")
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN])) == {403}
+    add_contact(app, actions.platform, sub="someone-else")
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN])) == {403}
+
+
+def test_a_named_platform_role_stands_in_for_the_contact_listing(strict):
+    app, actions = strict()
+    with new_session(app) as session:
+        registration = session.scalar(select(Registration.id))
+    app, actions = strict({str(registration): [INSTITUTION_ADMIN]})
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN])) == {200}
+    assert console_answers(app, actions, launch_token(actions, [SYSADMIN], user="other")) == {403}
+    assert console_answers(app, actions, launch_token(actions, [CONTEXT_ADMIN], user="other")) == {403}
+
+    app, actions = strict({"*": [CUSTOM_ROLE]})
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN, CUSTOM_ROLE])) == {200}
+    assert console_answers(app, actions, launch_token(actions, [SYSTEM_ADMIN, CUSTOM_ROLE], user="b")) == {200}
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN], user="c")) == {403}
+    # the named role alone, or with a course role, is not a platform administrator
+    assert console_answers(app, actions, launch_token(actions, [CUSTOM_ROLE], user="d")) == {403}
+    assert console_answers(app, actions, launch_token(actions, [CUSTOM_ROLE, CONTEXT_ADMIN], user="e")) == {403}
+
+
+def test_another_registrations_named_role_does_not_count(strict):
+    app, actions = strict({"999": [INSTITUTION_ADMIN]})
+    assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN])) == {403}
+
+
+@pytest.mark.parametrize("value", [{"*": [CONTEXT_ADMIN]}, ["Administrator"], {"1": [CONTEXT_SUB_ROLE]},
+                                   {"1": ["urn:lti:role:ims/lis/Administrator"]}, {"canvas": [INSTITUTION_ADMIN]},
+                                   {"1": [3]}, "Administrator"])
+def test_a_course_role_or_a_malformed_value_is_refused_as_setting(config, value):
+    from lti_tool.config import ConfigurationError, load_settings
+
+    with pytest.raises(ConfigurationError):
+        load_settings({}, {**config, "MUNICIPAL_ADMIN_ROLES": value})
+
+
+def test_setting_from_the_environment(config):
+    from lti_tool.config import load_settings
+
+    environ = {"LTI_TOOL_MUNICIPAL_ADMIN_ROLES": f'{{"3": ["{INSTITUTION_ADMIN}"]}}'}
+    assert load_settings(environ)["MUNICIPAL_ADMIN_ROLES"] == {"3": [INSTITUTION_ADMIN]}
+    environ = {"LTI_TOOL_MUNICIPAL_ADMIN_ROLES": f"{SYSADMIN}, {CUSTOM_ROLE}"}
+    assert load_settings(environ)["MUNICIPAL_ADMIN_ROLES"] == {"*": [SYSADMIN, CUSTOM_ROLE]}
+    assert load_settings({"LTI_TOOL_ENV": "production", "LTI_TOOL_SECRET_KEY": "x" * 40,
+                          "LTI_TOOL_BASE_URL": "https://tool.example"})["MUNICIPAL_ADMIN_ROLES"] == {}
+    assert load_settings({"LTI_TOOL_SANDBOX": "true"})["MUNICIPAL_ADMIN_ROLES"] == {"sandbox": [INSTITUTION_ADMIN]}
+
+
+def test_sandbox_administrator_opens_the_demo_console(app, client, launches, catalog):
+    """The demo: the sandbox platform names its institution Administrator (whoever the user) by default."""
+    for user in ("administrator-1", "rektor-1"):
+        page, token = console(client, launches, user=user)
+        assert page.status_code == 200 and main_attrs(page)["console"] == "municipal"
+    # a course role from the same sandbox platform is refused even so
+    token = launch_token(launches, [CONTEXT_ADMIN], user="teacher-admin")
+    page = client.get(f"/municipal/?lt={token}")
+    assert page.status_code == 403 and error_code(page) == "municipal_console_forbidden"
+
+
+def test_console_link_only_for_who_may_open_it(strict):
+    app, actions = strict()
+    add_contact(app, actions.platform)
+    for roles, shown in (([INSTITUTION_ADMIN], True), ([CONTEXT_ADMIN], False)):
+        token = launch_token(actions, roles, course="GIT-AK-1")
+        page = actions.client.get(f"/home?lt={token}")
+        assert page.status_code == 200
+        assert ("/municipal/?lt=" in page.get_data(as_text=True)) is shown, roles
 
 
 def test_another_municipalitys_pages_and_export_are_refused(app, client, launches, catalog):

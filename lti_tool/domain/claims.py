@@ -7,7 +7,7 @@ decide whether what the platform signed is a launch we accept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .errors import ClaimError
@@ -106,17 +106,26 @@ def check_audience(aud: Any, azp: Any, client_id: str) -> None:
         raise ClaimError(f"azp {azp!r} is not {client_id!r}", code="azp_invalid")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_times(body: Mapping[str, Any], now: float, leeway: float) -> None:
-    """``exp`` in the future and ``iat`` not in the future, both within ``leeway`` seconds."""
-    exp, iat = body.get("exp"), body.get("iat")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+    """``exp`` in the future, ``iat`` and (when present) ``nbf`` not in the future, all within ``leeway``
+    seconds."""
+    exp, iat, nbf = body.get("exp"), body.get("iat"), body.get("nbf")
+    if not _is_number(exp):
         raise ClaimError("exp missing or not a number", code="token_expired")
-    if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+    if not _is_number(iat):
         raise ClaimError("iat missing or not a number", code="token_not_yet_valid")
+    if nbf is not None and not _is_number(nbf):
+        raise ClaimError("nbf not a number", code="token_not_yet_valid")
     if exp + leeway < now:
         raise ClaimError(f"expired at {exp}, now {now:.0f}", code="token_expired")
     if iat - leeway > now:
         raise ClaimError(f"issued at {iat}, in the future (now {now:.0f})", code="token_not_yet_valid")
+    if nbf is not None and nbf - leeway > now:
+        raise ClaimError(f"not valid before {nbf} (now {now:.0f})", code="token_not_yet_valid")
 
 
 def map_role(roles: Sequence[str]) -> str:
@@ -128,6 +137,32 @@ def map_role(roles: Sequence[str]) -> str:
         if role in _INSTRUCTOR_ROLES or role in _SHORT_INSTRUCTOR:
             return ROLE_INSTRUCTOR
     return ROLE_LEARNER
+
+
+# Roles of the person in the platform (institution) or the platform itself (system). Only these can make someone
+# the municipality's administrator; a course (context) role, ``membership#Administrator``, its short form
+# ``Administrator`` or a sub-role ``membership/Administrator#...``, is given by whoever runs a course and never does.
+INSTITUTION_ADMIN_ROLES = frozenset({"http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"})
+SYSTEM_ADMIN_ROLES = frozenset({"http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+                                "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin"})
+
+
+def is_platform_administrator(roles: Sequence[str]) -> bool:
+    """An institution or system administrator role (full LIS v2 URI), never a course (context) role."""
+    return any(role in INSTITUTION_ADMIN_ROLES or role in SYSTEM_ADMIN_ROLES for role in roles)
+
+
+def may_open_municipal_console(roles: Sequence[str], *, named_roles: Collection[str],
+                               is_listed_contact: Callable[[], bool]) -> bool:
+    """The municipal console (orders and seat budgets: the municipality's money): an institution or system
+    administrator who is listed as the municipality's contact, or who also carries a role the platform's
+    configuration names as the municipality's administrator role (``named_roles``). ``is_listed_contact`` is
+    asked only when the roles alone do not decide."""
+    if not is_platform_administrator(roles):
+        return False
+    if any(role in named_roles for role in roles):
+        return True
+    return bool(is_listed_contact())
 
 
 def is_own_url(url: str, base_url: str) -> bool:

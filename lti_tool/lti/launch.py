@@ -3,9 +3,10 @@
 
 Order of the launch checks (the first that fails decides the code):
 state present and bound to this browser (its cookie, or the same value read back from the platform's storage
-by the tool's own page) -> login record known -> id_token well-formed -> issuer and
+by the tool's own page) -> login record known -> id_token well-formed (a compact JWS with JSON header and
+claims; no ``crit`` extension, no unencoded payload) -> issuer and
 audience of the login's registration -> RS256 with a known ``kid`` (JWKS fetched again once) ->
-signature -> exp / iat within the leeway -> nonce issued for this state and not used -> LTI claims.
+signature -> exp / iat / nbf within the leeway -> nonce issued for this state and not used -> LTI claims.
 The nonce is consumed (atomically, once) by the caller only after the deployment and the home
 municipality have been accepted too, so a refused launch leaves nothing behind.
 """
@@ -18,10 +19,10 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jwt.algorithms import RSAAlgorithm
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.claims import LaunchClaims, check_audience, check_times, is_own_url, parse_launch_claims
 from ..domain.errors import ClaimError, LaunchError
-from ..models import Registration
+from ..models import REGISTRATION_ACTIVE, Registration
 from .platform_keys import PlatformKeys
 from .storage import LoginRecord, LoginStore
 
@@ -95,14 +96,18 @@ def find_login_registration(session: Session, params: Mapping[str, str],
     candidates = session.scalars(query).all()
     if not candidates:
         raise LaunchError(f"no registration for iss={issuer!r} client_id={client_id!r}", code="registration_unknown")
-    if len(candidates) > 1:
+    # Only active registrations route: a pending one (a dynamic registration, perhaps a look-alike or a
+    # re-registration of an active one) never takes a login, nor makes the issuer's logins ambiguous.
+    active = [c for c in candidates if c.status == REGISTRATION_ACTIVE]
+    if len(active) > 1:
         raise LaunchError(f"iss={issuer!r} has several registrations; the login needs client_id or the "
                           f"registration-specific login URL", code="registration_ambiguous")
-    return _approved(candidates[0])
+    return _approved(active[0] if active else candidates[0])
 
 
 def _approved(registration: Registration) -> Registration:
-    if registration.status != "active":
+    """Only an active registration takes part in a login or a launch."""
+    if registration.status != REGISTRATION_ACTIVE:
         raise LaunchError(f"registration {registration.id} waits for approval", code="registration_pending",
                           status=403)
     return registration
@@ -150,18 +155,22 @@ def start_login(session: Session, store: LoginStore, params: Mapping[str, str], 
 
 @dataclass(frozen=True)
 class ParsedToken:
-    """An id_token split and decoded once: header, claims, and what the signature covers."""
+    """An id_token split and decoded: header, claims, and what the signature covers. Made anew by every
+    :func:`parse_token` call and never cached here (it holds a pupil's ``sub``): the web layer keeps one for
+    the request that carried the token. ``header`` and ``body`` are read-only views of the call's own dicts."""
 
-    header: dict
-    body: dict
+    header: Mapping[str, Any]
+    body: Mapping[str, Any]
     signing_input: bytes
     signature: bytes
+    token: str = field(repr=False, default="")
+
+    def is_of(self, id_token: str) -> bool:
+        return secrets.compare_digest(self.token.encode("ascii"), id_token.encode("ascii", "replace"))
 
 
-@lru_cache(maxsize=64)
 def parse_token(id_token: str) -> ParsedToken | None:
-    """Split and decode a compact JWS without any check (None when it is not one). Kept for the few calls of
-    one request: the error page's language, the rate limit's registration, the launch's checks."""
+    """Split and decode a compact JWS without any check (None when it is not one)."""
     try:
         header_b64, body_b64, signature_b64 = id_token.encode("ascii").split(b".")
         header = json.loads(base64url_decode(header_b64))
@@ -171,13 +180,23 @@ def parse_token(id_token: str) -> ParsedToken | None:
         return None
     if not isinstance(header, dict) or not isinstance(body, dict):
         return None
-    return ParsedToken(header, body, header_b64 + b"." + body_b64, signature)
+    return ParsedToken(MappingProxyType(header), MappingProxyType(body), header_b64 + b"." + body_b64, signature,
+                       id_token)
 
 
-def unverified_claims(id_token: str) -> dict[str, Any]:
-    """The token's claims without any check: only for choosing the language of an error page."""
-    parsed = parse_token(id_token) if id_token else None
-    return dict(parsed.body) if parsed else {}
+def check_header(header: Mapping[str, Any]) -> None:
+    """The JOSE header. RFC 7515 (4.1.11): a ``crit`` naming an extension the recipient does not understand
+    makes the JWS invalid, and this tool understands none, so any ``crit`` is refused (a malformed one too:
+    not a non-empty list of names). RFC 7797's ``b64: false`` (an unencoded payload) changes what the signature
+    covers: refused."""
+    if "crit" in header:
+        crit = header["crit"]
+        if not isinstance(crit, list) or not crit or not all(isinstance(name, str) and name for name in crit):
+            raise LaunchError(f"id_token header has a malformed crit {crit!r}", code="token_malformed")
+        raise LaunchError(f"id_token header names extensions this tool does not support: {crit!r}",
+                          code="token_malformed")
+    if "b64" in header and header["b64"] is not True:
+        raise LaunchError(f"id_token header has b64={header['b64']!r} (unencoded payload)", code="token_malformed")
 
 
 _RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
@@ -191,10 +210,14 @@ class LaunchValidator:
         self.leeway = leeway
 
     def verify(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str], *,
-               storage_value: str | None = None, login: LoginRecord | None = None) -> VerifiedLaunch:
+               storage_value: str | None = None, login: LoginRecord | None = None,
+               parsed: ParsedToken | None = None,
+               on_registration: Callable[[Registration], None] | None = None) -> VerifiedLaunch:
         """``storage_value``: the state as the tool's page read it back from the platform's storage, which
         binds the state to this browser in place of the cookie. ``login``: the login record of the form's
-        state when the caller has read it already."""
+        state when the caller has read it already. ``parsed``: the form's id_token as the caller has parsed it
+        for this request already. ``on_registration``: called with the login's registration as soon as it is
+        known (before the token's own checks), e.g. to let that platform frame the answer, refusals too."""
         if _param(form, "error"):
             raise LaunchError(f"platform returned error {form.get('error')!r}: {form.get('error_description')!r}",
                               code="platform_error")
@@ -215,7 +238,8 @@ class LaunchValidator:
         id_token = _param(form, "id_token")
         if not id_token:
             raise LaunchError("launch without id_token", code="token_missing")
-        parsed = parse_token(id_token)
+        if parsed is None or not parsed.is_of(id_token):
+            parsed = parse_token(id_token)
         if parsed is None:
             raise LaunchError("id_token malformed: not a signed JWT with JSON header and claims",
                               code="token_malformed")
@@ -224,9 +248,10 @@ class LaunchValidator:
         registration = session.get(Registration, login.registration_id)
         if registration is None:
             raise LaunchError("registration removed since login", code="registration_unknown")
-        from ..web.security import allow_framing_by  # the launch's pages (refusals too) frame in that platform
-
-        allow_framing_by(registration)
+        _approved(registration)
+        if on_registration is not None:
+            on_registration(registration)
+        check_header(header)
         if body.get("iss") != registration.issuer:
             raise LaunchError(f"iss {body.get('iss')!r} is not {registration.issuer!r}", code="issuer_invalid")
         check_audience(body.get("aud"), body.get("azp"), registration.client_id)

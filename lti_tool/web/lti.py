@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from ..db import get_session
 from ..domain.claims import locale_from_claims
 from ..domain.errors import DomainError
 from ..i18n import set_locale
 from ..lti import get_lti
-from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, parse_storage_target, start_login,
-                          state_cookie_matches, unverified_claims)
+from ..lti import launch as lti_launch
+from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, ParsedToken, parse_storage_target, start_login,
+                          state_cookie_matches)
 from ..models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, Registration
 from .. import metrics, services
 from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER
@@ -35,6 +36,23 @@ def state_cookie_options() -> dict:
     if secure:
         options["partitioned"] = True
     return options
+
+
+def request_id_token() -> ParsedToken | None:
+    """The id_token this request posted, split and decoded once for the whole request (the rate limit's
+    registration, the error page's language, the launch's checks) and kept on ``g`` only: nothing holding a
+    pupil's ``sub`` outlives the request."""
+    token = (request.form.get("id_token") or "").strip()
+    kept = g.get("_id_token")
+    if kept is None or kept[0] != token:
+        kept = g._id_token = (token, lti_launch.parse_token(token) if token else None)
+    return kept[1]
+
+
+def request_claims() -> dict:
+    """The posted id_token's claims, unverified: only to choose the language of a page or route a limit."""
+    parsed = request_id_token()
+    return dict(parsed.body) if parsed is not None else {}
 
 
 def _storage_config(mode: str, registration: Registration, state: str, **fields) -> dict:
@@ -121,7 +139,7 @@ def launch():
     platform's storage and posts it to :func:`launch_complete`, or offers to open the launch in a new window:
     when the login asked for platform storage, or when the cookie is missing inside a frame."""
     form = request.form
-    set_locale(locale_from_claims(unverified_claims(form.get("id_token", ""))))
+    set_locale(locale_from_claims(request_claims()))
     state = (form.get("state") or "").strip()
     cookie_bound = state_cookie_matches(request.cookies, state)
     login_record = None
@@ -150,7 +168,7 @@ def _in_frame() -> bool:
 def launch_complete():
     """The launch as posted by the tool's own launch page, with the state read back from the platform's storage
     (``proof=platform_storage``) or the cookie (``proof=cookie``). Only the tool's own pages may post here."""
-    set_locale(locale_from_claims(unverified_claims(request.form.get("id_token", ""))))
+    set_locale(locale_from_claims(request_claims()))
     if not _same_origin_request():
         return render_domain_error(DomainError("launch completion posted from another site", code="state_invalid"))
     proof = request.form.get("proof")
@@ -192,7 +210,9 @@ def _complete(form, *, path: str, storage_value: str | None = None, login=None):
     session = get_session()
     platform = "unknown"
     try:
-        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value, login=login)
+        # The launch's pages, refusals too, may be framed by the login's platform.
+        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value, login=login,
+                                        parsed=request_id_token(), on_registration=allow_framing_by)
         if verified.login.relaunch:
             path = STATE_PATH_NEW_WINDOW  # the login started again in a new window
         platform = str(verified.registration_id)
@@ -247,7 +267,8 @@ def _admit(session, verified, admission, path: str):
                                       municipality_id=admission.resolution.municipality_id,
                                       course_code=course_code, round_id=round_id).round.id
     elif course_code:
-        staff_round = seats.round_for_staff(session, course_code, round_id)
+        staff_round = seats.round_for_staff(session, course_code, round_id,
+                                            municipality_id=admission.resolution.municipality_id)
         round_pk = staff_round.id if staff_round else None
     lti.validator.consume(session, verified)
     return services.record_launch(session, verified.registration_id, claims, admission, claims.locale,

@@ -1,21 +1,22 @@
-"""The municipal console: an administrator's launch (or an instructor listed as the municipality's
-arts-school contact) opens the console of their own municipality only: order courses for a round, set and
-change budgets (never below the seats taken), follow seats taken, waiting lists and cost so far."""
+"""The municipal console: a platform administrator listed as the municipality's arts-school contact (or carrying
+the platform's municipal administrator role, see services.municipal) opens the console of their own
+municipality only: order courses for a round, set and change budgets (never below the seats taken), follow
+seats taken, waiting lists and cost so far."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import get_locale
 from sqlalchemy import func, select
 
 from ..db import get_session
-from ..domain.claims import ROLE_ADMINISTRATOR, ROLE_INSTRUCTOR
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import (COURSE_ACTIVE, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, MunicipalContact,
-                      Order, WaitlistEntry)
+from ..models import (COURSE_ACTIVE, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, Order,
+                      WaitlistEntry)
+from ..services import municipal as access
 from ..services import seats
 from ..services.delivery import ForbiddenError, pupil_label
 from .errors import MESSAGES, render_domain_error
@@ -24,19 +25,34 @@ from .launch_token import current_launch, launch_url
 bp = Blueprint("municipal", __name__, url_prefix="/municipal")
 
 
+def _is_sandbox(registration) -> bool:
+    if not current_app.config["SANDBOX"]:
+        return False
+    from ..sandbox import CLIENT_ID
+    from .sandbox import get_platform
+
+    return (registration.issuer, registration.client_id) == (get_platform().issuer, CLIENT_ID)
+
+
+def named_roles(launch: Launch) -> frozenset[str]:
+    """The roles ``MUNICIPAL_ADMIN_ROLES`` names for the launch's platform."""
+    return access.named_admin_roles(current_app.config["MUNICIPAL_ADMIN_ROLES"], launch.registration_id,
+                                    sandbox=_is_sandbox(launch.registration))
+
+
+def may_open_console(launch: Launch) -> bool:
+    """For pages that link to the console: the same rule as :func:`console_launch`."""
+    return access.may_open_console(get_session(), launch, named_roles(launch))
+
+
 def console_launch() -> Launch:
     """The launch, when it may open the console; a request naming another municipality is refused."""
     launch = current_launch()
     asked = request.values.get("municipality")
     if asked and asked.strip().upper() != launch.municipality_id:
         raise ForbiddenError(f"{launch.municipality_id} may not see {asked}")
-    if launch.role == ROLE_ADMINISTRATOR:
-        return launch
-    if launch.role == ROLE_INSTRUCTOR and get_session().scalar(select(MunicipalContact.id).where(
-            MunicipalContact.municipality_id == launch.municipality_id,
-            MunicipalContact.registration_id == launch.registration_id, MunicipalContact.sub == launch.sub)):
-        return launch
-    raise ForbiddenError("only the municipality's administrators and arts-school contacts")
+    access.check_console_access(get_session(), launch, named_roles(launch))
+    return launch
 
 
 def _state(session, launch):
