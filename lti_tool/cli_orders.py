@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import click
 from flask.cli import AppGroup
 
@@ -59,12 +57,13 @@ def rounds_cli() -> None:
 
 
 @rounds_cli.command("close-enrolment")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as of this date (default today)")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Run as of this date (default: today in Sweden and Norway, whatever the server's time zone)")
 def rounds_close_enrolment(today) -> None:
-    """Close rounds whose enrolment has closed (daily from cron): a round below its minimum number of
-    participants is cancelled and its seats released at no cost; the others run."""
+    """Close rounds whose enrolment has closed (daily from cron, any time after midnight Swedish time): a round
+    below its minimum number of participants is cancelled and its seats released at no cost; the others run."""
     with new_session() as session:
-        report = seats.close_enrolment(session, today.date() if today else date.today())
+        report = seats.close_enrolment(session, today.date() if today else None)
         session.commit()
     for label in report.running:
         click.echo(f"running: {label}")

@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..domain import calendar
 from ..domain import seats as rules
 from ..domain.errors import DomainError
 from ..domain.resolution import parse_municipality_id
@@ -29,6 +30,17 @@ from . import NotFoundError
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def municipal_today(municipality_id: str) -> date:
+    """Today in the municipality's own time zone (Europe/Stockholm, Europe/Oslo): the day that decides its pupils'
+    enrolment and withdrawal, whatever the server's time zone."""
+    return calendar.local_date(municipality_id, _now())
+
+
+def national_today() -> date:
+    """Today for a round shared by every country's pupils: no country's day has ended before it."""
+    return calendar.national_date(_now())
 
 
 def _view(round_: CourseRound) -> RoundView:
@@ -186,7 +198,7 @@ _LAUNCH_SEAT_QUERY = (
 
 def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipality_id: str, course_code: str,
                   round_id: str | None, today: date | None) -> SeatResult:
-    today = today or date.today()
+    today = today or municipal_today(municipality_id)
     # One statement: the course, its rounds, the pupil's seat row in each (any status), the home
     # municipality's order for each and the pupil's place on its waiting list. What is read here only decides
     # what to try: the counters are changed by conditional UPDATEs and the seat row is guarded by its unique
@@ -227,15 +239,17 @@ def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipal
 
 
 def round_for_staff(session: Session, course_code: str, round_id: str | None = None,
-                    today: date | None = None) -> CourseRound | None:
-    """The round a teacher's or administrator's launch on a course shows (no seat is involved)."""
+                    today: date | None = None, municipality_id: str | None = None) -> CourseRound | None:
+    """The round a teacher's or administrator's launch on a course shows (no seat is involved); the day is the
+    launch's municipality's."""
     course = session.get(Course, course_code)
     if course is None:
         raise SeatRefusedError(f"unknown course {course_code!r}", code=rules.COURSE_UNKNOWN)
     rounds = list(session.scalars(select(CourseRound).where(CourseRound.course_code == course_code)
                                   .order_by(CourseRound.starts_on)))
     try:
-        chosen = rules.choose_round([_view(r) for r in rounds], today or date.today(), requested=round_id)
+        today = today or (municipal_today(municipality_id) if municipality_id else national_today())
+        chosen = rules.choose_round([_view(r) for r in rounds], today, requested=round_id)
     except SeatRefusedError as refusal:
         if refusal.code == rules.ROUND_UNKNOWN or not rounds:
             raise
@@ -303,8 +317,8 @@ def waitlist_position(session: Session, entry: WaitlistEntry) -> int:
 
 def admit_waiting(session: Session, order: Order, today: date | None = None) -> list[Seat]:
     """Give free seats of the order to its waiting pupils, first come first served, while the budget,
-    the round's capacity and the withdrawal deadline allow."""
-    today = today or date.today()
+    the round's capacity and the withdrawal deadline allow (the municipality's day)."""
+    today = today or municipal_today(order.municipality_id)
     round_ = session.get(CourseRound, order.round_pk)
     if round_ is None or not rules.can_withdraw(round_.status, round_.withdrawal_deadline, today):
         return []
@@ -339,13 +353,13 @@ def _release(session: Session, seat: Seat, status: str) -> None:
 def withdraw(session: Session, *, round_pk: int, registration_id: int, sub: str,
              today: date | None = None) -> Seat:
     """The pupil leaves the round before its withdrawal deadline: the seat is freed at no cost and the
-    first waiting pupil of the same municipality gets it."""
-    today = today or date.today()
+    first waiting pupil of the same municipality gets it. The deadline is a day of the seat's municipality."""
     round_ = session.get(CourseRound, round_pk)
     seat = session.scalar(select(Seat).where(Seat.round_pk == round_pk, Seat.registration_id == registration_id,
                                              Seat.sub == sub, Seat.status == SEAT_ACTIVE).with_for_update())
     if round_ is None or seat is None:
         raise NotFoundError("no seat to withdraw from")
+    today = today or municipal_today(seat.municipality_id)
     if not rules.can_withdraw(round_.status, round_.withdrawal_deadline, today):
         raise DomainError(f"the withdrawal deadline {round_.withdrawal_deadline} has passed",
                           code="withdrawal_closed", status=409)
@@ -365,8 +379,9 @@ class CloseReport:
 
 def close_enrolment(session: Session, today: date | None = None) -> CloseReport:
     """Rounds whose enrolment has closed: below the minimum number of participants they are cancelled
-    (every seat released, no cost, waiting lists emptied); otherwise they run."""
-    today = today or date.today()
+    (every seat released, no cost, waiting lists emptied); otherwise they run. Without ``today``: the day in
+    the countries' time zones (a round's last day of enrolment is over only when it is over everywhere)."""
+    today = today or national_today()
     report = CloseReport([], [])
     due = session.scalars(select(CourseRound).where(CourseRound.status == rules.ROUND_OPEN,
                                                     CourseRound.enrolment_closes_on < today)
