@@ -16,7 +16,7 @@ from flask.cli import AppGroup
 from .db import new_session
 from .domain.errors import DomainError
 from .services import privacy
-from .uploads import UploadError, UploadStore
+from .uploads import UploadError, UploadStore, download_name
 
 COUNT_LABELS = {
     "submissions": "hand-ins",
@@ -108,7 +108,9 @@ def privacy_export(sub, issuer, client_id, registration_id, by, output, files_di
             store = _store()
             by_id = {item["id"]: item for item in document["hand_ins"]}
             for file in result.files:
-                name = f"{file.submission_id}-{Path(file.file_name).name.lstrip('.') or 'file'}"
+                # Named by the tool with the extension of the sniffed type, never the uploaded name (that is
+                # in the document): a file is never copied out as something it is not.
+                name = download_name([str(file.submission_id)], by_id[file.submission_id]["file"]["content_type"])
                 try:
                     shutil.copyfile(store.path(file.file_key), folder / name)
                     by_id[file.submission_id]["file"]["copied_as"] = name

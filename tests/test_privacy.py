@@ -23,12 +23,13 @@ from lti_tool.models import (AuditEntry, CourseRound, Launch, LessonProgress, Lt
 from lti_tool.services import privacy, seats
 from lti_tool.services.delivery import pupil_label
 
+from . import sample_files
 from .catalog_factory import add_content, add_course
 from .conftest import main_attrs
 from .test_delivery import Person as DeliveryPerson
 from .test_staff import sign_in
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+PNG = sample_files.PNG
 LINEITEMS = "https://lms.example/api/lti/courses/7/line_items"
 SUB_TABLES = [(Launch, Launch.sub), (Seat, Seat.sub), (WaitlistEntry, WaitlistEntry.sub),
               (LessonProgress, LessonProgress.sub), (Submission, Submission.sub), (Review, Review.sub),
@@ -123,6 +124,7 @@ def test_export_holds_everything_about_the_pupil_and_copies_files(app, runner, c
     file_item, text_item = doc["hand_ins"]
     assert file_item["file"]["name"] == "övning.png" and file_item["file"]["content_type"] == "image/png"
     assert file_item["file"]["size"] == len(PNG)
+    assert file_item["file"]["copied_as"] == f"{file_item['id']}.png"  # the sniffed type's, not the uploaded name
     assert (files / file_item["file"]["copied_as"]).read_bytes() == PNG
     assert text_item["text"] == "Mitt svar" and text_item["status"] == "reviewed"
     assert text_item["reviews"] == [{"feedback": "Fint jobbat!", "score": "8.00", "score_max": "10.00",

@@ -14,18 +14,16 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
+from ..domain.claims import ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, Assignment, Course, CourseModule,
                       Launch, Lesson, LessonProgress, Review, Seat, Submission)
-from ..uploads import UploadStore
+from ..uploads import UploadStore, download_name
 from . import NotFoundError
+# Who may see whose work is decided in .access; ForbiddenError stays importable from here.
+from .access import (ForbiddenError, Viewer, check_submission, classroom_launches, require_classroom,
+                     visible_submissions)
 from .grades import enqueue_score
-
-
-class ForbiddenError(DomainError):
-    code = "forbidden"
-    status = 403
 
 
 def pupil_label(sub: str) -> str:
@@ -138,8 +136,9 @@ def outline(session: Session, launch: Launch, cache: OutlineCache | None = None)
         result.done = set(session.scalars(_DONE_QUERY, {"registration_id": launch.registration_id,
                                                         "sub": launch.sub, "lesson_ids": [l.id for l in lessons]}))
         if launch.round_pk:
-            result.submissions = {s.assignment_id: s for s in session.scalars(_SUBMISSIONS_QUERY, {
-                "round_pk": launch.round_pk, "registration_id": launch.registration_id, "sub": launch.sub})}
+            result.submissions = {s.assignment_id: s for s in session.scalars(
+                select(Submission).where(visible_submissions(Viewer.of(launch)),
+                                         Submission.round_pk == launch.round_pk))}
     return result
 
 
@@ -147,9 +146,6 @@ def outline(session: Session, launch: Launch, cache: OutlineCache | None = None)
 _DONE_QUERY = select(LessonProgress.lesson_id).where(
     LessonProgress.registration_id == bindparam("registration_id"), LessonProgress.sub == bindparam("sub"),
     LessonProgress.lesson_id.in_(bindparam("lesson_ids", expanding=True)))
-_SUBMISSIONS_QUERY = select(Submission).where(
-    Submission.round_pk == bindparam("round_pk"), Submission.registration_id == bindparam("registration_id"),
-    Submission.sub == bindparam("sub"))
 
 
 def _in_course(session: Session, launch: Launch, model, item_id: int):
@@ -245,15 +241,7 @@ def submit(session: Session, launch: Launch, assignment_id: int, *, text: str | 
 
 # -- teacher ------------------------------------------------------------------------------------------
 
-def _require_teacher(launch: Launch) -> None:
-    if launch.role not in (ROLE_INSTRUCTOR,) or not launch.round_pk:
-        raise ForbiddenError("only the course's teacher can do this")
-
-
-def _teacher_scope(query, launch: Launch):
-    """A teacher sees the work handed in from their own course in their own platform, in this round."""
-    return query.where(Submission.registration_id == launch.registration_id,
-                       Submission.context_id == launch.context_id, Submission.round_pk == launch.round_pk)
+# Whose work a teacher sees is decided in .access (one rule for every page, download and review).
 
 
 @dataclass(frozen=True)
@@ -267,15 +255,15 @@ class RosterLine:
 
 
 def roster(session: Session, launch: Launch) -> list[RosterLine]:
-    """The round's pupils who launched from this context, with what each has handed in."""
-    _require_teacher(launch)
+    """The pupils of the teacher's classroom (see .access), with what each has handed in."""
+    viewer = require_classroom(launch)
     pupils = session.execute(
         select(Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
-        .where(Launch.registration_id == launch.registration_id, Launch.context_id == launch.context_id,
-               Launch.round_pk == launch.round_pk, Launch.role == ROLE_LEARNER)
+        .where(classroom_launches(viewer))
         .group_by(Launch.sub, Launch.municipality_id).order_by(func.min(Launch.created_at))).all()
-    counts = {(sub, status): n for sub, status, n in session.execute(_teacher_scope(
-        select(Submission.sub, Submission.status, func.count()), launch).group_by(Submission.sub, Submission.status))}
+    counts = {(sub, status): n for sub, status, n in session.execute(
+        select(Submission.sub, Submission.status, func.count()).where(visible_submissions(viewer))
+        .group_by(Submission.sub, Submission.status))}
     return [RosterLine(sub, pupil_label(sub), municipality, first,
                        counts.get((sub, SUBMISSION_SUBMITTED), 0) + counts.get((sub, SUBMISSION_REVIEWED), 0),
                        counts.get((sub, SUBMISSION_SUBMITTED), 0))
@@ -284,30 +272,29 @@ def roster(session: Session, launch: Launch) -> list[RosterLine]:
 
 def review_queue(session: Session, launch: Launch) -> list[Submission]:
     """Work waiting for review, oldest first."""
-    _require_teacher(launch)
-    return list(session.scalars(_teacher_scope(select(Submission), launch)
+    viewer = require_classroom(launch)
+    return list(session.scalars(select(Submission).where(visible_submissions(viewer))
                                 .where(Submission.status == SUBMISSION_SUBMITTED)
                                 .order_by(Submission.submitted_at, Submission.id)))
 
 
 def submissions_of(session: Session, launch: Launch, sub: str) -> list[Submission]:
-    _require_teacher(launch)
-    return list(session.scalars(_teacher_scope(select(Submission), launch).where(Submission.sub == sub)
+    viewer = require_classroom(launch)
+    return list(session.scalars(select(Submission).where(visible_submissions(viewer), Submission.sub == sub)
                                 .order_by(Submission.submitted_at)))
 
 
 def get_submission_for(session: Session, launch: Launch, submission_id: int) -> Submission:
-    """A hand-in, for its pupil or for a teacher of the same course; anyone else is refused."""
-    submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFoundError("no such hand-in")
-    own = (launch.role == ROLE_LEARNER and submission.registration_id == launch.registration_id
-           and submission.sub == launch.sub)
-    teaching = (launch.role == ROLE_INSTRUCTOR and submission.registration_id == launch.registration_id
-                and submission.context_id == launch.context_id and submission.round_pk == launch.round_pk)
-    if not (own or teaching):
-        raise ForbiddenError("not your hand-in")
-    return submission
+    """A hand-in, for its pupil or for a teacher of its classroom (see .access); anyone else is refused."""
+    return check_submission(session, Viewer.of(launch), submission_id)
+
+
+def hand_in_download_name(session: Session, submission: Submission) -> str:
+    """The name a handed-in file is served under: the pupil's pseudonym, the assignment and the extension of
+    the type its content was sniffed as; never the name it was uploaded with."""
+    assignment = session.get(Assignment, submission.assignment_id)
+    return download_name([pupil_label(submission.sub), assignment.key if assignment else "hand-in"],
+                         submission.content_type)
 
 
 def parse_score(raw: str, maximum: Decimal) -> Decimal:
@@ -322,7 +309,7 @@ def parse_score(raw: str, maximum: Decimal) -> Decimal:
 
 def record_review(session: Session, launch: Launch, submission_id: int, *, feedback: str, score: str) -> Review:
     """The teacher's written feedback and score, with its timestamp: the work counts as reviewed."""
-    _require_teacher(launch)
+    require_classroom(launch)
     submission = get_submission_for(session, launch, submission_id)
     assignment = session.get(Assignment, submission.assignment_id)
     text = (feedback or "").strip()

@@ -24,11 +24,12 @@ from sqlalchemy import and_, delete, exists, func, inspect, or_, select, union, 
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column, table
 
+from ..domain.calendar import national_date
 from ..domain.errors import DomainError
 from ..models import (OUTBOX_DEAD, OUTBOX_SENT, OUTBOX_SUPERSEDED, SEAT_ACTIVE, WAITING, Assignment, AuditEntry,
                       CourseModule, CourseRound, Launch, Lesson, LessonProgress, LtiContext, MunicipalContact, Order,
                       OutboxItem, Registration, Review, RosterMember, Seat, Submission, WaitlistEntry)
-from . import NotFoundError
+from . import NotFoundError, find_registration
 
 ANONYMOUS_PREFIX = "anonymous:"
 # Audit actions for staff opening a pupil's work; the purge removes them after the retention period.
@@ -127,11 +128,7 @@ def resolve_pupil(session: Session, sub: str, *, registration_id: int | None = N
     if issuer or client_id:
         if not (issuer and client_id):
             raise DomainError("give both the issuer and the client id (or the registration id)", code="invalid")
-        registration = session.scalar(select(Registration).where(Registration.issuer == issuer,
-                                                                 Registration.client_id == client_id))
-        if registration is None:
-            raise NotFoundError(f"no registration for issuer {issuer} and client id {client_id}")
-        return Pupil(registration.id, sub)
+        return Pupil(find_registration(session, issuer, client_id).id, sub)  # the active one, if any
     found = registrations_of(session, sub)
     if not found:
         raise NotFoundError(f"nothing is stored about {sub!r} under any registration")
@@ -368,7 +365,7 @@ def count_pupil_data(session: Session, pupil: Pupil) -> ErasureReport:
 
 
 def _active_seats(session: Session, pupil: Pupil) -> int:
-    today = _now().date()
+    today = national_date(_now())  # a round has ended when its last day is over in Sweden and Norway
     return int(session.scalar(select(func.count()).select_from(Seat).join(CourseRound, CourseRound.id == Seat.round_pk)
                               .where(Seat.registration_id == pupil.registration_id, Seat.sub == pupil.sub,
                                      Seat.status == SEAT_ACTIVE, CourseRound.ends_on >= today)) or 0)
@@ -445,7 +442,7 @@ def purge_expired(session: Session, *, cutoff: datetime, actor: str) -> PurgeRep
                                                 .execution_options(synchronize_session=False)).rowcount
     deleted, kept = _drop_launches(session, Launch.created_at < cutoff)
     counts["launches_deleted"], counts["launches_anonymised"] = deleted, kept
-    ended = select(CourseRound.id).where(CourseRound.ends_on < cutoff.date())
+    ended = select(CourseRound.id).where(CourseRound.ends_on < national_date(cutoff))
     counts["waitlist_entries"] = session.execute(delete(WaitlistEntry).where(or_(
         WaitlistEntry.round_pk.in_(ended),
         and_(WaitlistEntry.created_at < cutoff, WaitlistEntry.status != WAITING)))

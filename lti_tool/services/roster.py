@@ -16,7 +16,7 @@ from ..domain.claims import SCOPE_NRPS, map_role
 from ..domain.errors import DomainError
 from ..lti.ags import ServiceClient, ServiceError, lookup_registration
 from ..models import SEAT_ACTIVE, Launch, LtiContext, RosterMember, Seat
-from . import seats
+from . import access, seats
 
 MAX_PAGES = 1000
 GONE = ("Inactive", "Deleted")
@@ -135,18 +135,18 @@ class RosterLine:
 
 
 def roster_and_seats(session: Session, launch: Launch) -> list[RosterLine]:
-    """The teacher's side-by-side view: LMS course members (learners) against seats in the round."""
-    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == launch.registration_id,
-                                                      LtiContext.context_id == launch.context_id))
+    """The teacher's side-by-side view: LMS course members (learners) of the teacher's own context against
+    seats in the round, for the pupils of the teacher's classroom (see .access)."""
+    viewer = access.require_classroom(launch)
+    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == viewer.registration_id,
+                                                      LtiContext.context_id == viewer.context_id))
     members = {}
     if context is not None:
         members = {m.user_id: m for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))
                    if map_role(m.roles) == "learner"}
-    launched = set(session.scalars(select(Launch.sub).where(
-        Launch.registration_id == launch.registration_id, Launch.context_id == launch.context_id,
-        Launch.round_pk == launch.round_pk, Launch.role == "learner")))
-    seated = set(session.scalars(select(Seat.sub).where(Seat.round_pk == launch.round_pk,
-                                                        Seat.registration_id == launch.registration_id,
+    launched = set(session.scalars(select(Launch.sub).where(access.classroom_launches(viewer))))
+    seated = set(session.scalars(select(Seat.sub).where(Seat.round_pk == viewer.round_pk,
+                                                        Seat.registration_id == viewer.registration_id,
                                                         Seat.status == SEAT_ACTIVE, Seat.sub.in_(launched | set(members)))))
     subs = sorted(set(members) | seated)
     return [RosterLine(sub, members[sub].status if sub in members else None, sub in seated,

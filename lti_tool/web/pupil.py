@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, current_app, redirect, render_template, request, send_file
 from flask_babel import get_locale
 from sqlalchemy import and_, bindparam, select
@@ -15,9 +13,10 @@ from ..domain.seats import can_withdraw
 from ..domain.texts import pick_text
 from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat
 from ..services import delivery, privacy, seats
-from ..uploads import UploadStore
+from ..uploads import UploadStore, served_type
 from .errors import MESSAGES, render_domain_error
 from .launch_token import current_launch, launch_url, read_waitlist_token
+from .municipal import may_open_console
 from .privacy import audit_pupil_access
 
 bp = Blueprint("pupil", __name__)
@@ -82,7 +81,9 @@ def home():
     return render_template(
         "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
         from_waitlist=from_waitlist,
-        may_withdraw=seat is not None and can_withdraw(round_.status, round_.withdrawal_deadline, date.today()),
+        may_withdraw=seat is not None and can_withdraw(round_.status, round_.withdrawal_deadline,
+                                                       seats.municipal_today(seat.municipality_id)),
+        may_open_console=launch.role != ROLE_LEARNER and may_open_console(launch),
         withdrawn=request.args.get("withdrawn") == "1", **context)
 
 
@@ -144,7 +145,9 @@ def assignment(assignment_id: int):
 
 @bp.route("/files/<int:submission_id>")
 def hand_in_file(submission_id: int):
-    """A handed-in file, only for its pupil and the teachers of the same course."""
+    """A handed-in file, only for its pupil and the teachers of its classroom (see services.access). Always an
+    attachment, as the type its content was sniffed as, under a name the tool makes (pupil pseudonym,
+    assignment, extension of that type): never the name it was uploaded with."""
     session = get_session()
     try:
         launch = current_launch()
@@ -154,11 +157,15 @@ def hand_in_file(submission_id: int):
         path = upload_store().path(submission.file_key)
     except DomainError as error:
         return render_domain_error(error)
+    content_type, _extension = served_type(submission.content_type)
+    name = delivery.hand_in_download_name(session, submission)  # safe ASCII: [A-Za-z0-9_-] and one dot
     if launch.role != ROLE_LEARNER:  # a teacher opens a pupil's file: logged
         audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
                            sub=submission.sub, submission_id=submission.id)
-    response = send_file(path, mimetype=submission.content_type, download_name=submission.file_name,
-                         as_attachment=request.args.get("download") == "1", max_age=0)
+    response = send_file(path, mimetype=content_type, download_name=name, as_attachment=True, max_age=0)
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
     return response
