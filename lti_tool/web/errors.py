@@ -85,6 +85,12 @@ MESSAGES = {
     "feedback_empty": _l("Write some feedback for the pupil before saving."),
     "score_invalid": _l("The score must be a number from 0 up to the assignment's maximum."),
     "forbidden": _l("You do not have access to this page."),
+    "municipal_console_forbidden": _l("The municipality's console is only for the platform's administrators who are "
+                                      "registered as the municipality's arts-school contact. Ask the national course "
+                                      "catalog's staff to register you."),
+    "context_missing": _l("Your learning platform did not say which course this link belongs to, so no pupils' "
+                          "work can be shown. Open the course from its page in the learning platform; if it "
+                          "happens again, tell the platform's administrator."),
     "seat_missing": _l("You do not have a place in this round of the course."),
     "deep_linking_forbidden": _l("Only teachers and administrators can place courses."),
     "deep_linking_settings_missing": _INCOMPLETE,
@@ -96,6 +102,8 @@ MESSAGES = {
     "registration_config_invalid": _l("The platform's settings are incomplete, so the tool cannot register."),
     "registration_issuer_mismatch": _l("The platform's settings do not belong to the platform that asked. For "
                                        "safety the tool was not registered."),
+    "registration_url_unsafe": _l("The platform gave an address the tool does not use: it must be an https address "
+                                  "without a user name or password. For safety the tool was not registered."),
     "registration_refused": _l("The platform refused the registration. Ask the platform's administrator to check "
                                "its LTI settings and try again."),
     "registration_expired": _l("The registration took too long. Start it again from the platform."),
@@ -105,6 +113,21 @@ MESSAGES = {
                            "learning platform."),
     "rate_limited": _l("Too many attempts to open courses have come from here just now. Wait a minute and open "
                        "the course again."),
+    "error": _l("Something went wrong with this request. Go back and try again; if it happens again, tell your "
+                "teacher."),
+    "launch_invalid": _SECURITY,
+    "claim_invalid": _INCOMPLETE,
+    "conflict": _l("This could not be saved because it clashes with what is already there. Reload the page and "
+                   "check."),
+    "invalid": _l("Something that was entered is not valid. Check it and try again."),
+    "no_hand_in": _l("This assignment has nothing to hand in."),
+    "pupil_ambiguous": _l("More than one pupil matches. Name the learning platform too."),
+    "roster_invalid": _l("The learning platform's member list could not be read. The last list the tool received "
+                         "is shown."),
+    "round_closed": _l("This course round is closed, so it can no longer be ordered. Choose a round that is "
+                       "open."),
+    "csrf_invalid": _l("This form could not be accepted: it was sent from another page or site, or it was left "
+                       "open too long. Go back, reload the page and try again."),
 }
 TITLES = {
     "service_unavailable": _l("Try again in a minute"),
@@ -118,6 +141,10 @@ TITLES = {
     "not_found": _l("Not found"),
     "rate_limited": _l("Too many attempts"),
 }
+# Dynamic registration's refusals are read by the platform's administrator, not by a pupil.
+TITLES.update(dict.fromkeys(("registration_invalid", "registration_config_unavailable", "registration_config_invalid",
+                             "registration_issuer_mismatch", "registration_url_unsafe", "registration_refused",
+                             "registration_expired"), _l("The tool could not be registered")))
 DEFAULT_TITLE = _l("The course could not be opened")
 DEFAULT_MESSAGE = _SECURITY
 
