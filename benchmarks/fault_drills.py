@@ -219,6 +219,7 @@ def main() -> None:
         port = free_port()
         settings = {"ENV": "development", "BASE_URL": f"http://127.0.0.1:{port}", "DATABASE_URL": url,
                     "KEYS_DIR": str(folder / "keys"), "SECRET_KEY": uuid.uuid4().hex * 2, "SANDBOX": False,
+                    "OUTBOUND_ALLOW_PRIVATE": True,  # the simulated platforms serve their keys on 127.0.0.1
                     "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "UPLOAD_DIR": str(folder / "uploads"),
                     "RATE_LIMIT_PER_ADDRESS": 0, "RATE_LIMIT_PER_REGISTRATION": 0}
         env = {f"LTI_TOOL_{k}": ("true" if v else "false") if isinstance(v, bool) else str(v)

@@ -3,6 +3,7 @@ the real launch served by several gunicorn worker processes (PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -96,7 +97,8 @@ def gunicorn(config, tmp_path):
         add_course(session, capacity=500)
         seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
         session.commit()
-    env = {**os.environ, **{f"LTI_TOOL_{k}": str(v) for k, v in settings.items() if k != "SANDBOX"},
+    env = {**os.environ, **{f"LTI_TOOL_{k}": json.dumps(v) if isinstance(v, bool) else str(v)
+                               for k, v in settings.items() if k != "SANDBOX"},
            "LTI_TOOL_SANDBOX": "1",
            # A plain HTTP client keeps no Secure cookie on http (browsers do on loopback).
            "LTI_TOOL_COOKIE_SECURE": "false"}

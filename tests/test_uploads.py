@@ -13,26 +13,14 @@ from sqlalchemy import func, select
 
 from lti_tool.db import new_session
 from lti_tool.models import Submission
-from lti_tool.services import seats
 from lti_tool.services.delivery import pupil_label
 from lti_tool.uploads import HEAD_BYTES, UploadError, UploadStore, download_name, served_type, sniff
 
 from . import sample_files as samples
-from .catalog_factory import add_content, add_course
 from .conftest import error_code
-from .test_delivery import Person
+from .test_delivery import Person, content  # noqa: F401  (fixture)
 
 ALL_KINDS = ("audio/*", "video/*", "image/*", "application/pdf")
-
-
-@pytest.fixture
-def content(app, demo):
-    with new_session(app) as session:
-        add_course(session)
-        made = add_content(session)
-        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
-        session.commit()
-    return made
 
 
 @pytest.mark.parametrize("kind", samples.VALID)
