@@ -228,3 +228,19 @@ def test_lti_adapters_never_import_the_web_layer_or_services():
             for name in names:
                 parts = name.replace("lti_tool.", "..").lstrip(".").split(".")
                 assert parts[0] not in ("web", "services"), f"lti/{path.name} imports {name}"
+
+
+def test_catalog_sync_never_imports_the_web_layer():
+    """``catalog_sync`` runs from the CLI and the staff console's "Sync now": it may use services and models,
+    never a blueprint or a view."""
+    folder = Path(__file__).resolve().parents[1] / "catalog_sync"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(("lti_tool.web", "web.", "flask")), f"catalog_sync/{path.name} imports {name}"
