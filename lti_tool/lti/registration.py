@@ -8,7 +8,7 @@ import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -109,6 +109,10 @@ def _origin(url: Any, what: str, *, allow_http: bool, invalid_code: str) -> tupl
         raise RegistrationError(f"{what} {url!r} has characters a URL must not have", code="registration_url_unsafe")
     if "@" in parts.netloc:
         raise RegistrationError(f"{what} {url!r} carries a user name or password", code="registration_url_unsafe")
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        # The HTTP client (or the platform's server) resolves dot segments: /issuer/../other/ is another path
+        # than the text suggests, so a path compared as text could escape the issuer's.
+        raise RegistrationError(f"{what} {url!r} has a . or .. path segment", code="registration_url_unsafe")
     if parts.scheme != "https" and not allow_http:
         raise RegistrationError(f"{what} {url!r} is not https", code="registration_url_unsafe")
     if not parts.hostname:
