@@ -248,11 +248,13 @@ def catalog_feed(courses: int, today: date, capacities: dict[str, int]) -> dict:
                                  "submission": "file" if m % 2 else "text", "max_score": 10}],
             })
         items.append({"code": code, "version": 1, "status": "active", "subject": subject,
-                      "title": {"sv": sv, "nb": nb}, "summary": {"sv": f"Distanskurs: {sv}.", "nb": f"Fjernkurs: {nb}."},
+                      "title": {"sv": sv, "nb": nb},
+                      "summary": {"sv": f"Distanskurs: {sv}.", "nb": f"Fjernkurs: {nb}."},
                       "languages": ["sv", "nb"], "prices": [{"country": "SE", "amount": 1900, "currency": "SEK"},
                                                             {"country": "NO", "amount": 2100, "currency": "NOK"}],
                       "rounds": rounds, "modules": modules})
-    return {"format": "kulturskola-catalog/1", "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"format": "kulturskola-catalog/1",
+            "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "publisher": "launch_load benchmark", "courses": items}
 
 
@@ -312,7 +314,8 @@ def reference_conf(clients: list[Client]) -> dict:
     conf: dict[str, list] = defaultdict(list)
     for client in clients:
         conf[client.issuer].append({"default": False, "client_id": client.client_id,
-                                    "auth_login_url": client.issuer + "/auth", "auth_token_url": client.issuer + "/token",
+                                    "auth_login_url": client.issuer + "/auth",
+                                    "auth_token_url": client.issuer + "/token",
                                     "key_set_url": client.issuer + "/jwks", "key_set": None,
                                     "deployment_ids": [client.deployment_id]})
     return dict(conf)
@@ -672,7 +675,8 @@ def main() -> None:
     servers: list[Server] = []
     try:
         port = free_port()
-        settings = {"ENV": "development", "BASE_URL": f"http://127.0.0.1:{port}", "DATABASE_URL": url, "KEYS_DIR": str(folder / "keys"),
+        settings = {"ENV": "development", "BASE_URL": f"http://127.0.0.1:{port}", "DATABASE_URL": url,
+                    "KEYS_DIR": str(folder / "keys"),
                     "SECRET_KEY": uuid.uuid4().hex * 2, "SANDBOX": False,
                     "OUTBOUND_ALLOW_PRIVATE": True,  # the simulated platforms serve their keys on 127.0.0.1
                     "REDIS_URL": args.redis,

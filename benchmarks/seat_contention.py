@@ -45,7 +45,8 @@ def prepare(app, budget: int) -> int:
                            content_hash="0" * 64))
         session.add(CoursePrice(course_code="BENCH-1", country="SE", amount=Decimal("1900"), currency="SEK"))
         closes = date.today() + timedelta(days=30)
-        session.add(CourseRound(course_code="BENCH-1", round_id="r1", starts_on=closes, ends_on=closes + timedelta(days=90),
+        session.add(CourseRound(course_code="BENCH-1", round_id="r1", starts_on=closes,
+                                ends_on=closes + timedelta(days=90),
                                 enrolment_closes_on=closes, withdrawal_deadline=closes, capacity=100000,
                                 min_participants=1, seats_taken=0, status="open"))
         session.flush()

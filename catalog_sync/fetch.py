@@ -70,21 +70,11 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
     ``max_bytes``, raises ``FetchError`` at once.
     """
     if not is_url(source):
-        try:
-            if Path(source).stat().st_size > max_bytes:
-                raise FetchError(f"{source} is larger than {max_bytes} bytes: not read")
-            raw = Path(source).read_bytes()
-        except OSError as exc:
-            raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from exc
-        return Fetched(source, parse_json(raw, source))
+        return _read_file(source, max_bytes)
     own_session = http is None
     http = http or outbound.session(policy)
     sleep = sleep or time.sleep
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
+    headers = _request_headers(etag, last_modified)
     last_error = ""
     try:
         for attempt in range(1, attempts + 1):
@@ -97,12 +87,9 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
                     raise FetchError(f"{source}: not fetched ({exc.reason})") from exc
                 last_error = exc.reason  # no answer, or the body stalled or broke off: try again
             else:
-                if response.status_code == 304:
-                    return Fetched(source, None, True, response.headers.get("ETag") or etag,
-                                   response.headers.get("Last-Modified") or last_modified)
-                if response.status_code == 200:
-                    return Fetched(source, parse_json(response.content, source), False,
-                                   response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                fetched = _fetched(response, source, etag, last_modified)
+                if fetched is not None:
+                    return fetched
                 last_error = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
                 if response.status_code not in RETRY_STATUSES:
                     break
@@ -114,6 +101,39 @@ def fetch_feed(source: str, *, etag: str | None = None, last_modified: str | Non
         if own_session:
             http.close()
     raise FetchError(f"{source}: {last_error}")
+
+
+def _read_file(source: str, max_bytes: int) -> Fetched:
+    try:
+        if Path(source).stat().st_size > max_bytes:
+            raise FetchError(f"{source} is larger than {max_bytes} bytes: not read")
+        raw = Path(source).read_bytes()
+    except OSError as exc:
+        raise FetchError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    return Fetched(source, parse_json(raw, source))
+
+
+def _request_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """The request's headers, conditional on the validators of the last successful sync when there are any."""
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _fetched(response: outbound.Response, source: str, etag: str | None,
+             last_modified: str | None) -> Fetched | None:
+    """The feed a 200 carries, or "not modified" for a 304 (keeping the validators sent when the answer has
+    none); None for any other status."""
+    if response.status_code == 304:
+        return Fetched(source, None, True, response.headers.get("ETag") or etag,
+                       response.headers.get("Last-Modified") or last_modified)
+    if response.status_code == 200:
+        return Fetched(source, parse_json(response.content, source), False,
+                       response.headers.get("ETag"), response.headers.get("Last-Modified"))
+    return None
 
 
 __all__ = ["FetchError", "Fetched", "NotJSONError", "fetch_feed", "is_url", "parse_json"]

@@ -154,18 +154,18 @@ def _pick(rows: list, module_id: int):
             or next((r for r in rows if r.current), None) or rows[0])
 
 
+_Counts = dict[str, list[int]]  # kind -> [added, no longer current]
+_ITEM_KINDS: tuple[tuple[type, str, Callable[[Any, dict], None]], ...] = (
+    (Lesson, "lesson", _lesson), (Assignment, "assignment", _assignment))
+
+
 def _replace_modules(session: Session, course: Course, data: dict) -> list[str]:
     """Upsert modules, lessons and assignments by their feed ids (``key``). A lesson or assignment moved to
     another module keeps its row (pupils' progress and submissions refer to it). What the feed no longer
     has gets ``current=False``; nothing is deleted. Returns what changed, counted."""
     modules = {m.key: m for m in session.scalars(select(CourseModule).where(CourseModule.course_code == course.code))}
-    module_ids = [m.id for m in modules.values()]
-    rows: dict[type, dict[str, list]] = {Lesson: {}, Assignment: {}}
-    for model in rows:
-        if module_ids:
-            for row in session.scalars(select(model).where(model.module_id.in_(module_ids)).order_by(model.id)):
-                rows[model].setdefault(row.key, []).append(row)
-    counts = {"module": [0, 0], "lesson": [0, 0], "assignment": [0, 0]}  # [added, no longer current]
+    rows = _items_by_key(session, [m.id for m in modules.values()])
+    counts: _Counts = {"module": [0, 0], "lesson": [0, 0], "assignment": [0, 0]}
     wanted_modules: set[str] = set()
     chosen: dict[type, dict[str, Any]] = {Lesson: {}, Assignment: {}}  # key -> the row the feed's item is
     for position, item in enumerate(data.get("modules") or [], start=1):
@@ -177,24 +177,47 @@ def _replace_modules(session: Session, course: Course, data: dict) -> list[str]:
         module.position, module.title, module.current = position, item["title"], True
         session.flush()  # the module's id, for its lessons and assignments
         wanted_modules.add(item["id"])
-        for model, kind, fill in ((Lesson, "lesson", _lesson), (Assignment, "assignment", _assignment)):
-            for item_position, entry in enumerate(item.get(f"{kind}s") or [], start=1):
-                existing = rows[model].get(entry["id"])
-                if existing:
-                    row = _pick(existing, module.id)
-                else:
-                    row = model(key=entry["id"])
-                    rows[model][entry["id"]] = [row]
-                    session.add(row)
-                    counts[kind][0] += 1
-                row.module_id, row.position, row.current = module.id, item_position, True
-                fill(row, entry)
-                chosen[model][entry["id"]] = row
+        _upsert_items(session, module, item, rows, chosen, counts)
     for key, module in modules.items():
         if key not in wanted_modules and module.current:
             module.current = False
             counts["module"][1] += 1
-    for model, kind in ((Lesson, "lesson"), (Assignment, "assignment")):
+    _retire_items(rows, chosen, counts)
+    return _counted(counts)
+
+
+def _items_by_key(session: Session, module_ids: list[int]) -> dict[type, dict[str, list]]:
+    """The course's lessons and assignments, current or not, by feed id (a key can have several rows)."""
+    rows: dict[type, dict[str, list]] = {Lesson: {}, Assignment: {}}
+    for model in rows:
+        if module_ids:
+            for row in session.scalars(select(model).where(model.module_id.in_(module_ids)).order_by(model.id)):
+                rows[model].setdefault(row.key, []).append(row)
+    return rows
+
+
+def _upsert_items(session: Session, module: CourseModule, item: dict, rows: dict[type, dict[str, list]],
+                  chosen: dict[type, dict[str, Any]], counts: _Counts) -> None:
+    """The lessons and assignments of one feed module, in its order: an existing row is reused (and moved to
+    the module), else a new one added; each is recorded in ``chosen``."""
+    for model, kind, fill in _ITEM_KINDS:
+        for item_position, entry in enumerate(item.get(f"{kind}s") or [], start=1):
+            existing = rows[model].get(entry["id"])
+            if existing:
+                row = _pick(existing, module.id)
+            else:
+                row = model(key=entry["id"])
+                rows[model][entry["id"]] = [row]
+                session.add(row)
+                counts[kind][0] += 1
+            row.module_id, row.position, row.current = module.id, item_position, True
+            fill(row, entry)
+            chosen[model][entry["id"]] = row
+
+
+def _retire_items(rows: dict[type, dict[str, list]], chosen: dict[type, dict[str, Any]], counts: _Counts) -> None:
+    """Every row the feed's items did not choose is no longer current; counted when its key left the feed."""
+    for model, kind, _fill in _ITEM_KINDS:
         for key, candidates in rows[model].items():
             keep = chosen[model].get(key)
             for row in candidates:
@@ -202,6 +225,9 @@ def _replace_modules(session: Session, course: Course, data: dict) -> list[str]:
                     row.current = False
                     if keep is None:
                         counts[kind][1] += 1
+
+
+def _counted(counts: _Counts) -> list[str]:
     details = []
     for kind, (added, gone) in counts.items():
         if added:
@@ -418,7 +444,8 @@ def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = Fa
 def _record(sessions: sessionmaker[Session], report: SyncReport, started: datetime, fetched) -> None:
     with sessions.begin() as session:
         session.add(CatalogSync(
-            started_at=started, finished_at=max(started, datetime.now(timezone.utc)), source=(report.source or "")[:1000],
+            started_at=started, finished_at=max(started, datetime.now(timezone.utc)),
+            source=(report.source or "")[:1000],
             result=report.result, added=report.added, updated=report.updated, retired=report.retired,
             unchanged=report.unchanged, errors=report.errors[:MAX_RECORDED_ERRORS],
             etag=(fetched.etag[:500] if fetched is not None and fetched.etag else None),

@@ -97,44 +97,56 @@ def _rule_issues(feed: dict) -> list[FeedIssue]:
     courses = feed.get("courses")
     if not isinstance(courses, list):
         return issues
-
-    def unique(seen: dict, value: Any, path: str, what: str) -> None:
-        if not isinstance(value, str):
-            return
-        if value in seen:
-            issues.append(FeedIssue(path, f"{what} {value!r} appears twice (first at {seen[value]})"))
-        else:
-            seen[value] = path
-
     codes: dict[str, str] = {}
     for i, course in enumerate(courses):
         if not isinstance(course, dict):
             continue
         at = f"courses[{i}]"
-        unique(codes, course.get("code"), f"{at}.code", "course code")
+        _unique(issues, codes, course.get("code"), f"{at}.code", "course code")
         countries: dict[str, str] = {}
         for j, price in enumerate(_list(course.get("prices"))):
             if isinstance(price, dict):
-                unique(countries, price.get("country"), f"{at}.prices[{j}].country", "price country")
-        rounds: dict[str, str] = {}
-        for j, round_ in enumerate(_list(course.get("rounds"))):
-            if not isinstance(round_, dict):
-                continue
-            unique(rounds, round_.get("id"), f"{at}.rounds[{j}].id", "round id")
-            starts, ends = _date(round_.get("starts_on")), _date(round_.get("ends_on"))
-            if starts and ends and starts > ends:
-                issues.append(FeedIssue(f"{at}.rounds[{j}].ends_on",
-                                        f"{ends.isoformat()} is before starts_on {starts.isoformat()}"))
-        ids: dict[str, dict[str, str]] = {"module": {}, "lesson": {}, "assignment": {}}
-        for j, module in enumerate(_list(course.get("modules"))):
-            if not isinstance(module, dict):
-                continue
-            unique(ids["module"], module.get("id"), f"{at}.modules[{j}].id", "module id")
-            for kind, key in (("lesson", "lessons"), ("assignment", "assignments")):
-                for k, item in enumerate(_list(module.get(key))):
-                    if isinstance(item, dict):
-                        unique(ids[kind], item.get("id"), f"{at}.modules[{j}].{key}[{k}].id", f"{kind} id")
+                _unique(issues, countries, price.get("country"), f"{at}.prices[{j}].country", "price country")
+        _round_issues(issues, course, at)
+        _content_id_issues(issues, course, at)
     return issues
+
+
+def _unique(issues: list[FeedIssue], seen: dict[str, str], value: Any, path: str, what: str) -> None:
+    """Records ``value`` (a string; anything else is skipped) as first seen at ``path``, or adds an issue
+    when it was seen before."""
+    if not isinstance(value, str):
+        return
+    if value in seen:
+        issues.append(FeedIssue(path, f"{what} {value!r} appears twice (first at {seen[value]})"))
+    else:
+        seen[value] = path
+
+
+def _round_issues(issues: list[FeedIssue], course: dict, at: str) -> None:
+    """Round ids unique in the course; no round ending before it starts."""
+    rounds: dict[str, str] = {}
+    for j, round_ in enumerate(_list(course.get("rounds"))):
+        if not isinstance(round_, dict):
+            continue
+        _unique(issues, rounds, round_.get("id"), f"{at}.rounds[{j}].id", "round id")
+        starts, ends = _date(round_.get("starts_on")), _date(round_.get("ends_on"))
+        if starts and ends and starts > ends:
+            issues.append(FeedIssue(f"{at}.rounds[{j}].ends_on",
+                                    f"{ends.isoformat()} is before starts_on {starts.isoformat()}"))
+
+
+def _content_id_issues(issues: list[FeedIssue], course: dict, at: str) -> None:
+    """Module, lesson and assignment ids each unique in the course (across its modules)."""
+    ids: dict[str, dict[str, str]] = {"module": {}, "lesson": {}, "assignment": {}}
+    for j, module in enumerate(_list(course.get("modules"))):
+        if not isinstance(module, dict):
+            continue
+        _unique(issues, ids["module"], module.get("id"), f"{at}.modules[{j}].id", "module id")
+        for kind, key in (("lesson", "lessons"), ("assignment", "assignments")):
+            for k, item in enumerate(_list(module.get(key))):
+                if isinstance(item, dict):
+                    _unique(issues, ids[kind], item.get("id"), f"{at}.modules[{j}].{key}[{k}].id", f"{kind} id")
 
 
 def _list(value: Any) -> list:
@@ -173,7 +185,8 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if value is None:
         return "null"
-    return {list: "an array", str: "a string", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "an array", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 __all__ = ["FEED_FORMAT", "FeedIssue", "check_feed", "json_path", "load_schema", "validate_feed"]

@@ -46,7 +46,7 @@ def municipalities_import(country: str, path: str) -> None:
         except MunicipalityImportError as error:
             for line in error.errors:
                 click.echo(f"error: {line}", err=True)
-            raise click.ClickException(f"{path}: not imported, {len(error.errors)} error(s)")
+            raise click.ClickException(f"{path}: not imported, {len(error.errors)} error(s)") from error
         session.commit()
     click.echo(f"{country.upper()}: {report.summary()}")
 

@@ -68,9 +68,9 @@ def _resolve(session, sub, issuer, client_id, registration_id) -> privacy.Pupil:
     except privacy.AmbiguousPupilError as error:
         lines = "\n".join(f"  --registration {r.id}   {r.name} (issuer {r.issuer}, client id {r.client_id})"
                           for r in error.registrations)
-        raise click.ClickException(f"{error.detail}:\n{lines}")
+        raise click.ClickException(f"{error.detail}:\n{lines}") from error
     except DomainError as error:
-        raise click.ClickException(error.detail)
+        raise click.ClickException(error.detail) from error
 
 
 def _summary(counts: dict[str, int]) -> list[str]:

@@ -140,8 +140,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
             name = key[len(PREFIX):]
             settings[name] = raw if name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "KEYS_DIR", "REDIS_URL",
                                              "UPLOAD_DIR", "UPLOAD_TYPES", "STAFF_OIDC_ISSUER", "STAFF_OIDC_CLIENT_ID",
-                                             "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM", "SANDBOX_BASE_URL",
-                                             "CATALOG_SOURCE", "LOG_FORMAT", "LOG_LEVEL",
+                                             "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM",
+                                             "SANDBOX_BASE_URL", "CATALOG_SOURCE", "LOG_FORMAT", "LOG_LEVEL",
                                              "METRICS_TOKEN") else _parse_env_value(raw)
     if overrides:
         settings.update(overrides)

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -400,6 +400,12 @@ class OutboundSession(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
+    if TYPE_CHECKING:
+        # requests' ``get`` and ``post`` hand every keyword to ``request``; its stubs list only requests' own.
+        def get(self, url: str | bytes, **kwargs: Any) -> Response: ...
+
+        def post(self, url: str | bytes, data: Any = None, json: Any = None, **kwargs: Any) -> Response: ...
+
     def request(self, method, url, *args, max_bytes: int = DEFAULT_MAX_BYTES,  # type: ignore[override]
                 deadline: float | None = None, allow_redirects: bool = True, **kwargs) -> Response:
         if args:
@@ -451,7 +457,7 @@ class OutboundSession(requests.Session):
 def _read_body(response: Response, url: str, max_bytes: int, limit: _Deadline) -> None:
     """The whole body, decoded, at most ``max_bytes``, into the response (``.content``, ``.json()``)."""
     length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > max_bytes:
+    if length.isascii() and length.isdigit() and int(length) > max_bytes:
         raise OutboundError(url, f"larger than {max_bytes} bytes", TOO_LARGE)
     chunks, size = [], 0
     for chunk in response.iter_content(chunk_size=65536):

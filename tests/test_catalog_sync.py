@@ -89,10 +89,11 @@ def test_clean_sync_adds_everything(app, runner, tmp_path):
         assert [(r.round_id, r.status, r.capacity, r.seats_taken) for r in course.rounds] == [
             ("2027-spring", "open", 16, 0), ("2027-autumn", "open", 12, 0)]
         assert [m.key for m in course.modules] == ["GIT-AK-1-m1", "GIT-AK-1-m2"]
-        assert [l.key for l in course.modules[0].lessons] == ["GIT-AK-1-m1-l1", "GIT-AK-1-m1-l2"]
+        assert [lesson.key for lesson in course.modules[0].lessons] == ["GIT-AK-1-m1-l1", "GIT-AK-1-m1-l2"]
         lesson = lesson_row(session, "GIT-AK-1-m1-l1")
         assert lesson.video_url == "https://video.example/git-ak-1/1-1" and lesson.duration_minutes == 30
-        assert set(lesson.body_html) == {"sv", "nb"} and lesson.body_html["nb"] == "<h2>Uke 1</h2>\n<p>Øv <strong>rolig</strong>.</p>\n"
+        assert set(lesson.body_html) == {"sv", "nb"}
+        assert lesson.body_html["nb"] == "<h2>Uke 1</h2>\n<p>Øv <strong>rolig</strong>.</p>\n"
         assignment = session.scalars(select(Assignment).where(Assignment.key == "GIT-AK-1-m2-a1")).one()
         assert (assignment.submission, str(assignment.max_score)) == ("text", "10.00")
         assert assignment.instructions_html["sv"] == "<p>Spela in <em>dig själv</em>.</p>\n"
@@ -183,7 +184,8 @@ def test_a_higher_version_replaces_content(app, runner, tmp_path):
         assert session.get(Course, "GIT-AK-1").version == 2
         assert lesson_row(session, "GIT-AK-1-m1-l1").body_html["sv"] == "<p>Ny <strong>text</strong>.</p>\n"
         moved = lesson_row(session, "GIT-AK-1-m1-l2")
-        assert moved.id == moved_id and moved.current and session.get(CourseModule, moved.module_id).key == "GIT-AK-1-m2"
+        assert moved.id == moved_id and moved.current
+        assert session.get(CourseModule, moved.module_id).key == "GIT-AK-1-m2"
         assert lesson_row(session, "GIT-AK-1-m1-l9").current
         gone = session.scalars(select(Assignment).where(Assignment.key == "GIT-AK-1-m2-a1")).one()
         assert gone.current is False  # kept, pupils' submissions refer to it
@@ -201,7 +203,8 @@ def test_a_removed_module_is_kept_but_not_current(app, runner, tmp_path):
     with new_session(app) as session:
         module = session.scalars(select(CourseModule).where(CourseModule.key == "GIT-AK-1-m2")).one()
         assert module.current is False
-        assert [l.current for l in module.lessons] == [False] and [a.current for a in module.assignments] == [False]
+        assert [lesson.current for lesson in module.lessons] == [False]
+        assert [a.current for a in module.assignments] == [False]
 
 
 def test_same_version_updates_rounds_and_prices_but_keeps_content(app, runner, tmp_path):
@@ -336,7 +339,8 @@ BAD_FEEDS = {
     "code too short": (bad(lambda f: f["courses"][1].update(code="P")), "courses[1].code:"),
     "missing code": (bad(lambda f: f["courses"][1].pop("code")), "courses[1].code: is required"),
     "missing version": (bad(lambda f: f["courses"][1].pop("version")), "courses[1].version: is required"),
-    "version not an integer": (bad(lambda f: f["courses"][0].update(version="2")), "courses[0].version: must be an integer"),
+    "version not an integer": (bad(lambda f: f["courses"][0].update(version="2")),
+                               "courses[0].version: must be an integer"),
     "bad status": (bad(lambda f: f["courses"][0].update(status="paused")), "courses[0].status:"),
     "bad subject": (bad(lambda f: f["courses"][0].update(subject="sports")), "courses[0].subject:"),
     "missing title": (bad(lambda f: f["courses"][0].pop("title")), "courses[0].title: is required"),

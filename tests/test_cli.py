@@ -41,7 +41,8 @@ def test_changed_names_are_updated(app, runner, tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("kommunenummer,navn_norsk\n0301,Oslo\n", "missing column"),
-    ("municipality_code,municipality_name,municipality_name_short,county_code\n149,Borås kommun,Borås,14\n", "four digits"),
+    ("municipality_code,municipality_name,municipality_name_short,county_code\n149,Borås kommun,Borås,14\n",
+     "four digits"),
     ("municipality_code,municipality_name,municipality_name_short,county_code\n1490,Borås kommun,,14\n", "empty name"),
     ("municipality_code,municipality_name,municipality_name_short,county_code\n1490,B,B,14\n1490,B,B,14\n", "twice"),
     ("municipality_code,municipality_name,municipality_name_short,county_code\n", "no municipality"),
@@ -49,7 +50,8 @@ def test_changed_names_are_updated(app, runner, tmp_path):
 def test_a_bad_file_imports_nothing(app, runner, tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content, "utf-8")
-    result = runner.invoke(args=["municipalities", "import", "--country", "SE" if "municipality_code" in content else "NO", str(path)])
+    country = "SE" if "municipality_code" in content else "NO"
+    result = runner.invoke(args=["municipalities", "import", "--country", country, str(path)])
     assert result.exit_code != 0 and message in result.output
     with new_session(app) as session:
         assert session.scalar(select(func.count()).select_from(Municipality)) == 0
@@ -57,9 +59,10 @@ def test_a_bad_file_imports_nothing(app, runner, tmp_path, content, message):
 
 @pytest.mark.skipif(not (SHARED / "se" / "municipalities.csv").exists(), reason="../shared/data not present")
 def test_official_lists_import(app, runner):
-    assert "added 290" in invoke(runner, "municipalities", "import", "--country", "SE", str(SHARED / "se" / "municipalities.csv"))
-    assert "added 357" in invoke(runner, "municipalities", "import", "--country", "NO", str(SHARED / "no" / "kommuner-no-357.csv"))
-    assert "unchanged 290" in invoke(runner, "municipalities", "import", "--country", "SE", str(SHARED / "se" / "municipalities.csv"))
+    swedish, norwegian = str(SHARED / "se" / "municipalities.csv"), str(SHARED / "no" / "kommuner-no-357.csv")
+    assert "added 290" in invoke(runner, "municipalities", "import", "--country", "SE", swedish)
+    assert "added 357" in invoke(runner, "municipalities", "import", "--country", "NO", norwegian)
+    assert "unchanged 290" in invoke(runner, "municipalities", "import", "--country", "SE", swedish)
     with new_session(app) as session:
         assert session.get(Municipality, "SE-1490").name == "Borås"
         assert session.get(Municipality, "NO-0301").name == "Oslo"

@@ -104,8 +104,8 @@ def gunicorn(config, tmp_path):
            "LTI_TOOL_COOKIE_SECURE": "false"}
     log = open(tmp_path / "gunicorn.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "4", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
-         "lti_tool:create_app()"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "gunicorn", "--workers", "4", "--threads", "4", "--bind", f"127.0.0.1:{port}",
+         "--timeout", "60", "lti_tool:create_app()"], env=env, stdout=log, stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parents[1])
     try:
         deadline = time.monotonic() + 30

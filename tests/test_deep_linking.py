@@ -92,8 +92,8 @@ def test_nothing_picked(client, launches, ordered):
 
 
 def test_no_line_item_when_the_platform_refuses_them(app, client, launches, ordered):
-    settings = {"deep_link_return_url": "http://localhost/sandbox/deep-link-return", "accept_types": ["ltiResourceLink"],
-                "accept_lineitem": False}
+    settings = {"deep_link_return_url": "http://localhost/sandbox/deep-link-return",
+                "accept_types": ["ltiResourceLink"], "accept_lineitem": False}
     page, url = dl_launch(client, launches, overrides={CLAIM_DEEP_LINKING_SETTINGS: settings})
     order_id = re.search(r'name="order" value="(\d+)"', page.get_data(as_text=True)).group(1)
     claims = response_claims(app, pick(client, url, order_id))

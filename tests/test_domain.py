@@ -39,7 +39,8 @@ def body(**changes):
 
 def test_parse_a_resource_link_launch():
     claims = parse_launch_claims(body(), client_id="client-1", base_url=BASE)
-    assert (claims.sub, claims.deployment_id, claims.role, claims.resource_link_id) == ("abc123", "dep-1", "learner", "rl-1")
+    assert (claims.sub, claims.deployment_id, claims.role, claims.resource_link_id) == \
+        ("abc123", "dep-1", "learner", "rl-1")
     assert claims.custom == {"course": "GIT-AK-1", "n": "5"}  # custom values are strings
     assert claims.locale == "nb-NO" and claims.context_id == "ctx-1"
 
@@ -66,8 +67,9 @@ def test_claim_refusals(changes, code):
     assert caught.value.code == code
 
 
-def test_empty_roles_are_allowed_and_mean_learner():
-    assert parse_launch_claims(body(**{CLAIM_ROLES: []}), client_id="client-1", base_url=BASE).role == "learner"
+def test_empty_roles_are_allowed_and_mean_neither_pupil_nor_teacher():
+    """No course role takes no paid seat and sees no pupil's work (the launch refuses it: role_not_served)."""
+    assert parse_launch_claims(body(**{CLAIM_ROLES: []}), client_id="client-1", base_url=BASE).role == "other"
 
 
 @pytest.mark.parametrize("roles, role", [
@@ -78,6 +80,12 @@ def test_empty_roles_are_allowed_and_mean_learner():
     (["http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin"], "administrator"),
     (["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"], "learner"),
     (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"], "learner"),
+    # An institution's teacher who is this course's pupil is a pupil here; a teacher role elsewhere is no role.
+    (["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
+      "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty"], "learner"),
+    (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor"], "other"),
+    (["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"], "other"),
+    (["http://purl.imsglobal.org/vocab/lis/v2/system/person#None"], "other"),
 ])
 def test_map_role(roles, role):
     assert map_role(roles) == role
@@ -243,4 +251,5 @@ def test_catalog_sync_never_imports_the_web_layer():
             else:
                 continue
             for name in names:
-                assert not name.startswith(("lti_tool.web", "web.", "flask")), f"catalog_sync/{path.name} imports {name}"
+                assert not name.startswith(("lti_tool.web", "web.", "flask")), \
+                    f"catalog_sync/{path.name} imports {name}"

@@ -69,6 +69,10 @@ def _code_of(value: ast.expr, names: dict[str, str], modules: dict[str, dict[str
     return None
 
 
+def _where(path: Path, node: ast.stmt | ast.expr) -> str:
+    return f"{path.relative_to(ROOT)}:{node.lineno}"
+
+
 def _codes_raised() -> dict[str, str]:
     """Every error code in the sources: ``code=...`` in any call (a literal, or a constant such as
     ``rules.BUDGET_USED``), ``code = "..."`` on an error class, and the first argument of
@@ -79,22 +83,21 @@ def _codes_raised() -> dict[str, str]:
         for path in sorted(folder.rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             names, modules = _names_in_scope(path, tree, cache)
-            where = lambda node: f"{path.relative_to(ROOT)}:{node.lineno}"  # noqa: E731
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):
                     for keyword in node.keywords:
                         code = _code_of(keyword.value, names, modules) if keyword.arg == "code" else None
                         if code:
-                            found.setdefault(code, where(node))
+                            found.setdefault(code, _where(path, node))
                     name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                     if name == "render_error" and node.args and isinstance(node.args[0], ast.Constant):
-                        found.setdefault(node.args[0].value, where(node))
+                        found.setdefault(node.args[0].value, _where(path, node))
                 elif isinstance(node, ast.ClassDef):
                     for statement in node.body:
                         if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant) \
                                 and any(isinstance(t, ast.Name) and t.id == "code" for t in statement.targets) \
                                 and isinstance(statement.value.value, str):
-                            found.setdefault(statement.value.value, where(statement))
+                            found.setdefault(statement.value.value, _where(path, statement))
     return found
 
 

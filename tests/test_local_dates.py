@@ -143,8 +143,8 @@ def test_the_servers_time_zone_does_not_matter(app, demo, server_time_zone):
         for round_id, open_ in (("closed", False), ("last-day", True)):
             with new_session(app) as session:
                 try:
-                    seats.reserve_seat(session, registration_id=1, sub=f"p-{zone}-{round_id}", municipality_id="SE-1490",
-                                       course_code="GIT-AK-1", round_id=round_id)
+                    seats.reserve_seat(session, registration_id=1, sub=f"p-{zone}-{round_id}",
+                                       municipality_id="SE-1490", course_code="GIT-AK-1", round_id=round_id)
                     outcome = True
                 except SeatRefusedError as refusal:
                     assert refusal.code == "enrolment_closed"

@@ -54,7 +54,8 @@ def test_dynamic_registration_end_to_end(app, client):
         assert mock.calls[0].request.headers["Authorization"] == "Bearer reg-token"
         request = mock.calls[2].request
         body = json.loads(request.body)
-    assert request.headers["Authorization"] == "Bearer reg-token" and request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == "Bearer reg-token"
+    assert request.headers["Content-Type"] == "application/json"
     assert body["initiate_login_uri"] == "http://localhost/lti/login"
     assert body["redirect_uris"] == ["http://localhost/lti/launch"] and body["jwks_uri"] == "http://localhost/lti/jwks"
     assert body["token_endpoint_auth_method"] == "private_key_jwt" and body["response_types"] == ["id_token"]

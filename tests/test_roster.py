@@ -41,7 +41,8 @@ def launch(launches, user, role="learner"):
 
 
 def page(members, link=None):
-    return {"body": __import__("json").dumps({"id": MEMBERS, "context": {"id": "sandbox-course-1"}, "members": members}),
+    return {"body": __import__("json").dumps({"id": MEMBERS, "context": {"id": "sandbox-course-1"},
+                                              "members": members}),
             "content_type": MEDIA, "headers": {"Link": link} if link else {}}
 
 

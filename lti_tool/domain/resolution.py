@@ -72,7 +72,7 @@ def resolve_municipality(allowed: Sequence[str], custom_param: str | None,
         # A bare code ("1440") is accepted only when exactly one allowed municipality has it.
         matches = [m for m in allowed if m.split("-", 1)[1] == raw.zfill(4)] if raw.isdigit() else []
         if len(matches) != 1:
-            raise MunicipalityNotAllowedError(f"{custom_param}={raw!r} matches no allowed municipality")
+            raise MunicipalityNotAllowedError(f"{custom_param}={raw!r} matches no allowed municipality") from None
         wanted = matches[0]
     if wanted not in allowed:
         raise MunicipalityNotAllowedError(f"{wanted} is not allowed for this deployment ({', '.join(allowed)})")

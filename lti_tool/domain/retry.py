@@ -33,7 +33,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -48,9 +48,9 @@ def backoff_seconds(attempt: int, retry_after: float | None = None, *, base: flo
                     cap: float = CAP_SECONDS, rand: random.Random | None = None) -> float:
     """Delay before try ``attempt + 1``: full jitter over base * 2^(attempt-1), capped; never sooner than
     the platform's Retry-After."""
-    rand = rand or random
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    delay = ceiling / 2 + rand.uniform(0, ceiling / 2)
+    uniform = rand.uniform if rand is not None else random.uniform
+    ceiling = min(cap, base * (2.0 ** max(0, attempt - 1)))
+    delay = ceiling / 2 + uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay

@@ -53,4 +53,5 @@ def init_app(app: Flask) -> Lti:
 
 
 def get_lti(app: Flask | None = None) -> Lti:
-    return (app or current_app).extensions[EXTENSION_KEY]
+    lti: Lti = (app or current_app).extensions[EXTENSION_KEY]
+    return lti

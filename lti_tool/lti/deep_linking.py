@@ -18,7 +18,7 @@ RESOURCE_LINK = "ltiResourceLink"
 
 
 def resource_link_item(*, title: str, text: str | None, url: str, course: str, round_id: str,
-                       line_item: Mapping[str, Any] | None) -> dict:
+                       line_item: Mapping[str, Any] | None) -> dict[str, Any]:
     """An ``ltiResourceLink`` with ``custom`` inside the item (Schoology reads it only there)."""
     item: dict[str, Any] = {"type": RESOURCE_LINK, "title": title, "url": url,
                             "custom": {"course": course, "round": round_id}}
@@ -30,7 +30,7 @@ def resource_link_item(*, title: str, text: str | None, url: str, course: str, r
 
 
 def build_response(keys: KeyStore, *, client_id: str, issuer: str, deployment_id: str, settings: Mapping[str, Any],
-                   items: list[dict], message: str | None = None) -> str:
+                   items: list[dict[str, Any]], message: str | None = None) -> str:
     """The signed LtiDeepLinkingResponse; the request's ``data`` is echoed unchanged."""
     key = keys.current()
     now = int(time.time())

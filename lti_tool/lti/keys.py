@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -66,7 +66,8 @@ def _new_private_pem() -> bytes:
 
 def _kid_of(pem: bytes) -> str:
     """The kid is the key's RFC 7638 thumbprint, as pylti1p3 puts in the headers it signs."""
-    return JWK.from_pem(pem).thumbprint()
+    thumbprint: str = JWK.from_pem(pem).thumbprint()
+    return thumbprint
 
 
 class KeyStore:
@@ -77,11 +78,12 @@ class KeyStore:
         self.grace = grace
 
     # -- reading ---------------------------------------------------------------------------------
-    def _read_state(self) -> dict:
+    def _read_state(self) -> dict[str, Any]:
         path = self.directory / STATE_FILE
         if not path.exists():
             return {}
-        return json.loads(path.read_text("utf-8"))
+        state: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        return state
 
     def _load(self, kid: str, retired_at: datetime | None) -> ToolKey:
         if not re.fullmatch(r"[A-Za-z0-9_-]{8,100}", kid):
@@ -105,7 +107,7 @@ class KeyStore:
                 keys.append(self._load(kid, retired_at))
         return keys
 
-    def jwks(self, now: datetime | None = None) -> dict:
+    def jwks(self, now: datetime | None = None) -> dict[str, Any]:
         return {"keys": [key.public_jwk() for key in self.published(now)]}
 
     # -- writing ---------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class KeyStore:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
 
-    def _write_state(self, state: dict) -> None:
+    def _write_state(self, state: dict[str, Any]) -> None:
         tmp = self.directory / f".{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True), "utf-8")
         os.replace(tmp, self.directory / STATE_FILE)

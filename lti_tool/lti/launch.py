@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.claims import LaunchClaims, check_audience, check_times, is_own_url, parse_launch_claims
-from ..domain.errors import ClaimError, LaunchError
+from ..domain.errors import LaunchError
 from ..models import REGISTRATION_ACTIVE, Registration
 from .platform_keys import PlatformKeys
 from .storage import LoginRecord, LoginStore
@@ -199,6 +199,30 @@ def check_header(header: Mapping[str, Any]) -> None:
         raise LaunchError(f"id_token header has b64={header['b64']!r} (unencoded payload)", code="token_malformed")
 
 
+def check_nonce(body: Mapping[str, Any], login: LoginRecord) -> None:
+    """The token's nonce is the one issued for this login, and that login has not launched yet."""
+    nonce = body.get("nonce")
+    if not isinstance(nonce, str) or not nonce:
+        raise LaunchError("id_token without nonce", code="nonce_missing")
+    if not secrets.compare_digest(nonce, login.nonce):
+        raise LaunchError("nonce was not issued for this login", code="nonce_invalid")
+    if login.used:
+        raise LaunchError("nonce already used (replayed id_token)", code="nonce_replayed")
+
+
+def _token_of(form: Mapping[str, str], parsed: ParsedToken | None) -> ParsedToken:
+    """The form's id_token, decoded (``parsed`` when the caller already decoded this very token)."""
+    id_token = _param(form, "id_token")
+    if not id_token:
+        raise LaunchError("launch without id_token", code="token_missing")
+    if parsed is None or not parsed.is_of(id_token):
+        parsed = parse_token(id_token)
+    if parsed is None:
+        raise LaunchError("id_token malformed: not a signed JWT with JSON header and claims",
+                          code="token_malformed")
+    return parsed
+
+
 _RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
 
 
@@ -221,6 +245,33 @@ class LaunchValidator:
         if _param(form, "error"):
             raise LaunchError(f"platform returned error {form.get('error')!r}: {form.get('error_description')!r}",
                               code="platform_error")
+        login = self._bound_login(session, form, cookies, storage_value, login)
+        parsed = _token_of(form, parsed)
+        header, body = parsed.header, dict(parsed.body)
+
+        registration = session.get(Registration, login.registration_id)
+        if registration is None:
+            raise LaunchError("registration removed since login", code="registration_unknown")
+        _approved(registration)
+        if on_registration is not None:
+            on_registration(registration)
+        check_header(header)
+        if body.get("iss") != registration.issuer:
+            raise LaunchError(f"iss {body.get('iss')!r} is not {registration.issuer!r}", code="issuer_invalid")
+        check_audience(body.get("aud"), body.get("azp"), registration.client_id)
+        self._check_signature(session, registration, parsed)
+        check_times(body, time.time(), self.leeway)
+        check_nonce(body, login)
+
+        claims = parse_launch_claims(body, client_id=registration.client_id, base_url=self.base_url)
+        log.debug("verified id_token: %s", json.dumps({"iss": claims.issuer, "deployment_id": claims.deployment_id,
+                                                        "message_type": claims.message_type}))
+        return VerifiedLaunch(registration_id=registration.id, claims=claims, login=login)
+
+    def _bound_login(self, session: Session, form: Mapping[str, str], cookies: Mapping[str, str],
+                     storage_value: str | None, login: LoginRecord | None) -> LoginRecord:
+        """The login record of the form's state, once the state is shown to belong to this browser (the value
+        read back from the platform's storage, else the state cookie)."""
         state = _param(form, "state")
         if not state:
             raise LaunchError("launch without state", code="state_missing")
@@ -234,28 +285,11 @@ class LaunchValidator:
             login = self.store.get(session, state)
         if login is None:
             raise LaunchError("state unknown or expired", code="state_invalid")
+        return login
 
-        id_token = _param(form, "id_token")
-        if not id_token:
-            raise LaunchError("launch without id_token", code="token_missing")
-        if parsed is None or not parsed.is_of(id_token):
-            parsed = parse_token(id_token)
-        if parsed is None:
-            raise LaunchError("id_token malformed: not a signed JWT with JSON header and claims",
-                              code="token_malformed")
-        header, body = parsed.header, dict(parsed.body)
-
-        registration = session.get(Registration, login.registration_id)
-        if registration is None:
-            raise LaunchError("registration removed since login", code="registration_unknown")
-        _approved(registration)
-        if on_registration is not None:
-            on_registration(registration)
-        check_header(header)
-        if body.get("iss") != registration.issuer:
-            raise LaunchError(f"iss {body.get('iss')!r} is not {registration.issuer!r}", code="issuer_invalid")
-        check_audience(body.get("aud"), body.get("azp"), registration.client_id)
-
+    def _check_signature(self, session: Session, registration: Registration, parsed: ParsedToken) -> None:
+        """RS256 only, with the platform key the header's ``kid`` names."""
+        header = parsed.header
         if header.get("alg") != "RS256":
             raise LaunchError(f"alg {header.get('alg')!r} is not RS256", code="signature_invalid")
         kid = header.get("kid")
@@ -268,23 +302,6 @@ class LaunchValidator:
             raise LaunchError(f"id_token rejected: {exc}", code="token_malformed") from exc
         if not valid:
             raise LaunchError("id_token signature does not verify", code="signature_invalid")
-        check_times(body, time.time(), self.leeway)
-
-        nonce = body.get("nonce")
-        if not isinstance(nonce, str) or not nonce:
-            raise LaunchError("id_token without nonce", code="nonce_missing")
-        if not secrets.compare_digest(nonce, login.nonce):
-            raise LaunchError("nonce was not issued for this login", code="nonce_invalid")
-        if login.used:
-            raise LaunchError("nonce already used (replayed id_token)", code="nonce_replayed")
-
-        try:
-            claims = parse_launch_claims(body, client_id=registration.client_id, base_url=self.base_url)
-        except ClaimError:
-            raise
-        log.debug("verified id_token: %s", json.dumps({"iss": claims.issuer, "deployment_id": claims.deployment_id,
-                                                        "message_type": claims.message_type}))
-        return VerifiedLaunch(registration_id=registration.id, claims=claims, login=login)
 
     def consume(self, session: Session, verified: VerifiedLaunch) -> None:
         """Use the nonce, once: a second launch with the same id_token, on any worker, is refused."""

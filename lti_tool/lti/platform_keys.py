@@ -21,16 +21,19 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 
 import jwt
-from sqlalchemy import case, delete, select
+from sqlalchemy import Table, case, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import outbound
 from ..domain.errors import LaunchError
 from ..models import PlatformKeySet, RateLimitCounter
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 log = logging.getLogger(__name__)
 USER_AGENT = "kulturskola-lti-tool/0.1 (+LTI 1.3 tool)"
@@ -63,7 +66,7 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime, default: timedelta
 class _Remembered:
     """A key set as this worker last read it, and the keys parsed from it so far."""
 
-    keys: dict
+    keys: dict[str, Any]
     expires_at: datetime
     parsed: dict[str, Any] = field(default_factory=dict)
 
@@ -196,20 +199,24 @@ def _throttle_key(kind: str, *parts: str) -> str:
 def _count(session: Session, key: str, now: datetime, interval: timedelta) -> int:
     """One more for ``key`` in its window (which starts at its first count and lasts ``interval``); the
     count so far. One atomic UPSERT on SQLite and PostgreSQL alike."""
-    table = RateLimitCounter.__table__
+    # A declarative model's __table__ is its Table; SQLAlchemy types it as any FromClause.
+    table = cast(Table, RateLimitCounter.__table__)
     dialect = session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        statement = postgresql_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = sqlite_insert(table)
     current = table.c.window_start > now - interval
-    statement = insert(table).values(key=key, window_start=now, hits=1)
-    statement = statement.on_conflict_do_update(
+    statement = statement.values(key=key, window_start=now, hits=1)
+    upsert = statement.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={"hits": case((current, table.c.hits + 1), else_=1),
               "window_start": case((current, table.c.window_start), else_=statement.excluded.window_start)},
     ).returning(table.c.hits)
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 def _find(jwks: Mapping[str, Any], kid: str) -> Any:

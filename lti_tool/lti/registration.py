@@ -5,7 +5,7 @@ The new registration stays pending until national staff approve it."""
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -58,7 +58,7 @@ class ToolUrls:
 
 def fetch_platform_configuration(url: str, token: str | None, *, timeout: float,
                                  http: outbound.OutboundSession | None = None, allow_http: bool = False,
-                                 policy: outbound.OutboundPolicy | None = None) -> dict:
+                                 policy: outbound.OutboundPolicy | None = None) -> dict[str, Any]:
     """The platform's openid-configuration. The registration token is sent only when the platform gave one
     (Brightspace gives none); the configuration URL must be at its issuer (:func:`check_platform_configuration`).
     ``allow_http``: plain http URLs are accepted too (development only; production wants https)."""
@@ -77,7 +77,7 @@ def fetch_platform_configuration(url: str, token: str | None, *, timeout: float,
     if response.status_code != 200:
         raise RegistrationError(f"{url} answered {response.status_code}", code="registration_config_unavailable")
     try:
-        config = response.json()
+        config: dict[str, Any] = response.json()  # a JSON object: check_platform_configuration refuses all else
     except ValueError as exc:
         raise RegistrationError(f"{url} is not JSON", code="registration_config_unavailable") from exc
     check_platform_configuration(url, config, allow_http=allow_http)
@@ -148,7 +148,7 @@ def check_platform_configuration(url: str, config: Any, *, allow_http: bool = Fa
         _origin(config.get(name), name, allow_http=allow_http, invalid_code="registration_config_invalid")
 
 
-def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
+def client_registration(config: dict[str, Any], urls: ToolUrls) -> dict[str, Any]:
     """The registration request: what we are and what we need, nothing more (no names or e-mail)."""
     supported = config.get("scopes_supported")
     scopes = [s for s in SCOPES if not isinstance(supported, list) or s in supported]
@@ -179,7 +179,8 @@ def client_registration(config: dict, urls: ToolUrls) -> dict[str, Any]:
     }
 
 
-def _client(http: outbound.OutboundSession | None, policy: outbound.OutboundPolicy | None):
+def _client(http: outbound.OutboundSession | None,
+            policy: outbound.OutboundPolicy | None) -> AbstractContextManager[outbound.OutboundSession]:
     """The caller's guarded session, or one of our own (closed afterwards) with ``policy``."""
     return nullcontext(http) if http is not None else outbound.session(policy)
 
@@ -204,9 +205,9 @@ def _errors_of(response: outbound.Response) -> str:
     return response.text[:500]
 
 
-def register_with_platform(config: dict, token: str | None, urls: ToolUrls, *, timeout: float,
+def register_with_platform(config: dict[str, Any], token: str | None, urls: ToolUrls, *, timeout: float,
                            http: outbound.OutboundSession | None = None,
-                           policy: outbound.OutboundPolicy | None = None) -> dict:
+                           policy: outbound.OutboundPolicy | None = None) -> dict[str, Any]:
     headers = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -235,14 +236,16 @@ class Registered:
     product: str | None
 
 
-def store_registration(session: Session, config: dict, answer: dict) -> Registered:
+def store_registration(session: Session, config: dict[str, Any], answer: dict[str, Any]) -> Registered:
     """A NEW pending registration (and its deployment, when the platform named one) for staff to approve.
 
     It never changes an existing registration: a platform that registers again with the client id of an
     active registration (or of one still pending) gets a second, separate pending row, which staff see side by
     side with the active one and may approve as its replacement (``services.registrations``), or reject.
     Pending rows take no part in logins or launches, so nothing changes for the platform's users meanwhile."""
-    platform = config.get(PLATFORM_CONFIGURATION) if isinstance(config.get(PLATFORM_CONFIGURATION), dict) else {}
+    platform = config.get(PLATFORM_CONFIGURATION)
+    if not isinstance(platform, dict):
+        platform = {}
     product = platform.get("product_family_code")
     product = product[:100] if isinstance(product, str) and product else None
     client_id = answer["client_id"]
@@ -261,7 +264,9 @@ def store_registration(session: Session, config: dict, answer: dict) -> Register
         token_audience=audience if isinstance(audience, str) and 0 < len(audience) <= 1000 else None)
     session.add(registration)
     session.flush()
-    tool = answer.get(TOOL_CONFIGURATION) if isinstance(answer.get(TOOL_CONFIGURATION), dict) else {}
+    tool = answer.get(TOOL_CONFIGURATION)
+    if not isinstance(tool, dict):
+        tool = {}
     deployment_id = tool.get("deployment_id")
     if isinstance(deployment_id, str) and deployment_id and len(deployment_id) <= 255:
         session.add(Deployment(registration_id=registration.id, deployment_id=deployment_id,

@@ -21,15 +21,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import wraps
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, Protocol, TypeVar, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.errors import DomainError
 from ..models import LoginState
 
+if TYPE_CHECKING:
+    import redis
+
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class LoginRecord:
     used: bool
     storage_target: str | None = None
     relaunch: bool = False
-    params: dict = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class StoreUnavailableError(DomainError):
@@ -55,7 +61,8 @@ class LoginStore(Protocol):
     (the caller commits), so consuming a nonce and recording the launch commit together."""
 
     def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta, *,
-             storage_target: str | None = None, relaunch: bool = False, params: dict | None = None) -> None: ...
+             storage_target: str | None = None, relaunch: bool = False,
+             params: dict[str, str] | None = None) -> None: ...
 
     def get(self, session: Session, state: str) -> LoginRecord | None: ...
 
@@ -74,7 +81,8 @@ class SqlLoginStore:
     finds ``used_at`` set."""
 
     def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta, *,
-             storage_target: str | None = None, relaunch: bool = False, params: dict | None = None) -> None:
+             storage_target: str | None = None, relaunch: bool = False,
+             params: dict[str, str] | None = None) -> None:
         session.add(LoginState(state=state, nonce=nonce, registration_id=registration_id, expires_at=_now() + ttl,
                                storage_target=storage_target, relaunch=relaunch, login_params=params or None))
         session.flush()
@@ -87,15 +95,21 @@ class SqlLoginStore:
                            row.storage_target, bool(row.relaunch), dict(row.login_params or {}))
 
     def consume(self, session: Session, state: str, nonce: str) -> bool:
-        result = session.execute(
+        result = _cursor(session.execute(
             update(LoginState)
             .where(LoginState.state == state, LoginState.nonce == nonce,
                    LoginState.used_at.is_(None), LoginState.expires_at > _now())
-            .values(used_at=_now()))
+            .values(used_at=_now())))
         return result.rowcount == 1
 
     def purge_expired(self, session: Session) -> int:
-        return session.execute(delete(LoginState).where(LoginState.expires_at <= _now())).rowcount
+        return _cursor(session.execute(delete(LoginState).where(LoginState.expires_at <= _now()))).rowcount
+
+
+def _cursor(result: Any) -> CursorResult[Any]:
+    """An UPDATE or DELETE executes to a ``CursorResult`` (it has ``rowcount``); SQLAlchemy's stubs type
+    ``Session.execute`` as returning a plain ``Result`` for any statement."""
+    return cast(CursorResult[Any], result)
 
 
 _CONSUME = """
@@ -109,15 +123,15 @@ return 1
 """
 
 
-def _redis_errors(method):
+def _redis_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """A Redis outage becomes a clean 503 refusal (``service_unavailable``), never a 500 or a guess."""
 
     @wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         from redis.exceptions import RedisError
 
         try:
-            return method(self, *args, **kwargs)
+            return method(*args, **kwargs)
         except RedisError as exc:
             log.warning("login store unavailable: %s", exc.__class__.__name__)
             raise StoreUnavailableError(f"Redis login store unavailable: {exc.__class__.__name__}") from exc
@@ -130,13 +144,14 @@ class RedisLoginStore:
 
     prefix = "lti_tool:login:"
 
-    def __init__(self, client):
+    def __init__(self, client: redis.Redis):
         self.client = client
         self._consume = client.register_script(_CONSUME)
 
     @_redis_errors
     def save(self, session: Session, state: str, nonce: str, registration_id: int, ttl: timedelta, *,
-             storage_target: str | None = None, relaunch: bool = False, params: dict | None = None) -> None:
+             storage_target: str | None = None, relaunch: bool = False,
+             params: dict[str, str] | None = None) -> None:
         milliseconds = int(ttl.total_seconds() * 1000)
         if milliseconds <= 0:
             return  # already expired: nothing to keep

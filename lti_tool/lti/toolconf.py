@@ -3,9 +3,12 @@ the key store. Used wherever the library talks to a platform's services (AGS, NR
 
 from __future__ import annotations
 
+from typing import Any
+
 from pylti1p3.deployment import Deployment as LtiDeployment
 from pylti1p3.registration import Registration as LtiRegistration
-from pylti1p3.tool_config import ToolConfAbstract
+from pylti1p3.request import Request
+from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +32,7 @@ def to_lti_registration(row: Registration, keys: KeyStore) -> LtiRegistration:
     return registration
 
 
-class SqlToolConf(ToolConfAbstract):
+class SqlToolConf(ToolConfAbstract[Request]):
     """Every issuer may have many client ids (Canvas, Blackboard, Schoology share one issuer)."""
 
     def __init__(self, session: Session, keys: KeyStore):
@@ -50,18 +53,23 @@ class SqlToolConf(ToolConfAbstract):
         rows = self.session.scalars(query).all()
         return rows[0] if len(rows) == 1 else None
 
-    def find_registration_by_issuer(self, iss, *args, **kwargs):
+    # pylti1p3 declares these as returning a Registration, yet its callers (OIDCLogin, MessageLaunch) test the
+    # answer for None, "not found", as this tool answers for an unknown or pending registration.
+    def find_registration_by_issuer(self, iss: str, *args: Any,  # type: ignore[override]
+                                    **kwargs: Any) -> LtiRegistration | None:
         row = self._row(iss, None)
         return to_lti_registration(row, self.keys) if row else None
 
-    def find_registration_by_params(self, iss, client_id, *args, **kwargs):
+    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,  # type: ignore[override]
+                                    **kwargs: Any) -> LtiRegistration | None:
         row = self._row(iss, client_id)
         return to_lti_registration(row, self.keys) if row else None
 
-    def find_deployment(self, iss, deployment_id):
+    def find_deployment(self, iss: str, deployment_id: str) -> LtiDeployment | None:
         return self.find_deployment_by_params(iss, deployment_id, None)
 
-    def find_deployment_by_params(self, iss, deployment_id, client_id, *args, **kwargs):
+    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str | None, *args: Any,
+                                  **kwargs: Any) -> LtiDeployment | None:
         row = self._row(iss, client_id)
         if row is None:
             return None

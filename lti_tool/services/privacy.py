@@ -177,16 +177,19 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
     reg, sub = pupil.registration_id, pupil.sub
     launches = list(session.scalars(select(Launch).where(Launch.registration_id == reg, Launch.sub == sub)
                                     .order_by(Launch.created_at)))
-    seats_ = list(session.scalars(select(Seat).where(Seat.registration_id == reg, Seat.sub == sub).order_by(Seat.taken_at)))
+    seats_ = list(session.scalars(select(Seat).where(Seat.registration_id == reg, Seat.sub == sub)
+                                  .order_by(Seat.taken_at)))
     waiting = list(session.scalars(select(WaitlistEntry).where(WaitlistEntry.registration_id == reg,
-                                                               WaitlistEntry.sub == sub).order_by(WaitlistEntry.created_at)))
+                                                               WaitlistEntry.sub == sub)
+                                   .order_by(WaitlistEntry.created_at)))
     progress = session.execute(select(LessonProgress, Lesson, CourseModule)
                                .join(Lesson, Lesson.id == LessonProgress.lesson_id)
                                .join(CourseModule, CourseModule.id == Lesson.module_id)
                                .where(LessonProgress.registration_id == reg, LessonProgress.sub == sub)
                                .order_by(LessonProgress.completed_at)).all()
     submissions = list(session.scalars(select(Submission).where(Submission.registration_id == reg,
-                                                                Submission.sub == sub).order_by(Submission.submitted_at)))
+                                                                Submission.sub == sub)
+                                       .order_by(Submission.submitted_at)))
     assignments = {a.id: a for a in session.scalars(select(Assignment).where(
         Assignment.id.in_({s.assignment_id for s in submissions})))} if submissions else {}
     modules = {m.id: m for m in session.scalars(select(CourseModule).where(
@@ -203,7 +206,7 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
                                   .order_by(AuditEntry.at, AuditEntry.id)))
     orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_({w.order_id for w in waiting})))} \
         if waiting else {}
-    rounds = _rounds(session, [l.round_pk for l in launches] + [s.round_pk for s in seats_] +
+    rounds = _rounds(session, [launch.round_pk for launch in launches] + [s.round_pk for s in seats_] +
                      [w.round_pk for w in waiting] + [s.round_pk for s in submissions])
 
     files: list[ExportFile] = []
@@ -239,11 +242,12 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
                                                "client_id": registration.client_id},
                   "audit_pseudonym": pseudonym},
         "retention_days": retention_days,
-        "launches": [{"id": l.id, "at": _iso(l.created_at), "message_type": l.message_type, "role": l.role,
-                      "roles": l.roles, "context_id": l.context_id, "resource_link_id": l.resource_link_id,
-                      "custom": l.custom, "municipality": l.municipality_id, "resolved_by": l.resolution_method,
-                      "locale": l.locale, "course": l.course_code,
-                      "round": (_round_label(rounds, l.round_pk) or {}).get("round")} for l in launches],
+        "launches": [{"id": launch.id, "at": _iso(launch.created_at), "message_type": launch.message_type,
+                      "role": launch.role, "roles": launch.roles, "context_id": launch.context_id,
+                      "resource_link_id": launch.resource_link_id, "custom": launch.custom,
+                      "municipality": launch.municipality_id, "resolved_by": launch.resolution_method,
+                      "locale": launch.locale, "course": launch.course_code,
+                      "round": (_round_label(rounds, launch.round_pk) or {}).get("round")} for launch in launches],
         "seats": [{**(_round_label(rounds, s.round_pk) or {}), "municipality": s.municipality_id, "status": s.status,
                    "taken_at": _iso(s.taken_at), "released_at": _iso(s.released_at)} for s in seats_],
         "waiting_list": [{**(_round_label(rounds, w.round_pk) or {}),
@@ -293,7 +297,8 @@ def _drop_launches(session: Session, where) -> tuple[int, int]:
     referenced = _referenced(_launch_references(session))
     kept = 0
     if referenced is not None:
-        ids = list(session.scalars(select(Launch.id).where(where, referenced, ~Launch.sub.startswith(ANONYMOUS_PREFIX))))
+        ids = list(session.scalars(select(Launch.id).where(where, referenced,
+                                                           ~Launch.sub.startswith(ANONYMOUS_PREFIX))))
         if ids:
             session.execute(update(Launch), [{"id": i, "sub": anonymous_marker(), "custom": {}, "deep_linking": None}
                                              for i in ids])
@@ -449,7 +454,8 @@ def purge_expired(session: Session, *, cutoff: datetime, actor: str) -> PurgeRep
         .execution_options(synchronize_session=False)).rowcount
     counts["seats_anonymised"] = _anonymise_seats(session, Seat.round_pk.in_(ended))
     stale = select(LtiContext.id).where(or_(LtiContext.roster_synced_at < cutoff,
-                                            and_(LtiContext.roster_synced_at.is_(None), LtiContext.updated_at < cutoff)))
+                                            and_(LtiContext.roster_synced_at.is_(None),
+                                                 LtiContext.updated_at < cutoff)))
     counts["roster_rows"] = session.execute(delete(RosterMember).where(or_(
         RosterMember.context_pk.in_(stale),
         and_(RosterMember.status.in_(("Inactive", "Deleted")), RosterMember.updated_at < cutoff)))

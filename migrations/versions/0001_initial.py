@@ -1,7 +1,7 @@
 """initial schema: municipalities, registrations, deployments, login states, key sets, launches
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
 from alembic import op
@@ -73,15 +73,18 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('custom_param', sa.String(length=100), nullable=True),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_deployments_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_deployments_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deployments')),
     sa.UniqueConstraint('registration_id', 'deployment_id', name=op.f('uq_deployments_registration_id'))
     )
     op.create_table('deployment_municipalities',
     sa.Column('deployment_id', sa.Integer(), nullable=False),
     sa.Column('municipality_id', sa.String(length=8), nullable=False),
-    sa.ForeignKeyConstraint(['deployment_id'], ['deployments.id'], name=op.f('fk_deployment_municipalities_deployment_id_deployments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_deployment_municipalities_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['deployment_id'], ['deployments.id'],
+                            name=op.f('fk_deployment_municipalities_deployment_id_deployments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_deployment_municipalities_municipality_id_municipalities')),
     sa.PrimaryKeyConstraint('deployment_id', 'municipality_id', name=op.f('pk_deployment_municipalities'))
     )
     op.create_table('launches',
@@ -99,9 +102,12 @@ def upgrade() -> None:
     sa.Column('resolution_method', sa.String(length=30), nullable=False),
     sa.Column('locale', sa.String(length=10), nullable=True),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['deployment_pk'], ['deployments.id'], name=op.f('fk_launches_deployment_pk_deployments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_launches_municipality_id_municipalities')),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_launches_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['deployment_pk'], ['deployments.id'],
+                            name=op.f('fk_launches_deployment_pk_deployments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_launches_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_launches_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_launches'))
     )
     with op.batch_alter_table('launches', schema=None) as batch_op:

@@ -58,7 +58,8 @@ def upgrade() -> None:
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('title', sa.JSON(), nullable=False),
     sa.Column('current', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['course_code'], ['courses.code'], name=op.f('fk_course_modules_course_code_courses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['course_code'], ['courses.code'],
+                            name=op.f('fk_course_modules_course_code_courses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_course_modules')),
     sa.UniqueConstraint('course_code', 'key', name=op.f('uq_course_modules_course_code'))
     )
@@ -70,7 +71,8 @@ def upgrade() -> None:
     sa.Column('country', sa.String(length=2), nullable=False),
     sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.ForeignKeyConstraint(['course_code'], ['courses.code'], name=op.f('fk_course_prices_course_code_courses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['course_code'], ['courses.code'],
+                            name=op.f('fk_course_prices_course_code_courses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('course_code', 'country', name=op.f('pk_course_prices'))
     )
     op.create_table('course_rounds',
@@ -85,7 +87,8 @@ def upgrade() -> None:
     sa.Column('min_participants', sa.Integer(), nullable=False),
     sa.Column('seats_taken', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.ForeignKeyConstraint(['course_code'], ['courses.code'], name=op.f('fk_course_rounds_course_code_courses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['course_code'], ['courses.code'],
+                            name=op.f('fk_course_rounds_course_code_courses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_course_rounds')),
     sa.UniqueConstraint('course_code', 'round_id', name=op.f('uq_course_rounds_course_code'))
     )
@@ -103,7 +106,8 @@ def upgrade() -> None:
     sa.Column('submission', sa.String(length=10), nullable=False),
     sa.Column('max_score', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('current', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['module_id'], ['course_modules.id'], name=op.f('fk_assignments_module_id_course_modules'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['module_id'], ['course_modules.id'],
+                            name=op.f('fk_assignments_module_id_course_modules'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
     sa.UniqueConstraint('module_id', 'key', name=op.f('uq_assignments_module_id'))
     )
@@ -121,7 +125,8 @@ def upgrade() -> None:
     sa.Column('video_url', sa.String(length=1000), nullable=True),
     sa.Column('duration_minutes', sa.Integer(), nullable=True),
     sa.Column('current', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['module_id'], ['course_modules.id'], name=op.f('fk_lessons_module_id_course_modules'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['module_id'], ['course_modules.id'],
+                            name=op.f('fk_lessons_module_id_course_modules'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lessons')),
     sa.UniqueConstraint('module_id', 'key', name=op.f('uq_lessons_module_id'))
     )
@@ -136,8 +141,10 @@ def upgrade() -> None:
     sa.Column('seats_taken', sa.Integer(), nullable=False),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_orders_municipality_id_municipalities')),
-    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'], name=op.f('fk_orders_round_pk_course_rounds'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_orders_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'],
+                            name=op.f('fk_orders_round_pk_course_rounds'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
     sa.UniqueConstraint('municipality_id', 'round_pk', name=op.f('uq_orders_municipality_id'))
     )
@@ -155,10 +162,13 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('taken_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('released_at', lti_tool.models.AwareDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_seats_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_seats_municipality_id_municipalities')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_seats_order_id_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_seats_registration_id_registrations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'], name=op.f('fk_seats_round_pk_course_rounds'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_seats_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'],
+                            name=op.f('fk_seats_round_pk_course_rounds'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_seats')),
     sa.UniqueConstraint('round_pk', 'registration_id', 'sub', name=op.f('uq_seats_round_pk'))
     )
@@ -175,9 +185,12 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('admitted_at', lti_tool.models.AwareDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_waitlist_entries_order_id_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_waitlist_entries_registration_id_registrations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'], name=op.f('fk_waitlist_entries_round_pk_course_rounds'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'],
+                            name=op.f('fk_waitlist_entries_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_waitlist_entries_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'],
+                            name=op.f('fk_waitlist_entries_round_pk_course_rounds'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_waitlist_entries')),
     sa.UniqueConstraint('round_pk', 'registration_id', 'sub', name=op.f('uq_waitlist_entries_round_pk'))
     )

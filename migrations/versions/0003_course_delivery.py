@@ -22,8 +22,10 @@ def upgrade() -> None:
     sa.Column('registration_id', sa.Integer(), nullable=False),
     sa.Column('sub', sa.String(length=255), nullable=False),
     sa.Column('completed_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'], name=op.f('fk_lesson_progress_lesson_id_lessons'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_lesson_progress_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['lesson_id'], ['lessons.id'],
+                            name=op.f('fk_lesson_progress_lesson_id_lessons'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_lesson_progress_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lesson_progress')),
     sa.UniqueConstraint('lesson_id', 'registration_id', 'sub', name=op.f('uq_lesson_progress_lesson_id'))
     )
@@ -43,12 +45,17 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('submitted_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_submissions_assignment_id_assignments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_submissions_municipality_id_municipalities')),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_submissions_registration_id_registrations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'], name=op.f('fk_submissions_round_pk_course_rounds'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'],
+                            name=op.f('fk_submissions_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_submissions_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_submissions_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['round_pk'], ['course_rounds.id'],
+                            name=op.f('fk_submissions_round_pk_course_rounds'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_submissions')),
-    sa.UniqueConstraint('assignment_id', 'round_pk', 'registration_id', 'sub', name=op.f('uq_submissions_assignment_id'))
+    sa.UniqueConstraint('assignment_id', 'round_pk', 'registration_id', 'sub',
+                        name=op.f('uq_submissions_assignment_id'))
     )
     with op.batch_alter_table('submissions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_submissions_assignment_id'), ['assignment_id'], unique=False)
@@ -68,9 +75,12 @@ def upgrade() -> None:
     sa.Column('score', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('score_max', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_reviews_assignment_id_assignments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_reviews_registration_id_registrations'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'], name=op.f('fk_reviews_submission_id_submissions'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'],
+                            name=op.f('fk_reviews_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_reviews_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['submission_id'], ['submissions.id'],
+                            name=op.f('fk_reviews_submission_id_submissions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reviews'))
     )
     with op.batch_alter_table('reviews', schema=None) as batch_op:
@@ -80,7 +90,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('course_code', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('round_pk', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_launches_course_code'), ['course_code'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_launches_round_pk_course_rounds'), 'course_rounds', ['round_pk'], ['id'], ondelete='SET NULL')
+        batch_op.create_foreign_key(batch_op.f('fk_launches_round_pk_course_rounds'),
+                                    'course_rounds', ['round_pk'], ['id'], ondelete='SET NULL')
 
 
 

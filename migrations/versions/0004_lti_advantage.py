@@ -27,7 +27,8 @@ def upgrade() -> None:
     sa.Column('nrps_differences_url', sa.String(length=1000), nullable=True),
     sa.Column('roster_synced_at', lti_tool.models.AwareDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_lti_contexts_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_lti_contexts_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lti_contexts')),
     sa.UniqueConstraint('registration_id', 'context_id', name=op.f('uq_lti_contexts_registration_id'))
     )
@@ -36,7 +37,8 @@ def upgrade() -> None:
     sa.Column('scopes', sa.String(length=1000), nullable=False),
     sa.Column('access_token', sa.Text(), nullable=False),
     sa.Column('expires_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_service_tokens_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_service_tokens_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('registration_id', 'scopes', name=op.f('pk_service_tokens'))
     )
     op.create_table('roster_members',
@@ -47,7 +49,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=True),
     sa.Column('updated_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'], name=op.f('fk_roster_members_context_pk_lti_contexts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'],
+                            name=op.f('fk_roster_members_context_pk_lti_contexts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_roster_members')),
     sa.UniqueConstraint('context_pk', 'user_id', name=op.f('uq_roster_members_context_pk'))
     )
@@ -60,8 +63,10 @@ def upgrade() -> None:
     sa.Column('assignment_id', sa.Integer(), nullable=True),
     sa.Column('resource_link_id', sa.String(length=255), nullable=True),
     sa.Column('url', sa.String(length=1000), nullable=False),
-    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_line_items_assignment_id_assignments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'], name=op.f('fk_line_items_context_pk_lti_contexts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'],
+                            name=op.f('fk_line_items_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'],
+                            name=op.f('fk_line_items_context_pk_lti_contexts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_line_items')),
     sa.UniqueConstraint('context_pk', 'assignment_id', name=op.f('uq_line_items_context_pk'))
     )
@@ -83,9 +88,12 @@ def upgrade() -> None:
     sa.Column('platform_response', sa.Text(), nullable=True),
     sa.Column('created_at', lti_tool.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', lti_tool.models.AwareDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_outbox_assignment_id_assignments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'], name=op.f('fk_outbox_context_pk_lti_contexts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_outbox_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'],
+                            name=op.f('fk_outbox_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['context_pk'], ['lti_contexts.id'],
+                            name=op.f('fk_outbox_context_pk_lti_contexts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_outbox_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:

@@ -6,7 +6,6 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import lti_tool.models
 
 
 revision = '0005'

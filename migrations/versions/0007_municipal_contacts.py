@@ -6,7 +6,6 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import lti_tool.models
 
 
 revision = '0007'
@@ -21,8 +20,10 @@ def upgrade() -> None:
     sa.Column('municipality_id', sa.String(length=8), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=False),
     sa.Column('sub', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'], name=op.f('fk_municipal_contacts_municipality_id_municipalities')),
-    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_municipal_contacts_registration_id_registrations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['municipality_id'], ['municipalities.id'],
+                            name=op.f('fk_municipal_contacts_municipality_id_municipalities')),
+    sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'],
+                            name=op.f('fk_municipal_contacts_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_municipal_contacts')),
     sa.UniqueConstraint('registration_id', 'sub', 'municipality_id', name=op.f('uq_municipal_contacts_registration_id'))
     )
