@@ -51,6 +51,8 @@ class FakePlatform:
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.scores: list[str] = []
+        self.columns: dict[str, dict] = {}  # line item id -> the line item the tool created
+        self.landed: list[tuple[str, str]] = []  # (userId, line item id) of every stored score
         self.tokens = 0
         self.failures = 0
 
@@ -61,10 +63,19 @@ class FakePlatform:
                 self.tokens += 1
             response = Response(json.dumps({"access_token": f"t{self.tokens}", "expires_in": 3600}),
                                 content_type="application/json")
+        elif request.path == "/lineitems" and request.method == "POST":
+            created = json.loads(request.get_data())
+            with self.lock:
+                column = f"http://{request.host}/lineitems/{len(self.columns) + 1}"
+                self.columns[column] = created
+            response = Response(json.dumps({**created, "id": column}), status=201,
+                                content_type="application/vnd.ims.lis.v2.lineitem+json")
         elif request.path == "/lineitems":
-            response = Response(json.dumps([{"id": f"http://{request.host}/lineitems/1", "resourceId": "BENCH-1:a1"}]),
-                                content_type="application/vnd.ims.lis.v2.lineitemcontainer+json")
-        elif request.path == "/lineitems/1/scores":
+            link = request.args.get("resource_link_id")
+            found = [{**c, "id": i} for i, c in list(self.columns.items())
+                     if c.get("resourceLinkId") == link and c.get("resourceId") == request.args.get("resource_id")]
+            response = Response(json.dumps(found), content_type="application/vnd.ims.lis.v2.lineitemcontainer+json")
+        elif request.path.startswith("/lineitems/") and request.path.endswith("/scores"):
             with self.lock:
                 roll = self.random.random()
             if roll < self.fail_rate * 0.6:
@@ -79,7 +90,9 @@ class FakePlatform:
                 response = Response("late", status=200)
             else:
                 with self.lock:
-                    self.scores.append(json.loads(request.get_data())["userId"])
+                    user = json.loads(request.get_data())["userId"]
+                    self.scores.append(user)
+                    self.landed.append((user, f"http://{request.host}{request.path[:-len('/scores')]}"))
                 response = Response(status=204)
         else:
             response = Response(status=404)
@@ -110,6 +123,9 @@ class _Submission:
     assignment_id: int
     sub: str
     submitted_at: datetime
+    resource_link_id: str  # two placements of the course in one context: scores must not cross
+    municipality_id: str | None = None
+    round_pk: int | None = None
 
 
 def main() -> None:
@@ -140,19 +156,30 @@ def main() -> None:
                                     instructions_markdown={}, instructions_html={}, submission="text",
                                     max_score=Decimal("10"))
             session.add(assignment)
-            session.add(LtiContext(registration_id=registration.id, context_id="c1", ags_lineitems_url=base + "/lineitems",
-                                   ags_scopes=[SCOPE_LINEITEM, SCOPE_SCORE]))
+            session.add(
+                LtiContext(
+                    registration_id=registration.id,
+                    context_id="c1",
+                    ags_lineitems_url=base + "/lineitems",
+                    ags_scopes=[SCOPE_LINEITEM, SCOPE_SCORE],
+                )
+            )
             session.flush()
             now = datetime.now(timezone.utc)
             for i in range(args.scores):
-                grades.enqueue_score(session, _Review(Decimal("7"), Decimal("10"), "ok", now),
-                                     _Submission(registration.id, "c1", assignment.id, f"pupil-{i}", now))
+                grades.enqueue_score(
+                    session,
+                    _Review(Decimal("7"), Decimal("10"), "ok", now),
+                    _Submission(registration.id, "c1", assignment.id, f"pupil-{i}", now, f"link-{i % 2}"),
+                )
             session.commit()
 
         client_timeout = 1.0
         sessions = app.extensions[SESSIONMAKER_KEY]
-        clients = [ServiceClient(get_lti(app).keys, timeout=client_timeout, policy=get_lti(app).outbound)
-                   for _ in range(args.workers)]
+        clients = [
+            ServiceClient(get_lti(app).keys, timeout=client_timeout, policy=get_lti(app).outbound)
+            for _ in range(args.workers)
+        ]
         started = time.perf_counter()
         clock = {"now": datetime.now(timezone.utc)}
 
@@ -177,6 +204,10 @@ def main() -> None:
     wanted = {f"pupil-{i}" for i in range(args.scores)}
     lost = len(wanted - set(platform.scores))
     duplicates = len(platform.scores) - len(set(platform.scores))
+    # Placement and column checks: one column per placement, tied to it, and every score in its own.
+    links = {column: created.get("resourceLinkId") for column, created in platform.columns.items()}
+    wrong_column = sum(1 for user, column in platform.landed if links.get(column) != f"link-{int(user[6:]) % 2}")
+    columns_ok = sorted(links.values()) == ["link-0", "link-1"]
 
     baseline = FakePlatform(0.0)
     base_server, base_url = serve(baseline)
@@ -185,9 +216,12 @@ def main() -> None:
     b_started = time.perf_counter()
 
     def post(i):
-        http.post(base_url + "/lineitems/1/scores", data=json.dumps({"userId": f"pupil-{i}"}),
-                  headers={"Authorization": f"Bearer {token}",
-                           "Content-Type": "application/vnd.ims.lis.v1.score+json"}, timeout=5)
+        http.post(
+            base_url + "/lineitems/1/scores",
+            data=json.dumps({"userId": f"pupil-{i}"}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.ims.lis.v1.score+json"},
+            timeout=5,
+        )
 
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         list(pool.map(post, range(args.scores)))
@@ -196,13 +230,23 @@ def main() -> None:
     base_server.shutdown()
 
     rate, b_rate = args.scores / seconds, args.scores / b_seconds
-    print(f"{args.scores} scores, {args.workers} workers, {args.fail_rate:.0%} of score posts failing on purpose "
-          f"({platform.failures} failures served)")
-    print(f"outbox:   {rate:8.1f} scores/s  token requests {platform.tokens}  delivered {len(set(platform.scores))}  "
-          f"lost {lost}  sent twice {duplicates}  rows {statuses}")
+    print(
+        f"{args.scores} scores, {args.workers} workers, {args.fail_rate:.0%} of score posts failing on purpose "
+        f"({platform.failures} failures served)"
+    )
+    print(
+        f"outbox:   {rate:8.1f} scores/s  token requests {platform.tokens}  delivered {len(set(platform.scores))}  "
+        f"lost {lost}  sent twice {duplicates}  rows {statuses}"
+    )
+    print(
+        f"columns:  {len(platform.columns)} created {sorted(map(str, links.values()))}  "
+        f"scores in another placement's column {wrong_column}"
+    )
     print(f"baseline: {b_rate:8.1f} scores/s  (straight posts, no failures, one token)  ratio {b_rate / rate:5.2f}x")
     if lost:
         raise SystemExit("scores lost")
+    if wrong_column or not columns_ok:
+        raise SystemExit("scores in the wrong column, or columns not one per placement")
 
 
 if __name__ == "__main__":

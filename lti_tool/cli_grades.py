@@ -76,9 +76,12 @@ def outbox_list(status: str | None, limit: int) -> None:
 def outbox_retry(item_id: int) -> None:
     """Put one dead letter back in the queue."""
     with new_session() as session:
-        count = grades.retry_dead(session, item_id)
+        report = grades.retry_dead(session, item_id)
         session.commit()
-    if not count:
+    if report.superseded:
+        click.echo(f"{item_id} superseded: a newer score for the same pupil and column has been sent or is queued")
+        return
+    if not report.queued:
         raise click.ClickException(f"no dead letter {item_id}")
     click.echo(f"{item_id} queued again")
 
@@ -87,9 +90,20 @@ def outbox_retry(item_id: int) -> None:
 def outbox_retry_all() -> None:
     """Put every dead letter back in the queue."""
     with new_session() as session:
-        count = grades.retry_dead(session)
+        report = grades.retry_dead(session)
         session.commit()
-    click.echo(f"{count} dead letter(s) queued again")
+    click.echo(f"{report.queued} dead letter(s) queued again, {report.superseded} superseded by a newer score")
+
+
+@outbox_cli.command("placements")
+@click.option("--context", "context_id", default=None, help="Only this platform context id.")
+def outbox_placements(context_id: str | None) -> None:
+    """How each placement's scores reach its gradebook: one column per assignment, or the course total."""
+    with new_session() as session:
+        for view in grades.placements(session, context_id=context_id):
+            maximum = f"\tmax {view.score_maximum}" if view.score_maximum is not None else ""
+            click.echo(f"{view.context_id}\t{view.resource_link_id}\t{view.course_code}\t{view.mode}\t"
+                       f"{view.columns} column(s)\t{view.language}{maximum}\t{view.lineitem_url or ''}")
 
 
 @click.group("roster", cls=AppGroup)
@@ -98,7 +112,9 @@ def roster_cli() -> None:
 
 
 @roster_cli.command("sync")
-@click.option("--context", "context_id", help="Only this platform context id (default: every course with a roster URL).")
+@click.option(
+    "--context", "context_id", help="Only this platform context id (default: every course with a roster URL)."
+)
 def roster_sync(context_id: str | None) -> None:
     """Fetch the memberships of each course (every page; the differences since last time when the platform
     offers them); learners who have left are withdrawn from their round."""
@@ -125,8 +141,10 @@ def roster_sync(context_id: str | None) -> None:
                 failed += 1
                 click.echo(f"{context.context_id}: {error}", err=True)
                 continue
-            click.echo(f"{context.context_id}: {report.members} member(s) listed, {len(report.gone)} gone, "
-                       f"{len(report.withdrawn)} seat(s) freed")
+            click.echo(
+                f"{context.context_id}: {report.members} member(s) listed, {len(report.gone)} gone, "
+                f"{len(report.withdrawn)} seat(s) freed"
+            )
     if failed:
         raise click.ClickException(f"{failed} roster(s) could not be synced")
 

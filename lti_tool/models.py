@@ -457,6 +457,8 @@ class Submission(Base):
     status: Mapped[str] = mapped_column(String(16), default=SUBMISSION_SUBMITTED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     submitted_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    # The placement (resource link) the pupil handed in from: its scores go to that placement's column.
+    resource_link_id: Mapped[str | None] = mapped_column(String(255))
 
     assignment: Mapped["Assignment"] = relationship()
     reviews: Mapped[list["Review"]] = relationship(back_populates="submission", order_by="Review.created_at")
@@ -506,7 +508,8 @@ class LtiContext(Base):
 
 
 class LineItem(Base):
-    """The platform's gradebook column for one assignment in one context."""
+    """A platform gradebook column the tool knows: one assignment of one placement (resource link) in one
+    context, or (``assignment_id`` None) the placement's own column from its launches (deep linking)."""
 
     __tablename__ = "line_items"
 
@@ -516,7 +519,32 @@ class LineItem(Base):
     resource_link_id: Mapped[str | None] = mapped_column(String(255))
     url: Mapped[str] = mapped_column(String(1000))
 
-    __table_args__ = (UniqueConstraint("context_pk", "assignment_id"),)
+    __table_args__ = (UniqueConstraint("context_pk", "resource_link_id", "assignment_id"),)
+
+
+# How a placement's scores reach the gradebook: one column per assignment (the platform lets the tool create
+# columns), or the placement's own column with the course total the tool computes.
+GRADES_PER_ASSIGNMENT = "per_assignment"
+GRADES_COURSE_TOTAL = "course_total"
+
+
+class GradePlacement(Base):
+    """What the tool chose, once, for the scores of one placement (a resource link in a context): the mode,
+    the column of a course total and its maximum, and the language of the columns it creates."""
+
+    __tablename__ = "grade_placements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    course_code: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(20))
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000))  # course total: the placement's column
+    score_maximum: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))  # course total: as deep linking declared
+    language: Mapped[str] = mapped_column(String(5))  # of the labels of created columns: sv, nb, nn or en
+    decided_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("context_pk", "resource_link_id"),)
 
 
 OUTBOX_PENDING = "pending"
@@ -538,6 +566,9 @@ class OutboxItem(Base):
     context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"))
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
     sub: Mapped[str] = mapped_column(String(255))
+    # The placement the score belongs to (None on rows written before placements were recorded).
+    resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    placement_id: Mapped[int | None] = mapped_column(ForeignKey("grade_placements.id", ondelete="CASCADE"))
     # One line item and one pupil: a newer score supersedes an unsent older one, and is never sent
     # before an older one still in flight.
     dedupe_key: Mapped[str] = mapped_column(String(400), index=True)

@@ -110,7 +110,8 @@ def test_text_hand_in_review_and_feedback(app, client, launches, content):
     assert refused.status_code == 400 and error_code(refused) == "already_reviewed"
     with new_session(app) as session:
         review = session.scalars(select(Review)).one()
-        assert (str(review.score), str(review.score_max), review.sub, review.reviewer_sub) == ("8.50", "10.00", "p1", "t1")
+        assert (str(review.score), str(review.score_max), review.sub, review.reviewer_sub) == \
+            ("8.50", "10.00", "p1", "t1")
         assert review.created_at.tzinfo is not None
 
 
@@ -123,12 +124,14 @@ def test_file_hand_in_checked_by_content_and_served_only_to_pupil_and_teacher(ap
     fake = pupil.post(path, {"file": (io.BytesIO(b"MZ\x90\x00 not a picture"), "photo.png")},
                       content_type="multipart/form-data")
     assert fake.status_code == 400 and error_code(fake) == "upload_type"
-    assert pupil.post(path, {"file": (io.BytesIO(PNG), "övning.png")}, content_type="multipart/form-data").status_code == 303
+    assert pupil.post(path, {"file": (io.BytesIO(PNG), "övning.png")},
+                      content_type="multipart/form-data").status_code == 303
     with new_session(app) as session:
         submission = session.scalars(select(Submission)).one()
         assert submission.content_type == "image/png" and submission.file_name == "övning.png"
         first_key = submission.file_key
-    assert pupil.post(path, {"file": (io.BytesIO(MP3), "take2.mp3")}, content_type="multipart/form-data").status_code == 303
+    assert pupil.post(path, {"file": (io.BytesIO(MP3), "take2.mp3")},
+                      content_type="multipart/form-data").status_code == 303
     with new_session(app) as session:
         submission = session.scalars(select(Submission)).one()
         assert submission.content_type == "audio/mpeg" and submission.attempts == 2
@@ -149,7 +152,8 @@ def test_file_hand_in_checked_by_content_and_served_only_to_pupil_and_teacher(ap
 def test_upload_size_limit(app, client, launches, content):
     app.config["UPLOAD_MAX_MB"] = 0.0001  # about 100 bytes
     pupil = Person(client, launches, "p1")
-    response = pupil.post(f"/assignment/{content['assignment1']}", {"file": (io.BytesIO(PNG + b"\x00" * 500), "big.png")},
+    response = pupil.post(f"/assignment/{content['assignment1']}",
+                          {"file": (io.BytesIO(PNG + b"\x00" * 500), "big.png")},
                           content_type="multipart/form-data")
     assert response.status_code == 400 and error_code(response) == "upload_too_large"
     with new_session(app) as session:

@@ -15,7 +15,7 @@ from lti_tool.db import SESSIONMAKER_KEY, new_session
 from lti_tool.domain.claims import CLAIM_AGS, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_SCORE
 from lti_tool.lti import get_lti
 from lti_tool.lti.ags import ServiceClient, scores_url
-from lti_tool.models import OutboxItem, Review, Submission
+from lti_tool.models import LineItem, OutboxItem, Review, Submission
 from lti_tool.services import grades, seats
 from lti_tool.services.delivery import record_review
 
@@ -24,6 +24,8 @@ from .catalog_factory import add_content, add_course
 LINEITEMS = "https://lms.example/api/lti/courses/7/line_items"
 TOKEN_URL = "http://localhost/sandbox/token"
 ITEM = "https://lms.example/api/lti/courses/7/line_items/31"
+LINK = "sandbox-link-1"
+FOUND = [{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1", "resourceLinkId": LINK}]
 
 
 @pytest.fixture
@@ -59,7 +61,9 @@ def hand_in_and_review(app, course, pupil="p1", score="8", feedback="Bra!", assi
         else:
             existing.status = "submitted"  # a teacher may change a review: the new score supersedes
         session.flush()
-        sub = session.scalar(select(Submission).where(Submission.sub == pupil, Submission.assignment_id == course[assignment]))
+        sub = session.scalar(
+            select(Submission).where(Submission.sub == pupil, Submission.assignment_id == course[assignment])
+        )
         review = record_review(session, teacher, sub.id, feedback=feedback, score=score)
         session.commit()
         return review.id
@@ -79,8 +83,13 @@ def token_reply(mock, token="tok-1", expires_in=3600):
 
 
 def outbox(app):
+    """The rows of scores (a hand-in's "needs grading" row, superseded by its review, left out)."""
     with new_session(app) as session:
-        return [(i.status, i.attempts, i.payload["scoreGiven"]) for i in session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
+        return [
+            (i.status, i.attempts, i.payload["scoreGiven"])
+            for i in session.scalars(select(OutboxItem).order_by(OutboxItem.id))
+            if "scoreGiven" in i.payload
+        ]
 
 
 def test_review_writes_score_and_outbox_row_in_one_transaction(app, launches, course):
@@ -88,11 +97,19 @@ def test_review_writes_score_and_outbox_row_in_one_transaction(app, launches, co
     launch(launches, "t1", role="instructor")
     hand_in_and_review(app, course, score="8,5")
     with new_session(app) as session:
-        item = session.scalars(select(OutboxItem)).one()
+        hand_in, item = session.scalars(select(OutboxItem).order_by(OutboxItem.id)).all()
         review = session.scalars(select(Review)).one()
+        assert (hand_in.payload["activityProgress"], hand_in.payload["gradingProgress"]) == (
+            "Submitted",
+            "PendingManual",
+        )
+        assert "scoreGiven" not in hand_in.payload and hand_in.status == "superseded"  # the review goes instead
+        assert hand_in.dedupe_key == item.dedupe_key and item.resource_link_id == hand_in.resource_link_id == LINK
         assert item.status == "pending" and item.sub == "p1"
         assert item.payload["scoreGiven"] == 8.5 and item.payload["scoreMaximum"] == 10.0
-        assert item.payload["timestamp"] == review.created_at.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        assert item.payload["timestamp"] == review.created_at.astimezone(timezone.utc).isoformat(
+            timespec="milliseconds"
+        )
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", item.payload["timestamp"])
         assert item.payload["submission"]["submittedAt"].endswith("+00:00")
         assert (item.payload["activityProgress"], item.payload["gradingProgress"]) == ("Completed", "FullyGraded")
@@ -111,8 +128,15 @@ def test_line_item_discovered_and_score_posted_exactly(app, launches, course, cl
     hand_in_and_review(app, course, score="7")
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1", "scoreMaximum": 10}],
-                 match=[responses.matchers.query_param_matcher({"resource_id": "GIT-AK-1:GIT-AK-1-m2-a1"})])
+        mock.get(
+            LINEITEMS,
+            json=[{**FOUND[0], "scoreMaximum": 10}],
+            match=[
+                responses.matchers.query_param_matcher(
+                    {"resource_id": "GIT-AK-1:GIT-AK-1-m2-a1", "resource_link_id": LINK}
+                )
+            ],
+        )
         mock.post(ITEM + "/scores", status=200, json={})
         report = drain(app, client_)
         score_call = mock.calls[-1].request
@@ -122,14 +146,24 @@ def test_line_item_discovered_and_score_posted_exactly(app, launches, course, cl
     assert score_call.headers["Authorization"] == "Bearer tok-1" and score_call.headers["User-Agent"]
     body = json.loads(score_call.body)
     assert {k: body[k] for k in ("userId", "scoreGiven", "scoreMaximum", "activityProgress", "gradingProgress")} == {
-        "userId": "p1", "scoreGiven": 7.0, "scoreMaximum": 10.0, "activityProgress": "Completed",
-        "gradingProgress": "FullyGraded"}
+        "userId": "p1",
+        "scoreGiven": 7.0,
+        "scoreMaximum": 10.0,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+    }
     assert body["comment"] == "Bra!" and "submittedAt" in body["submission"]
     form = dict(x.split("=", 1) for x in token_call.body.split("&"))
     assert form["grant_type"] == "client_credentials" and "jwt-bearer" in form["client_assertion_type"]
-    assert form["scope"] == ("https%3A%2F%2Fpurl.imsglobal.org%2Fspec%2Flti-ags%2Fscope%2Flineitem+"
-                             "https%3A%2F%2Fpurl.imsglobal.org%2Fspec%2Flti-ags%2Fscope%2Fscore")
+    assert form["scope"] == (
+        "https%3A%2F%2Fpurl.imsglobal.org%2Fspec%2Flti-ags%2Fscope%2Flineitem+"
+        "https%3A%2F%2Fpurl.imsglobal.org%2Fspec%2Flti-ags%2Fscope%2Fscore"
+    )
     assert outbox(app) == [("sent", 1, 7.0)]
+    with new_session(app) as session:
+        assert {(i.resource_link_id, i.assignment_id) for i in session.scalars(select(LineItem))} >= {
+            (LINK, course["assignment2"])
+        }  # remembered for this placement: no lookup before the next score
 
 
 def test_line_item_created_when_missing(app, launches, course, client_):
@@ -144,8 +178,14 @@ def test_line_item_created_when_missing(app, launches, course, client_):
         drain(app, client_)
         created = json.loads(mock.calls[2].request.body)
         assert mock.calls[2].request.headers["Content-Type"] == "application/vnd.ims.lis.v2.lineitem+json"
-    assert created == {"label": "Uppgift 2", "scoreMaximum": 10.0, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1",
-                       "tag": "kulturskola"}
+    assert created.pop("startDateTime").endswith(":00.000+00:00") and created.pop("endDateTime")
+    assert created == {
+        "label": "Kurs GIT-AK-1 – uppgift 2: Uppgift 2",
+        "scoreMaximum": 10.0,
+        "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1",
+        "tag": "kulturskola",
+        "resourceLinkId": LINK,
+    }
     assert outbox(app)[0][0] == "sent"
 
 
@@ -153,15 +193,24 @@ def test_read_only_line_items_fall_back_to_the_resource_links_column(app, launch
     from lti_tool.domain.claims import CLAIM_AGS as AGS
 
     spec = launches.spec("SE-1490", user="p1", course="GIT-AK-1")
-    launches.launch(spec, overrides={AGS: {"scope": [SCOPE_LINEITEM_READONLY, SCOPE_SCORE], "lineitems": LINEITEMS,
-                                           "lineitem": ITEM + "?type_id=5"}})
+    launches.launch(
+        spec,
+        overrides={
+            AGS: {
+                "scope": [SCOPE_LINEITEM_READONLY, SCOPE_SCORE],
+                "lineitems": LINEITEMS,
+                "lineitem": ITEM + "?type_id=5",
+            }
+        },
+    )
     launch(launches, "t1", role="instructor", scopes=(SCOPE_LINEITEM_READONLY, SCOPE_SCORE))
     hand_in_and_review(app, course)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        token_reply(mock)
-        mock.get(LINEITEMS, json=[])
+        token_reply(mock)  # no lookup of columns: the placement's own column takes the course total
         mock.post(ITEM + "/scores", status=200, match=[responses.matchers.query_param_matcher({"type_id": "5"})])
         assert drain(app, client_).sent == 1
+        body = json.loads(mock.calls[-1].request.body)
+    assert (body["scoreGiven"], body["scoreMaximum"]) == (8.0, 20.0)
 
 
 def test_scores_url_keeps_the_query():
@@ -177,7 +226,7 @@ def test_a_thousand_scores_cost_one_token(app, launches, course, client_):
         hand_in_and_review(app, course, pupil=user)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=200)
         assert drain(app, client_).sent == 3
         assert len([c for c in mock.calls if c.request.url == TOKEN_URL]) == 1
@@ -191,7 +240,7 @@ def test_expiring_token_is_renewed(app, launches, course, client_):
     hand_in_and_review(app, course)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock, expires_in=30)  # less than the renewal margin
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=200)
         assert drain(app, client_).sent == 1
         hand_in_and_review(app, course, pupil="p1", assignment="assignment2", score="3")
@@ -206,11 +255,11 @@ def test_429_with_retry_after_then_sent(app, launches, course, client_):
     start = datetime.now(timezone.utc)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=429, headers={"Retry-After": "120"})
         assert drain(app, client_).retried == 1
         with new_session(app) as session:
-            item = session.scalars(select(OutboxItem)).one()
+            item = session.scalars(select(OutboxItem).where(OutboxItem.status != "superseded")).one()
             assert item.status == "pending" and item.next_attempt_at >= start + timedelta(seconds=119)
         assert drain(app, client_).total() == 0  # not due yet
         mock.replace(responses.POST, ITEM + "/scores", status=503)
@@ -227,7 +276,7 @@ def test_400_is_a_dead_letter_with_the_answer_kept_and_can_be_retried(app, runne
     hand_in_and_review(app, course)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=400, json={"error": "user not in course"})
         assert drain(app, client_).dead == 1
         listing = runner.invoke(args=["outbox", "list", "--status", "dead"]).output
@@ -247,7 +296,7 @@ def test_401_refreshes_the_token_once(app, launches, course, client_):
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(TOKEN_URL, json={"access_token": "old", "expires_in": 3600})
         mock.post(TOKEN_URL, json={"access_token": "new", "expires_in": 3600})
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=401)
         mock.post(ITEM + "/scores", status=200)
         assert drain(app, client_).sent == 1
@@ -263,7 +312,7 @@ def test_newer_score_supersedes_an_unsent_older_one(app, launches, course, clien
     assert [s for s, _a, _g in outbox(app)] == ["superseded", "pending"]
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=200)
         assert drain(app, client_).sent == 1
         sent = [json.loads(c.request.body)["scoreGiven"] for c in mock.calls if c.request.url.endswith("/scores")]
@@ -276,14 +325,17 @@ def test_a_failing_older_score_gives_way_to_a_newer_one(app, launches, course, c
     hand_in_and_review(app, course, score="5")
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=503)
         drain(app, client_)
         hand_in_and_review(app, course, score="9")
         mock.replace(responses.POST, ITEM + "/scores", status=200)
         drain(app, client_, now=datetime.now(timezone.utc) + timedelta(hours=2))
-        sent = [json.loads(c.request.body)["scoreGiven"] for c in mock.calls
-                if c.request.url.endswith("/scores") and c.response is not None and c.response.status_code == 200]
+        sent = [
+            json.loads(c.request.body)["scoreGiven"]
+            for c in mock.calls
+            if c.request.url.endswith("/scores") and c.response is not None and c.response.status_code == 200
+        ]
     assert sent == [5.0, 9.0] or sent == [9.0]
     assert outbox(app)[-1][0] == "sent"
 
@@ -312,7 +364,7 @@ def test_fault_drill_every_score_once_in_order(app, launches, course, client_):
 
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.add_callback(responses.POST, ITEM + "/scores", callback=scores)
         clock = datetime.now(timezone.utc)
         for _round in range(20):
@@ -320,7 +372,7 @@ def test_fault_drill_every_score_once_in_order(app, launches, course, client_):
             clock += timedelta(hours=1)
     assert sorted(received) == sorted(users) and len(received) == len(set(received))
     with new_session(app) as session:
-        assert {i.status for i in session.scalars(select(OutboxItem))} == {"sent"}
+        assert {i.status for i in session.scalars(select(OutboxItem)) if "scoreGiven" in i.payload} == {"sent"}
 
 
 def test_several_workers_at_once_send_each_score_once(app, launches, course):
@@ -341,7 +393,7 @@ def test_several_workers_at_once_send_each_score_once(app, launches, course):
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         token_reply(mock)
-        mock.get(LINEITEMS, json=[{"id": ITEM, "resourceId": "GIT-AK-1:GIT-AK-1-m2-a1"}])
+        mock.get(LINEITEMS, json=FOUND)
         mock.add_callback(responses.POST, ITEM + "/scores", callback=scores)
         clients = [ServiceClient(get_lti(app).keys, timeout=2, policy=get_lti(app).outbound) for _ in range(4)]
         with ThreadPoolExecutor(max_workers=4) as pool:

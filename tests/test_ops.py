@@ -128,7 +128,7 @@ def test_outbox_gauges(app, client, launches, course):  # noqa: F811
     age = float(re.search(r"^lti_outbox_oldest_pending_age_seconds (\S+)$", text, re.M).group(1))
     assert 300 <= age < 400
     with new_session(app) as session:
-        session.execute(update(OutboxItem).values(status="dead"))
+        session.execute(update(OutboxItem).where(OutboxItem.status == "pending").values(status="dead"))
         session.commit()
     text = client.get("/metrics").get_data(as_text=True)
     assert "lti_outbox_depth 0.0" in text and "lti_outbox_dead_items 1.0" in text

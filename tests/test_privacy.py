@@ -33,7 +33,8 @@ PNG = sample_files.PNG
 LINEITEMS = "https://lms.example/api/lti/courses/7/line_items"
 SUB_TABLES = [(Launch, Launch.sub), (Seat, Seat.sub), (WaitlistEntry, WaitlistEntry.sub),
               (LessonProgress, LessonProgress.sub), (Submission, Submission.sub), (Review, Review.sub),
-              (OutboxItem, OutboxItem.sub), (RosterMember, RosterMember.user_id), (MunicipalContact, MunicipalContact.sub)]
+              (OutboxItem, OutboxItem.sub), (RosterMember, RosterMember.user_id),
+              (MunicipalContact, MunicipalContact.sub)]
 
 
 @pytest.fixture
@@ -109,7 +110,8 @@ def stored_about(app, sub) -> dict[str, int]:
 def test_export_holds_everything_about_the_pupil_and_copies_files(app, runner, course_work, tmp_path):
     output, files = tmp_path / "export.json", tmp_path / "files"
     assert course_work["teacher"].get(f"/teach/submission/{submission_ids(app, 'p1')[1]}").status_code == 200
-    result = runner.invoke(args=["privacy", "export", "--pupil", "p1", "--registration", str(course_work["registration"]),
+    result = runner.invoke(args=["privacy", "export", "--pupil", "p1",
+                                 "--registration", str(course_work["registration"]),
                                  "--output", str(output), "--files-dir", str(files), "--by", "Nora"])
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(os.stat(output).st_mode) == 0o600
@@ -130,7 +132,11 @@ def test_export_holds_everything_about_the_pupil_and_copies_files(app, runner, c
     assert text_item["reviews"] == [{"feedback": "Fint jobbat!", "score": "8.00", "score_max": "10.00",
                                      "at": text_item["reviews"][0]["at"]}]
     assert "reviewer" not in json.dumps(text_item)  # the teacher's id is not the pupil's data
-    assert [(o["status"], o["payload"]["comment"]) for o in doc["grades_sent_to_platform"]] == [("pending", "Fint jobbat!")]
+    # the two hand-ins' "needs grading" rows (the reviewed one's superseded by its score) and the score
+    assert [(o["status"], o["payload"]["gradingProgress"], o["payload"].get("comment"))
+            for o in doc["grades_sent_to_platform"]] == [("pending", "PendingManual", None),
+                                                         ("superseded", "PendingManual", None),
+                                                         ("pending", "FullyGraded", "Fint jobbat!")]
     assert [(r["status"], r["roles"]) for r in doc["course_rosters"]] == [("Active", ["Learner"])]
     # the teacher's opening of the hand-in is in the pupil's access log
     assert [a["what"] for a in doc["access_log"]] == [privacy.ACCESS_HAND_IN]
@@ -156,7 +162,8 @@ def test_export_prints_json_and_needs_a_registration_when_the_sub_is_ambiguous(a
         other_id = other.id
     refused = runner.invoke(args=["privacy", "export", "--pupil", "p2"])
     assert refused.exit_code != 0
-    assert f"--registration {course_work['registration']}" in refused.output and f"--registration {other_id}" in refused.output
+    assert f"--registration {course_work['registration']}" in refused.output
+    assert f"--registration {other_id}" in refused.output
     chosen = runner.invoke(args=["privacy", "export", "--pupil", "p2", "--issuer", "https://moodle.example",
                                  "--client-id", "m-1"])
     doc = json.loads(chosen.stdout)
@@ -170,11 +177,12 @@ def test_export_prints_json_and_needs_a_registration_when_the_sub_is_ambiguous(a
 def test_erasure_removes_personal_data_and_files_but_not_seat_counts_or_costs(app, runner, course_work):
     upload_dir = Path(app.config["UPLOAD_DIR"])
     with new_session(app) as session:
-        key = session.scalar(select(Submission.file_key).where(Submission.sub == "p1", Submission.file_key.is_not(None)))
+        key = session.scalar(select(Submission.file_key).where(Submission.sub == "p1",
+                                                               Submission.file_key.is_not(None)))
     assert (upload_dir / key).exists()
     before_costs, before_counters = cost_lines(app), counters(app)
     assert stored_about(app, "p1") == {"launches": 1, "seats": 1, "waitlist_entries": 1, "lesson_progress": 1,
-                                       "submissions": 2, "reviews": 1, "outbox": 1, "roster_members": 1,
+                                       "submissions": 2, "reviews": 1, "outbox": 3, "roster_members": 1,
                                        "municipal_contacts": 0}
     p2_before = stored_about(app, "p2")
 
@@ -195,7 +203,8 @@ def test_erasure_removes_personal_data_and_files_but_not_seat_counts_or_costs(ap
         marker = session.scalar(select(Seat.sub).where(Seat.sub.startswith(privacy.ANONYMOUS_PREFIX)))
         assert marker and privacy.is_anonymous(marker) and len(marker) > 20
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == privacy.ACTION_ERASE)).one()
-        assert entry.actor == "cli Nora" and entry.details["submissions"] == 2 and entry.details["seats_anonymised"] == 1
+        assert entry.actor == "cli Nora"
+        assert entry.details["submissions"] == 2 and entry.details["seats_anonymised"] == 1
         assert "p1" not in json.dumps([entry.actor, entry.target, entry.details])
         assert entry.target == privacy.access_target(privacy.pupil_pseudonym(app.config["SECRET_KEY"],
                                                                              course_work["registration"], "p1"))
@@ -240,7 +249,8 @@ def test_purge_by_age_and_dry_run_changes_nothing(app, runner, course_work):
     old = (datetime.now(timezone.utc) - timedelta(days=400)).timestamp()
     os.utime(stray, (old, old))
     with new_session(app) as session:
-        p1_file = session.scalar(select(Submission.file_key).where(Submission.sub == "p1", Submission.file_key.is_not(None)))
+        p1_file = session.scalar(select(Submission.file_key).where(Submission.sub == "p1",
+                                                                   Submission.file_key.is_not(None)))
     os.utime(Path(app.config["UPLOAD_DIR"]) / p1_file, (old, old))
     before, before_costs = snapshot(app), cost_lines(app)
 
@@ -252,7 +262,8 @@ def test_purge_by_age_and_dry_run_changes_nothing(app, runner, course_work):
     done = runner.invoke(args=["privacy", "purge"])
     assert done.exit_code == 0, done.output
     after = stored_about(app, "p1")
-    assert (after["submissions"], after["reviews"], after["launches"], after["lesson_progress"], after["outbox"]) == (0, 0, 0, 0, 0)
+    assert (after["submissions"], after["reviews"], after["launches"], after["lesson_progress"],
+            after["outbox"]) == (0, 0, 0, 0, 0)
     assert after["seats"] == 1  # the round has not ended: the seat keeps its pupil
     assert not (Path(app.config["UPLOAD_DIR"]) / p1_file).exists() and not stray.exists()
     assert stored_about(app, "p2")["submissions"] == 1 and stored_about(app, "p2")["launches"] == 1
@@ -269,7 +280,8 @@ def test_purge_anonymises_seats_of_rounds_that_ended_long_ago(app, runner, cours
     before_counters, before_costs = counters(app), cost_lines(app)
     with new_session(app) as session:
         session.execute(update(CourseRound).where(CourseRound.round_id == "now")
-                        .values(ends_on=date.today() - timedelta(days=400), starts_on=date.today() - timedelta(days=500)))
+                        .values(ends_on=date.today() - timedelta(days=400),
+                                starts_on=date.today() - timedelta(days=500)))
         session.commit()
     assert runner.invoke(args=["privacy", "purge"]).exit_code == 0
     with new_session(app) as session:

@@ -49,6 +49,9 @@ MAX_DEPLOYMENT_ID_LENGTH = 255
 ROLE_LEARNER = "learner"
 ROLE_INSTRUCTOR = "instructor"
 ROLE_ADMINISTRATOR = "administrator"
+# Anyone else: a course's Mentor (a parent), an observer, a guest, or no course role at all. Never a pupil (a
+# pupil takes a paid seat) and never a teacher (a teacher sees the pupils' work).
+ROLE_OTHER = "other"
 
 _ADMIN_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
@@ -59,10 +62,16 @@ _ADMIN_ROLES = (
 _INSTRUCTOR_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
     "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty",
     "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
 )
+# A pupil: the context role Learner, its short form and its sub-roles, or a pupil of the institution
+# (``institution/person#Student`` or ``#Learner``; some platforms send only these for a pupil). The institution's
+# teacher roles (``#Faculty``, ``#Instructor``) say what a person is somewhere in the platform, not in this
+# course: they make no one this course's teacher.
+_LEARNER_ROLES = ("http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", "Learner",
+                  "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
+                  "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Learner")
+_LEARNER_SUB_ROLE_PREFIX = "http://purl.imsglobal.org/vocab/lis/v2/membership/Learner#"
 # Short forms allowed by LTI 1.3 for context roles ("Instructor", "Learner", ...).
 _SHORT_ADMIN = ("Administrator",)
 _SHORT_INSTRUCTOR = ("Instructor", "ContentDeveloper", "TeachingAssistant")
@@ -120,6 +129,7 @@ def check_times(body: Mapping[str, Any], now: float, leeway: float) -> None:
         raise ClaimError("iat missing or not a number", code="token_not_yet_valid")
     if nbf is not None and not _is_number(nbf):
         raise ClaimError("nbf not a number", code="token_not_yet_valid")
+    assert exp is not None and iat is not None  # numbers, as checked just above
     if exp + leeway < now:
         raise ClaimError(f"expired at {exp}, now {now:.0f}", code="token_expired")
     if iat - leeway > now:
@@ -128,15 +138,39 @@ def check_times(body: Mapping[str, Any], now: float, leeway: float) -> None:
         raise ClaimError(f"not valid before {nbf} (now {now:.0f})", code="token_not_yet_valid")
 
 
+# Course-level roles platforms give the people who run a course, besides membership#Instructor: the
+# course's Administrator (Open edX gives it to a course's Admin, its course staff get Instructor; Canvas and
+# Moodle give Instructor to TeacherEnrollment, its custom variants and editingteacher alike, Administrator
+# only to account or site administrators, who also carry an institution or system role) and the sub-roles of
+# Instructor and Administrator. A course-level Administrator reaches the teacher pages of their own context;
+# only an institution or system role makes the tool's administrator.
+_CONTEXT_ADMIN_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
+    "Administrator",
+)
+_SUB_ROLE_PREFIXES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#",
+    "http://purl.imsglobal.org/vocab/lis/v2/membership/Administrator#",
+)
+_PLATFORM_ADMIN_ROLES = tuple(r for r in _ADMIN_ROLES if r not in _CONTEXT_ADMIN_ROLES)
+
+
 def map_role(roles: Sequence[str]) -> str:
-    """The tool's own role from the LTI roles: administrator, instructor or (by default) learner."""
+    """The tool's own role from the LTI roles: administrator (an institution or system administrator),
+    instructor (a course role of the people who run the course: Instructor, ContentDeveloper, the course's
+    Administrator and their sub-roles), learner (the course role Learner or one of its sub-roles), else other
+    (Mentor, observer, guest, no course role): nothing is guessed from an institution role."""
     for role in roles:
-        if role in _ADMIN_ROLES or role in _SHORT_ADMIN:
+        if role in _PLATFORM_ADMIN_ROLES:
             return ROLE_ADMINISTRATOR
     for role in roles:
-        if role in _INSTRUCTOR_ROLES or role in _SHORT_INSTRUCTOR:
+        if (role in _INSTRUCTOR_ROLES or role in _SHORT_INSTRUCTOR or role in _CONTEXT_ADMIN_ROLES
+                or role.startswith(_SUB_ROLE_PREFIXES)):
             return ROLE_INSTRUCTOR
-    return ROLE_LEARNER
+    for role in roles:
+        if role in _LEARNER_ROLES or role.startswith(_LEARNER_SUB_ROLE_PREFIX):
+            return ROLE_LEARNER
+    return ROLE_OTHER
 
 
 # Roles of the person in the platform (institution) or the platform itself (system). Only these can make someone
@@ -233,9 +267,11 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
     platform = body.get(CLAIM_TOOL_PLATFORM)
     guid = _optional_str(platform.get("guid")) if isinstance(platform, Mapping) else None
 
-    ags = body.get(CLAIM_AGS) if isinstance(body.get(CLAIM_AGS), Mapping) else {}
-    scopes = ags.get("scope") if isinstance(ags.get("scope"), list) else []
-    nrps = body.get(CLAIM_NRPS) if isinstance(body.get(CLAIM_NRPS), Mapping) else {}
+    ags_claim, nrps_claim = body.get(CLAIM_AGS), body.get(CLAIM_NRPS)
+    ags: Mapping[str, Any] = ags_claim if isinstance(ags_claim, Mapping) else {}
+    scope_claim = ags.get("scope")
+    scopes: list[Any] = scope_claim if isinstance(scope_claim, list) else []
+    nrps: Mapping[str, Any] = nrps_claim if isinstance(nrps_claim, Mapping) else {}
 
     deep_linking = None
     if message_type == MESSAGE_DEEP_LINKING:
@@ -276,9 +312,8 @@ def locale_from_claims(body: Mapping[str, Any]) -> str | None:
     """The launch's locale (``launch_presentation.locale``, else OpenID ``locale``), unverified is fine
     for choosing the language of an error page."""
     presentation = body.get(CLAIM_LAUNCH_PRESENTATION)
-    if isinstance(presentation, Mapping) and _optional_str(presentation.get("locale")):
-        return presentation["locale"]
-    return _optional_str(body.get("locale"))
+    locale = _optional_str(presentation.get("locale")) if isinstance(presentation, Mapping) else None
+    return locale or _optional_str(body.get("locale"))
 
 
 SUPPORTED_LOCALES = ("sv", "nb", "nn", "en")

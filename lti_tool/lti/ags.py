@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 import jwt
@@ -67,6 +68,10 @@ class ServiceClient:
             self.http = outbound.session(self.policy)
         self.http.headers["User-Agent"] = USER_AGENT  # Canvas requires one on service calls
 
+    def _session(self) -> outbound.OutboundSession:
+        assert self.http is not None  # made in __post_init__
+        return self.http
+
     # -- tokens -----------------------------------------------------------------------------------------
     def _assertion(self, registration: Registration) -> str:
         key = self.keys.current()
@@ -85,7 +90,7 @@ class ServiceClient:
             return cached.access_token
         self.token_requests += 1
         try:
-            response = self.http.post(registration.auth_token_url, data={
+            response = self._session().post(registration.auth_token_url, data={
                 "grant_type": "client_credentials",
                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 "client_assertion": self._assertion(registration), "scope": scope}, timeout=self.timeout,
@@ -100,13 +105,18 @@ class ServiceClient:
             access_token = str(body["access_token"])
             lifetime = int(body.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ServiceError("token response without access_token", response.status_code, response.text[:2000]) from exc
+            raise ServiceError(
+                "token response without access_token", response.status_code, response.text[:2000]
+            ) from exc
         expires = now + timedelta(seconds=lifetime)
         if cached is None:
             try:
                 with session.begin_nested():
-                    session.add(ServiceToken(registration_id=registration.id, scopes=scope,
-                                             access_token=access_token, expires_at=expires))
+                    session.add(
+                        ServiceToken(
+                            registration_id=registration.id, scopes=scope, access_token=access_token, expires_at=expires
+                        )
+                    )
             except IntegrityError:
                 cached = session.get(ServiceToken, (registration.id, scope), populate_existing=True)
         if cached is not None:
@@ -121,8 +131,16 @@ class ServiceClient:
             session.flush()
 
     # -- calls ------------------------------------------------------------------------------------------
-    def call(self, method: str, url: str, token: str, *, accept: str | None = None, content_type: str | None = None,
-             json_body: dict | None = None) -> outbound.Response:
+    def call(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        accept: str | None = None,
+        content_type: str | None = None,
+        json_body: dict[str, Any] | None = None,
+    ) -> outbound.Response:
         headers = {"Authorization": f"Bearer {token}"}
         if accept:
             headers["Accept"] = accept
@@ -130,42 +148,74 @@ class ServiceClient:
             headers["Content-Type"] = content_type
         try:
             data = json.dumps(json_body) if json_body is not None else None
-            response = self.http.request(method, url, headers=headers, data=data, timeout=self.timeout,
-                                         max_bytes=SERVICE_MAX_BYTES)
+            response = self._session().request(
+                method, url, headers=headers, data=data, timeout=self.timeout, max_bytes=SERVICE_MAX_BYTES
+            )
         except outbound.OutboundError as exc:
             raise ServiceError(f"{method} {url}: {exc.reason}") from exc
         if not 200 <= response.status_code < 300:
-            raise ServiceError(f"{method} {url} answered {response.status_code}", response.status_code,
-                               response.text[:2000], response.headers.get("Retry-After"))
+            raise ServiceError(
+                f"{method} {url} answered {response.status_code}",
+                response.status_code,
+                response.text[:2000],
+                response.headers.get("Retry-After"),
+            )
         return response
 
-    def find_lineitem(self, token: str, lineitems_url: str, resource_id: str) -> str | None:
-        response = self.call("GET", with_query(lineitems_url, resource_id=resource_id), token, accept=MEDIA_LINEITEMS)
+    def find_lineitem(
+        self, token: str, lineitems_url: str, resource_id: str, resource_link_id: str | None = None
+    ) -> str | None:
+        """A column with this resourceId (and, when given, this resourceLinkId: a platform that ignores the
+        filter may list another placement's column, or an unattached one, of the same assignment: never
+        taken)."""
+        params = {"resource_id": resource_id}
+        if resource_link_id:
+            params["resource_link_id"] = resource_link_id
+        response = self.call("GET", with_query(lineitems_url, **params), token, accept=MEDIA_LINEITEMS)
         try:
             items = response.json()
         except ValueError:
             return None
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and item.get("resourceId") == resource_id and item.get("id"):
-                return str(item["id"])
+            if not (isinstance(item, dict) and item.get("resourceId") == resource_id and item.get("id")):
+                continue
+            if resource_link_id and item.get("resourceLinkId") != resource_link_id:
+                continue
+            return str(item["id"])
         return None
 
-    def create_lineitem(self, token: str, lineitems_url: str, *, label: str, score_maximum: float,
-                        resource_id: str, tag: str, resource_link_id: str | None = None) -> str:
+    def create_lineitem(
+        self,
+        token: str,
+        lineitems_url: str,
+        *,
+        label: str,
+        score_maximum: float,
+        resource_id: str,
+        tag: str,
+        resource_link_id: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> str:
         body = {"label": label, "scoreMaximum": score_maximum, "resourceId": resource_id, "tag": tag}
         if resource_link_id:
             body["resourceLinkId"] = resource_link_id
-        response = self.call("POST", lineitems_url, token, accept=MEDIA_LINEITEM, content_type=MEDIA_LINEITEM,
-                             json_body=body)
+        if start:
+            body["startDateTime"] = start
+        if end:
+            body["endDateTime"] = end
+        response = self.call(
+            "POST", lineitems_url, token, accept=MEDIA_LINEITEM, content_type=MEDIA_LINEITEM, json_body=body
+        )
         try:
             return str(response.json()["id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ServiceError("line item created without an id", response.status_code, response.text[:2000]) from exc
 
-    def post_score(self, token: str, lineitem_url: str, score: dict) -> outbound.Response:
+    def post_score(self, token: str, lineitem_url: str, score: dict[str, Any]) -> outbound.Response:
         return self.call("POST", scores_url(lineitem_url), token, content_type=MEDIA_SCORE, json_body=score)
 
-    def memberships_page(self, token: str, url: str) -> tuple[dict, dict[str, str]]:
+    def memberships_page(self, token: str, url: str) -> tuple[dict[str, Any], dict[str, str]]:
         """One page of a roster and its Link relations (``next``, ``differences``), URLs kept exactly."""
         response = self.call("GET", url, token, accept=MEDIA_MEMBERSHIPS)
         try:

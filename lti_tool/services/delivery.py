@@ -23,7 +23,7 @@ from . import NotFoundError
 # Who may see whose work is decided in .access; ForbiddenError stays importable from here.
 from .access import (ForbiddenError, Viewer, check_submission, classroom_launches, require_classroom,
                      visible_submissions)
-from .grades import enqueue_score
+from .grades import enqueue_hand_in, enqueue_score
 
 
 def pupil_label(sub: str) -> str:
@@ -70,7 +70,7 @@ class Outline:
     def neighbours(self, item) -> tuple[object | None, object | None]:
         """Previous and next step through the course: each module's lessons, then its assignments. ``item`` is
         a lesson or an assignment (a row or an outline entry)."""
-        steps = [s for m in self.modules for s in (*[l for l in self.lessons if l.module_id == m.id],
+        steps = [s for m in self.modules for s in (*[lesson for lesson in self.lessons if lesson.module_id == m.id],
                                                      *[a for a in self.assignments if a.module_id == m.id])]
         index = next(i for i, s in enumerate(steps) if s.__tablename__ == item.__tablename__ and s.id == item.id)
         return (steps[index - 1] if index > 0 else None, steps[index + 1] if index + 1 < len(steps) else None)
@@ -112,12 +112,18 @@ def _load_outline(session: Session, course: Course) -> tuple:
     lessons = sorted((OutlineLesson(id_, module_id, position, dict(title or {})) for id_, module_id, position, title in
                       session.execute(select(Lesson.id, Lesson.module_id, Lesson.position, Lesson.title)
                                       .where(Lesson.module_id.in_(module_ids), Lesson.current.is_(True)))),
-                     key=lambda l: (order[l.module_id], l.position))
-    assignments = sorted((OutlineAssignment(id_, module_id, position, dict(title or {})) for id_, module_id, position, title
-                          in session.execute(select(Assignment.id, Assignment.module_id, Assignment.position,
-                                                    Assignment.title)
-                                             .where(Assignment.module_id.in_(module_ids), Assignment.current.is_(True)))),
-                         key=lambda a: (order[a.module_id], a.position))
+                     key=lambda lesson: (order[lesson.module_id], lesson.position))
+    assignments = sorted(
+        (
+            OutlineAssignment(id_, module_id, position, dict(title or {}))
+            for id_, module_id, position, title in session.execute(
+                select(Assignment.id, Assignment.module_id, Assignment.position, Assignment.title).where(
+                    Assignment.module_id.in_(module_ids), Assignment.current.is_(True)
+                )
+            )
+        ),
+        key=lambda a: (order[a.module_id], a.position),
+    )
     return tuple(modules), tuple(lessons), tuple(assignments)
 
 
@@ -133,19 +139,34 @@ def outline(session: Session, launch: Launch, cache: OutlineCache | None = None)
     modules, lessons, assignments = (list(part) for part in content)
     result = Outline(course, modules, lessons, assignments)
     if launch.role == ROLE_LEARNER:
-        result.done = set(session.scalars(_DONE_QUERY, {"registration_id": launch.registration_id,
-                                                        "sub": launch.sub, "lesson_ids": [l.id for l in lessons]}))
+        result.done = set(
+            session.scalars(
+                _DONE_QUERY,
+                {
+                    "registration_id": launch.registration_id,
+                    "sub": launch.sub,
+                    "lesson_ids": [lesson.id for lesson in lessons],
+                },
+            )
+        )
         if launch.round_pk:
-            result.submissions = {s.assignment_id: s for s in session.scalars(
-                select(Submission).where(visible_submissions(Viewer.of(launch)),
-                                         Submission.round_pk == launch.round_pk))}
+            result.submissions = {
+                s.assignment_id: s
+                for s in session.scalars(
+                    select(Submission).where(
+                        visible_submissions(Viewer.of(launch)), Submission.round_pk == launch.round_pk
+                    )
+                )
+            }
     return result
 
 
 # The pupil's own rows, on every course page: statements built once.
 _DONE_QUERY = select(LessonProgress.lesson_id).where(
-    LessonProgress.registration_id == bindparam("registration_id"), LessonProgress.sub == bindparam("sub"),
-    LessonProgress.lesson_id.in_(bindparam("lesson_ids", expanding=True)))
+    LessonProgress.registration_id == bindparam("registration_id"),
+    LessonProgress.sub == bindparam("sub"),
+    LessonProgress.lesson_id.in_(bindparam("lesson_ids", expanding=True)),
+)
 
 
 def _in_course(session: Session, launch: Launch, model, item_id: int):
@@ -169,9 +190,14 @@ def get_assignment(session: Session, launch: Launch, assignment_id: int) -> Assi
 def _require_seat(session: Session, launch: Launch) -> None:
     if launch.role != ROLE_LEARNER or not launch.round_pk:
         raise ForbiddenError("only a pupil with a place in the round can do this")
-    seat = session.scalar(select(Seat.id).where(Seat.round_pk == launch.round_pk,
-                                                Seat.registration_id == launch.registration_id,
-                                                Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE))
+    seat = session.scalar(
+        select(Seat.id).where(
+            Seat.round_pk == launch.round_pk,
+            Seat.registration_id == launch.registration_id,
+            Seat.sub == launch.sub,
+            Seat.status == SEAT_ACTIVE,
+        )
+    )
     if seat is None:
         raise ForbiddenError("no active place in this round", code="seat_missing")
 
@@ -179,14 +205,17 @@ def _require_seat(session: Session, launch: Launch) -> None:
 def mark_done(session: Session, launch: Launch, lesson_id: int) -> None:
     lesson = get_lesson(session, launch, lesson_id)
     _require_seat(session, launch)
-    exists = session.scalar(select(LessonProgress.id).where(
-        LessonProgress.lesson_id == lesson.id, LessonProgress.registration_id == launch.registration_id,
-        LessonProgress.sub == launch.sub))
+    exists = session.scalar(
+        select(LessonProgress.id).where(
+            LessonProgress.lesson_id == lesson.id,
+            LessonProgress.registration_id == launch.registration_id,
+            LessonProgress.sub == launch.sub,
+        )
+    )
     if exists is None:
         try:
             with session.begin_nested():
-                session.add(LessonProgress(lesson_id=lesson.id, registration_id=launch.registration_id,
-                                           sub=launch.sub))
+                session.add(LessonProgress(lesson_id=lesson.id, registration_id=launch.registration_id, sub=launch.sub))
         except IntegrityError:
             pass  # marked twice at once
 
@@ -194,23 +223,43 @@ def mark_done(session: Session, launch: Launch, lesson_id: int) -> None:
 MAX_TEXT = 20000
 
 
-def submit(session: Session, launch: Launch, assignment_id: int, *, text: str | None = None,
-           upload: tuple[BinaryIO, str] | None = None, store: UploadStore | None = None) -> Submission:
+def submit(
+    session: Session,
+    launch: Launch,
+    assignment_id: int,
+    *,
+    text: str | None = None,
+    upload: tuple[BinaryIO, str] | None = None,
+    store: UploadStore | None = None,
+) -> Submission:
     """Hand in (or hand in again, until the work is reviewed) a text or a file."""
     assignment = get_assignment(session, launch, assignment_id)
     _require_seat(session, launch)
-    existing = session.scalar(select(Submission).where(
-        Submission.assignment_id == assignment.id, Submission.round_pk == launch.round_pk,
-        Submission.registration_id == launch.registration_id, Submission.sub == launch.sub).with_for_update())
+    existing = session.scalar(
+        select(Submission)
+        .where(
+            Submission.assignment_id == assignment.id,
+            Submission.round_pk == launch.round_pk,
+            Submission.registration_id == launch.registration_id,
+            Submission.sub == launch.sub,
+        )
+        .with_for_update()
+    )
     if existing is not None and existing.status == SUBMISSION_REVIEWED:
-        raise DomainError("the work has been reviewed: it cannot be handed in again", code="already_reviewed",
-                          status=409)
+        raise DomainError(
+            "the work has been reviewed: it cannot be handed in again", code="already_reviewed", status=409
+        )
     if assignment.submission == "none":
         raise DomainError("this assignment has no hand-in", code="no_hand_in", status=400)
-    submission = existing or Submission(assignment_id=assignment.id, round_pk=launch.round_pk,
-                                        registration_id=launch.registration_id, sub=launch.sub,
-                                        context_id=launch.context_id, municipality_id=launch.municipality_id,
-                                        attempts=0)
+    submission = existing or Submission(
+        assignment_id=assignment.id,
+        round_pk=launch.round_pk,
+        registration_id=launch.registration_id,
+        sub=launch.sub,
+        context_id=launch.context_id,
+        municipality_id=launch.municipality_id,
+        attempts=0,
+    )
     old_key = submission.file_key
     if assignment.submission == "text":
         body = (text or "").strip()
@@ -226,14 +275,20 @@ def submit(session: Session, launch: Launch, assignment_id: int, *, text: str | 
             raise DomainError("no file chosen", code="hand_in_empty")
         stream, filename = upload
         stored = store.save(stream)
-        submission.file_key, submission.file_size, submission.content_type = stored.key, stored.size, stored.content_type
+        submission.file_key, submission.file_size, submission.content_type = (
+            stored.key,
+            stored.size,
+            stored.content_type,
+        )
         submission.file_name = (filename or "file").replace("/", "_").replace("\\", "_")[-200:]
         submission.text = None
     submission.status = SUBMISSION_SUBMITTED
     submission.attempts = (submission.attempts or 0) + 1
     submission.submitted_at = datetime.now(timezone.utc)
+    submission.resource_link_id = launch.resource_link_id or submission.resource_link_id  # its placement
     session.add(submission)
     session.flush()
+    enqueue_hand_in(session, submission)  # the gradebook shows "needs grading", same transaction
     if old_key and old_key != submission.file_key and store is not None:
         store.delete(old_key)
     return submission
@@ -260,28 +315,52 @@ def roster(session: Session, launch: Launch) -> list[RosterLine]:
     pupils = session.execute(
         select(Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
         .where(classroom_launches(viewer))
-        .group_by(Launch.sub, Launch.municipality_id).order_by(func.min(Launch.created_at))).all()
-    counts = {(sub, status): n for sub, status, n in session.execute(
-        select(Submission.sub, Submission.status, func.count()).where(visible_submissions(viewer))
-        .group_by(Submission.sub, Submission.status))}
-    return [RosterLine(sub, pupil_label(sub), municipality, first,
-                       counts.get((sub, SUBMISSION_SUBMITTED), 0) + counts.get((sub, SUBMISSION_REVIEWED), 0),
-                       counts.get((sub, SUBMISSION_SUBMITTED), 0))
-            for sub, municipality, first in pupils]
+        .group_by(Launch.sub, Launch.municipality_id)
+        .order_by(func.min(Launch.created_at))
+    ).all()
+    counts = {
+        (sub, status): n
+        for sub, status, n in session.execute(
+            select(Submission.sub, Submission.status, func.count())
+            .where(visible_submissions(viewer))
+            .group_by(Submission.sub, Submission.status)
+        )
+    }
+    return [
+        RosterLine(
+            sub,
+            pupil_label(sub),
+            municipality,
+            first,
+            counts.get((sub, SUBMISSION_SUBMITTED), 0) + counts.get((sub, SUBMISSION_REVIEWED), 0),
+            counts.get((sub, SUBMISSION_SUBMITTED), 0),
+        )
+        for sub, municipality, first in pupils
+    ]
 
 
 def review_queue(session: Session, launch: Launch) -> list[Submission]:
     """Work waiting for review, oldest first."""
     viewer = require_classroom(launch)
-    return list(session.scalars(select(Submission).where(visible_submissions(viewer))
-                                .where(Submission.status == SUBMISSION_SUBMITTED)
-                                .order_by(Submission.submitted_at, Submission.id)))
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(visible_submissions(viewer))
+            .where(Submission.status == SUBMISSION_SUBMITTED)
+            .order_by(Submission.submitted_at, Submission.id)
+        )
+    )
 
 
 def submissions_of(session: Session, launch: Launch, sub: str) -> list[Submission]:
     viewer = require_classroom(launch)
-    return list(session.scalars(select(Submission).where(visible_submissions(viewer), Submission.sub == sub)
-                                .order_by(Submission.submitted_at)))
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(visible_submissions(viewer), Submission.sub == sub)
+            .order_by(Submission.submitted_at)
+        )
+    )
 
 
 def get_submission_for(session: Session, launch: Launch, submission_id: int) -> Submission:
@@ -293,8 +372,9 @@ def hand_in_download_name(session: Session, submission: Submission) -> str:
     """The name a handed-in file is served under: the pupil's pseudonym, the assignment and the extension of
     the type its content was sniffed as; never the name it was uploaded with."""
     assignment = session.get(Assignment, submission.assignment_id)
-    return download_name([pupil_label(submission.sub), assignment.key if assignment else "hand-in"],
-                         submission.content_type)
+    return download_name(
+        [pupil_label(submission.sub), assignment.key if assignment else "hand-in"], submission.content_type
+    )
 
 
 def parse_score(raw: str, maximum: Decimal) -> Decimal:
@@ -315,10 +395,16 @@ def record_review(session: Session, launch: Launch, submission_id: int, *, feedb
     text = (feedback or "").strip()
     if not text:
         raise DomainError("written feedback is required", code="feedback_empty")
-    review = Review(submission_id=submission.id, assignment_id=submission.assignment_id,
-                    registration_id=submission.registration_id, sub=submission.sub, reviewer_sub=launch.sub,
-                    feedback=text[:MAX_TEXT], score=parse_score(score, assignment.max_score),
-                    score_max=assignment.max_score)
+    review = Review(
+        submission_id=submission.id,
+        assignment_id=submission.assignment_id,
+        registration_id=submission.registration_id,
+        sub=submission.sub,
+        reviewer_sub=launch.sub,
+        feedback=text[:MAX_TEXT],
+        score=parse_score(score, assignment.max_score),
+        score_max=assignment.max_score,
+    )
     submission.status = SUBMISSION_REVIEWED
     session.add(review)
     session.flush()
