@@ -62,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from .web import outages
 
+    errors.init_app(app)  # every refusal (DomainError) a view does not answer itself: the error page
     outages.init_app(app)  # database or Redis unreachable: 503 with Retry-After, not 500
 
     @app.route("/")

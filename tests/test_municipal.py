@@ -60,7 +60,8 @@ def test_order_and_change_budget_never_below_taken(app, client, launches, catalo
     assert client.post(f"/municipal/orders?lt={token}", data={"round": round_pk(app), "seats": "4"}).status_code == 303
     now = round_pk(app)
     with new_session(app) as session:
-        budgets = {(o.municipality_id, o.round_pk): (o.seats_budget, o.seats_taken) for o in session.scalars(select(Order))}
+        budgets = {(o.municipality_id, o.round_pk): (o.seats_budget, o.seats_taken)
+                   for o in session.scalars(select(Order))}
         assert budgets[("SE-1490", now)] == (4, 1) and budgets[("SE-1490", later)] == (3, 0)
         assert budgets[("NO-0301", now)] == (7, 0)
         actions = [e.action for e in session.scalars(select(AuditEntry))]
@@ -181,8 +182,11 @@ def test_a_named_platform_role_stands_in_for_the_contact_listing(strict):
     assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN, CUSTOM_ROLE])) == {200}
     assert console_answers(app, actions, launch_token(actions, [SYSTEM_ADMIN, CUSTOM_ROLE], user="b")) == {200}
     assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN], user="c")) == {403}
-    # the named role alone, or with a course role, is not a platform administrator
-    assert console_answers(app, actions, launch_token(actions, [CUSTOM_ROLE], user="d")) == {403}
+    # the named role alone, or with a course role, is not a platform administrator; alone it is no role the
+    # tool serves at all, so the launch itself is refused
+    alone = actions.launch(actions.spec("SE-1490", role="administrator", user="d"),
+                           overrides={CLAIM_ROLES: [CUSTOM_ROLE]})
+    assert alone.status_code == 403 and error_code(alone) == "role_not_served"
     assert console_answers(app, actions, launch_token(actions, [CUSTOM_ROLE, CONTEXT_ADMIN], user="e")) == {403}
 
 
@@ -191,9 +195,18 @@ def test_another_registrations_named_role_does_not_count(strict):
     assert console_answers(app, actions, launch_token(actions, [INSTITUTION_ADMIN])) == {403}
 
 
-@pytest.mark.parametrize("value", [{"*": [CONTEXT_ADMIN]}, ["Administrator"], {"1": [CONTEXT_SUB_ROLE]},
-                                   {"1": ["urn:lti:role:ims/lis/Administrator"]}, {"canvas": [INSTITUTION_ADMIN]},
-                                   {"1": [3]}, "Administrator"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"*": [CONTEXT_ADMIN]},
+        ["Administrator"],
+        {"1": [CONTEXT_SUB_ROLE]},
+        {"1": ["urn:lti:role:ims/lis/Administrator"]},
+        {"canvas": [INSTITUTION_ADMIN]},
+        {"1": [3]},
+        "Administrator",
+    ],
+)
 def test_a_course_role_or_a_malformed_value_is_refused_as_setting(config, value):
     from lti_tool.config import ConfigurationError, load_settings
 
@@ -208,8 +221,12 @@ def test_setting_from_the_environment(config):
     assert load_settings(environ)["MUNICIPAL_ADMIN_ROLES"] == {"3": [INSTITUTION_ADMIN]}
     environ = {"LTI_TOOL_MUNICIPAL_ADMIN_ROLES": f"{SYSADMIN}, {CUSTOM_ROLE}"}
     assert load_settings(environ)["MUNICIPAL_ADMIN_ROLES"] == {"*": [SYSADMIN, CUSTOM_ROLE]}
-    assert load_settings({"LTI_TOOL_ENV": "production", "LTI_TOOL_SECRET_KEY": "x" * 40,
-                          "LTI_TOOL_BASE_URL": "https://tool.example"})["MUNICIPAL_ADMIN_ROLES"] == {}
+    assert (
+        load_settings(
+            {"LTI_TOOL_ENV": "production", "LTI_TOOL_SECRET_KEY": "x" * 40, "LTI_TOOL_BASE_URL": "https://tool.example"}
+        )["MUNICIPAL_ADMIN_ROLES"]
+        == {}
+    )
     assert load_settings({"LTI_TOOL_SANDBOX": "true"})["MUNICIPAL_ADMIN_ROLES"] == {"sandbox": [INSTITUTION_ADMIN]}
 
 
@@ -229,17 +246,24 @@ def test_console_link_only_for_who_may_open_it(strict):
     add_contact(app, actions.platform)
     for roles, shown in (([INSTITUTION_ADMIN], True), ([CONTEXT_ADMIN], False)):
         token = launch_token(actions, roles, course="GIT-AK-1")
-        page = actions.client.get(f"/home?lt={token}")
+        page = actions.client.get(f"/home?lt={token}", follow_redirects=True)  # a course admin: the teacher page
         assert page.status_code == 200
         assert ("/municipal/?lt=" in page.get_data(as_text=True)) is shown, roles
 
 
 def test_another_municipalitys_pages_and_export_are_refused(app, client, launches, catalog):
     _page, token = console(client, launches, municipality="SE-1490")
-    for path in (f"/municipal/?lt={token}&municipality=NO-0301", f"/municipal/costs.csv?lt={token}&municipality=NO-0301"):
+    for path in (
+        f"/municipal/?lt={token}&municipality=NO-0301",
+        f"/municipal/costs.csv?lt={token}&municipality=NO-0301",
+    ):
         assert client.get(path).status_code == 403, path
-    assert client.post(f"/municipal/orders?lt={token}", data={"round": round_pk(app), "seats": "2",
-                                                                "municipality": "NO-0301"}).status_code == 403
+    assert (
+        client.post(
+            f"/municipal/orders?lt={token}", data={"round": round_pk(app), "seats": "2", "municipality": "NO-0301"}
+        ).status_code
+        == 403
+    )
     own = client.get(f"/municipal/costs.csv?lt={token}")
     text = own.get_data(as_text=True)
     assert own.status_code == 200 and "SE-1490" in text and "NO-0301" not in text
@@ -251,5 +275,6 @@ def test_security_headers(app, client, launches, catalog):
     csp = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' http://localhost" in csp and "script-src 'self' 'nonce-" in csp
     staff = client.get("/staff/sign-in")
-    assert "frame-ancestors 'none'" in staff.headers["Content-Security-Policy"] and staff.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in staff.headers["Content-Security-Policy"]
+    assert staff.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"

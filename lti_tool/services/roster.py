@@ -6,8 +6,9 @@ id, roles and status (names only when configured) and withdraws learners who hav
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,7 +69,8 @@ class RosterReport:
 def save_members(session: Session, context: LtiContext, fetched: Fetched, *, keep_names: bool = False,
                  today: date | None = None) -> RosterReport:
     report = RosterReport(members=len(fetched.members))
-    existing = {m.user_id: m for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))}
+    existing = {m.user_id: m
+                for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))}
     listed = set()
     for member in fetched.members:
         user_id = str(member["user_id"])
@@ -118,7 +120,8 @@ def _withdraw_gone(session: Session, context: LtiContext, sub: str, today: date 
     return withdrawn
 
 
-def sync_roster(session: Session, client: ServiceClient, context: LtiContext, *, keep_names: bool = False) -> RosterReport:
+def sync_roster(session: Session, client: ServiceClient, context: LtiContext, *,
+                keep_names: bool = False) -> RosterReport:
     try:
         fetched = fetch_members(session, client, context)
     except ServiceError as error:
@@ -142,12 +145,46 @@ def roster_and_seats(session: Session, launch: Launch) -> list[RosterLine]:
                                                       LtiContext.context_id == viewer.context_id))
     members = {}
     if context is not None:
-        members = {m.user_id: m for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))
+        members = {m.user_id: m
+                   for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))
                    if map_role(m.roles) == "learner"}
     launched = set(session.scalars(select(Launch.sub).where(access.classroom_launches(viewer))))
     seated = set(session.scalars(select(Seat.sub).where(Seat.round_pk == viewer.round_pk,
                                                         Seat.registration_id == viewer.registration_id,
-                                                        Seat.status == SEAT_ACTIVE, Seat.sub.in_(launched | set(members)))))
+                                                        Seat.status == SEAT_ACTIVE,
+                                                        Seat.sub.in_(launched | set(members)))))
     subs = sorted(set(members) | seated)
     return [RosterLine(sub, members[sub].status if sub in members else None, sub in seated,
                        members[sub].name if sub in members else None) for sub in subs]
+
+
+# -- staleness: the teacher's dashboard fetches the roster again when it is older than a maximum age --------
+
+def roster_is_stale(context: LtiContext, max_age: timedelta, now: datetime | None = None) -> bool:
+    """Never synced, or synced longer than ``max_age`` ago (``ROSTER_MAX_AGE_SECONDS``)."""
+    if context.roster_synced_at is None:
+        return True
+    return (now or datetime.now(timezone.utc)) - context.roster_synced_at >= max_age
+
+
+@dataclass(frozen=True)
+class RosterRefresh:
+    fresh: bool  # the roster shown is current (or the platform offers none); False: the last known one
+    synced: bool  # fetched and saved just now: the caller commits
+
+
+def refresh_stale_roster(session: Session, launch: Launch, client: Callable[[], ServiceClient], *,
+                         max_age: timedelta, keep_names: bool = False) -> RosterRefresh:
+    """Fetch the launch's course roster again when it is stale. ``client`` makes the NRPS client, only when a
+    fetch is due. A failed fetch is undone (savepoint) and reported (``fresh=False``): the last known roster
+    is shown. Never commits."""
+    context = session.scalar(select(LtiContext).where(LtiContext.registration_id == launch.registration_id,
+                                                      LtiContext.context_id == launch.context_id))
+    if context is None or not context.nrps_url or not roster_is_stale(context, max_age):
+        return RosterRefresh(fresh=True, synced=False)
+    try:
+        with session.begin_nested():
+            sync_roster(session, client(), context, keep_names=keep_names)
+    except DomainError:
+        return RosterRefresh(fresh=False, synced=False)
+    return RosterRefresh(fresh=True, synced=True)

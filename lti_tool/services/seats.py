@@ -350,6 +350,12 @@ def _release(session: Session, seat: Seat, status: str) -> None:
     seat.status, seat.released_at = status, _now()
 
 
+def may_withdraw(round_: CourseRound, seat: Seat, today: date | None = None) -> bool:
+    """Can this seat still be given up at no cost? Until the round's withdrawal deadline, a day of the seat's
+    municipality (the same rule :func:`withdraw` applies)."""
+    return rules.can_withdraw(round_.status, round_.withdrawal_deadline, today or municipal_today(seat.municipality_id))
+
+
 def withdraw(session: Session, *, round_pk: int, registration_id: int, sub: str,
              today: date | None = None) -> Seat:
     """The pupil leaves the round before its withdrawal deadline: the seat is freed at no cost and the
@@ -360,7 +366,7 @@ def withdraw(session: Session, *, round_pk: int, registration_id: int, sub: str,
     if round_ is None or seat is None:
         raise NotFoundError("no seat to withdraw from")
     today = today or municipal_today(seat.municipality_id)
-    if not rules.can_withdraw(round_.status, round_.withdrawal_deadline, today):
+    if not may_withdraw(round_, seat, today):
         raise DomainError(f"the withdrawal deadline {round_.withdrawal_deadline} has passed",
                           code="withdrawal_closed", status=409)
     _release(session, seat, SEAT_WITHDRAWN)
@@ -419,6 +425,19 @@ class CostLine:
 COST_COLUMNS = ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency"]
 
 
+def seats_charged(order: Order, round_: CourseRound) -> int:
+    """The seats an order is charged for: its active seats (a pupil who withdrew in time costs nothing), none
+    when the round was cancelled."""
+    return 0 if round_.status == rules.ROUND_CANCELLED else order.seats_taken
+
+
+def order_cost(order: Order, round_: CourseRound, price: CoursePrice | None) -> Decimal | None:
+    """What an order costs the municipality: the seats charged at the course's price for the municipality's
+    country (``None`` without a price). The one rule behind the municipal console, the staff's cost page and
+    the cost reports."""
+    return price.amount * seats_charged(order, round_) if price is not None else None
+
+
 def cost_report(session: Session, *, round_id: str | None = None, municipality: str | None = None) -> list[CostLine]:
     """Per municipality and course round: seats taken (active seats; withdrawn in time and cancelled cost
     nothing), the price per seat for the municipality's country, and the amount."""
@@ -434,9 +453,8 @@ def cost_report(session: Session, *, round_id: str | None = None, municipality: 
         query = query.where(Order.municipality_id == parse_municipality_id(municipality))
     lines = []
     for order, round_, place, price in session.execute(query):
-        taken = 0 if round_.status == rules.ROUND_CANCELLED else order.seats_taken
-        amount = (price.amount * taken) if price is not None else None
-        lines.append(CostLine(place.id, place.name, round_.course_code, round_.round_id, taken,
+        amount = order_cost(order, round_, price)
+        lines.append(CostLine(place.id, place.name, round_.course_code, round_.round_id, seats_charged(order, round_),
                               price.amount if price else None, amount, price.currency if price else None))
     return lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template
+from flask import Flask, g, render_template
 from flask_babel import lazy_gettext as _l
 
 from ..domain.errors import DomainError
@@ -126,6 +126,8 @@ MESSAGES = {
                          "is shown."),
     "round_closed": _l("This course round is closed, so it can no longer be ordered. Choose a round that is "
                        "open."),
+    "role_not_served": _l("Your role in this course (for example parent, observer or guest) does not give a place "
+                          "in it. Pupils and teachers open the course themselves. Nothing has been booked."),
     "csrf_invalid": _l("This form could not be accepted: it was sent from another page or site, or it was left "
                        "open too long. Go back, reload the page and try again."),
 }
@@ -158,3 +160,30 @@ def render_error(code: str, status: int, detail: str = "", **context):
 
 def render_domain_error(error: DomainError):
     return render_error(error.code, error.status, error.detail)
+
+
+def _roll_back_request() -> None:
+    """Undo what the refused request wrote (nothing of it is committed), as a refusal never keeps half a change.
+    A session that cannot even roll back (its connection is gone) is dropped, as :mod:`.outages` does."""
+    session = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:  # the connection is gone: the pool replaces it
+        log.debug("rolling back after a refusal failed", exc_info=True)
+        g.pop("db_session", None)
+        try:
+            session.close()
+        except Exception:
+            log.debug("closing the session after a refusal failed", exc_info=True)
+
+
+def init_app(app: Flask) -> None:
+    """Every :class:`DomainError` a view does not answer itself (a form shown again with its error inline) is
+    a refusal: the request's transaction is rolled back and the error page rendered."""
+
+    @app.errorhandler(DomainError)
+    def _refused(error: DomainError):
+        _roll_back_request()
+        return render_domain_error(error)

@@ -3,6 +3,8 @@ launch token travels in their links and forms (``?lt=...``)."""
 
 from __future__ import annotations
 
+import functools
+
 from flask import current_app, g, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
@@ -53,6 +55,19 @@ def current_launch() -> Launch:
 
     allow_framing_by(launch.registration)
     return launch
+
+
+def launch_required(view):
+    """The view runs for a valid launch only, found on ``g.launch`` (:func:`current_launch`: its locale, its
+    platform may frame the page). A missing, bad or expired token is a refusal (``launch_expired``), rendered
+    by the ``DomainError`` handler (``web/errors.py``)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        g.launch = current_launch()
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 _LAUNCH_QUERY = (select(Launch).options(joinedload(Launch.registration), joinedload(Launch.municipality))

@@ -15,11 +15,10 @@ from ..lti import get_lti
 from ..lti import launch as lti_launch
 from ..lti.launch import (STATE_COOKIE_PREFIX, STORAGE_KEY_PREFIX, ParsedToken, parse_storage_target, start_login,
                           state_cookie_matches)
-from ..models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, Registration
-from .. import metrics, services
-from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER
+from ..models import STATE_PATH_COOKIE, STATE_PATH_STORAGE, Registration
+from .. import metrics
 from ..domain.seats import SeatRefusedError
-from ..services import seats
+from ..services import launch as launch_service
 from .errors import render_domain_error, render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
 from .security import allow_framing_by, origin_of
@@ -98,10 +97,7 @@ def login(registration_id: int | None = None):
     """OIDC login initiation. With ``lti_storage_target`` (Canvas, Brightspace, Sakai), or inside a frame
     whose platform may offer storage through ``lti.capabilities`` (Blackboard), the answer is a page that keeps
     the state in the platform's storage before it goes on; at top level, a plain redirect."""
-    try:
-        target = _begin_login(request.values.to_dict(), registration_id)
-    except DomainError as error:
-        return render_domain_error(error)
+    target = _begin_login(request.values.to_dict(), registration_id)
     get_session().commit()
     return _login_response(target, ask_storage=bool(target.storage_target) or _in_frame())
 
@@ -121,13 +117,10 @@ def relaunch(state: str):
     """The launch opened in a new window, after neither platform storage nor cookies worked in the frame: the
     same login, started again at top level, where the tool's cookie is first-party."""
     session = get_session()
-    try:
-        login_record = get_lti().logins.get(session, state)
-        if login_record is None or not login_record.params:
-            raise DomainError("relaunch of an unknown or expired login", code="state_invalid")
-        target = _begin_login(login_record.params, login_record.registration_id, relaunch=True)
-    except DomainError as error:
-        return render_domain_error(error)
+    login_record = get_lti().logins.get(session, state)
+    if login_record is None or not login_record.params:
+        raise DomainError("relaunch of an unknown or expired login", code="state_invalid")
+    target = _begin_login(login_record.params, login_record.registration_id, relaunch=True)
     session.commit()
     return _login_response(target, ask_storage=False)
 
@@ -144,10 +137,7 @@ def launch():
     cookie_bound = state_cookie_matches(request.cookies, state)
     login_record = None
     if state and not form.get("error"):
-        try:
-            login_record = get_lti().logins.get(get_session(), state)
-        except DomainError as error:
-            return render_domain_error(error)
+        login_record = get_lti().logins.get(get_session(), state)
     use_storage = login_record is not None and not login_record.used and (
         login_record.storage_target or (not cookie_bound and _in_frame()))
     if not use_storage:
@@ -170,7 +160,7 @@ def launch_complete():
     (``proof=platform_storage``) or the cookie (``proof=cookie``). Only the tool's own pages may post here."""
     set_locale(locale_from_claims(request_claims()))
     if not _same_origin_request():
-        return render_domain_error(DomainError("launch completion posted from another site", code="state_invalid"))
+        raise DomainError("launch completion posted from another site", code="state_invalid")
     proof = request.form.get("proof")
     if proof == STATE_PATH_STORAGE:
         return _complete(request.form, path=STATE_PATH_STORAGE, storage_value=request.form.get("storage_value", ""))
@@ -202,88 +192,49 @@ def _storage_page(form, login_record, cookie_bound: bool):
     return response
 
 
+# Where an accepted launch goes first (services.launch names the page, this layer its endpoint).
+FIRST_PAGES = {launch_service.DESTINATION_PRIVACY: "privacy.notice",
+               launch_service.DESTINATION_DEEP_LINKING: "deep_link.pick",
+               launch_service.DESTINATION_MUNICIPAL_CONSOLE: "municipal.console",
+               launch_service.DESTINATION_HOME: "pupil.home"}
+
+
 def _complete(form, *, path: str, storage_value: str | None = None, login=None):
-    """Verify, admit, take a seat, use the nonce, record: all or nothing. A refused launch writes nothing but
-    the platform key cache (kept, so a flood of unknown kids does not refetch every time) and, for an
-    unknown deployment, that deployment, pending approval."""
-    lti = get_lti()
+    """Parse (done by the caller), run the launch (:func:`services.launch.complete_launch`), commit what it
+    leaves in the session (all of an accepted launch; of a refused one only the platform key cache and a
+    pending deployment), count it, then render the refusal or redirect to the first page."""
     session = get_session()
-    platform = "unknown"
-    try:
-        # The launch's pages, refusals too, may be framed by the login's platform.
-        verified = lti.validator.verify(session, form, request.cookies, storage_value=storage_value, login=login,
-                                        parsed=request_id_token(), on_registration=allow_framing_by)
-        if verified.login.relaunch:
-            path = STATE_PATH_NEW_WINDOW  # the login started again in a new window
-        platform = str(verified.registration_id)
-        set_locale(verified.claims.locale)
-        admission = services.admit_launch(session, verified.registration_id, verified.claims)
-        with session.begin_nested():  # whatever fails below is undone, the key cache above is not
-            record = _admit(session, verified, admission, path)
-        session.commit()
-    except SeatRefusedError as refusal:
-        session.commit()
-        metrics.count_launch(refusal.code, path, platform)
-        return render_seat_refusal(refusal, verified, admission.resolution.municipality_id)
-    except services.UnknownDeploymentError as error:
-        services.store_pending_deployment(session, error.registration_id, error.deployment_id)
-        session.commit()
-        metrics.count_launch(error.code, path, platform)
-        return render_domain_error(error)
-    except DomainError as error:
-        session.commit()  # only the platform key cache: everything else was undone with the savepoint
-        metrics.count_launch(error.code, path, platform)
-        return render_domain_error(error)
-    metrics.count_launch("accepted", path, platform)
-    log.info("launch accepted registration=%s municipality=%s method=%s role=%s path=%s", verified.registration_id,
-             record.municipality_id, record.resolution_method, record.role, path)
-    if record.message_type == MESSAGE_DATA_PRIVACY:
-        target = "privacy.notice"
-    elif record.deep_linking is not None:
-        target = "deep_link.pick"
-    elif record.role == ROLE_ADMINISTRATOR and not record.course_code:
-        target = "municipal.console"
-    else:
-        target = "pupil.home"
-    response = redirect(url_for(target, lt=issue_launch_token(record.id)), code=303)
-    response.delete_cookie(STATE_COOKIE_PREFIX + verified.login.state, **{
+    # The launch's pages, refusals too, may be framed by the login's platform.
+    outcome = launch_service.complete_launch(session, get_lti().validator, form, request.cookies, path=path,
+                                             storage_value=storage_value, login=login, parsed=request_id_token(),
+                                             on_registration=allow_framing_by)
+    set_locale(outcome.locale)
+    session.commit()
+    metrics.count_launch(outcome.result, outcome.path, outcome.platform)
+    if not outcome.accepted:
+        return render_launch_refusal(outcome)
+    record = outcome.launch
+    log.info("launch accepted registration=%s municipality=%s method=%s role=%s path=%s", record.registration_id,
+             record.municipality_id, record.resolution_method, record.role, outcome.path)
+    response = redirect(url_for(FIRST_PAGES[outcome.destination], lt=issue_launch_token(record.id)), code=303)
+    response.delete_cookie(STATE_COOKIE_PREFIX + outcome.login_state, **{
         k: v for k, v in state_cookie_options().items() if k in ("path", "secure", "samesite", "httponly",
                                                                   "partitioned")})
     return response
 
 
-def _admit(session, verified, admission, path: str):
-    lti = get_lti()
-    claims = verified.claims
-    course_code = (claims.custom.get("course") or "").strip() or None
-    round_id = (claims.custom.get("round") or "").strip() or None
-    round_pk = None
-    if claims.deep_linking is not None and claims.role == ROLE_LEARNER:
-        raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
-    if claims.message_type == MESSAGE_DATA_PRIVACY:
-        course_code = round_id = None  # the platform asks how data is handled: no course, no seat
-    if course_code and claims.role == ROLE_LEARNER:
-        round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
-                                      municipality_id=admission.resolution.municipality_id,
-                                      course_code=course_code, round_id=round_id).round.id
-    elif course_code:
-        staff_round = seats.round_for_staff(session, course_code, round_id,
-                                            municipality_id=admission.resolution.municipality_id)
-        round_pk = staff_round.id if staff_round else None
-    lti.validator.consume(session, verified)
-    return services.record_launch(session, verified.registration_id, claims, admission, claims.locale,
-                                  course_code=course_code, round_pk=round_pk, state_path=path)
-
-
-def render_seat_refusal(refusal: SeatRefusedError, verified, municipality_id: str):
-    """403 with the reason; where a seat may free up, the offer to join the waiting list (a signed token
-    names the pupil and the order, so nothing is written until the pupil asks)."""
-    token = None
-    if refusal.waitlist and refusal.order_id is not None:
-        token = issue_waitlist_token(verified.registration_id, verified.claims.sub, refusal.order_id,
-                                     verified.claims.locale)
+def render_launch_refusal(outcome: launch_service.LaunchOutcome):
+    """A seat refusal: 403 with the reason and, where a seat may free up, the offer to join the waiting list
+    (a signed token names the pupil and the order, so nothing is written until the pupil asks). Any other
+    refusal: the error page."""
+    refusal = outcome.refusal
+    if not isinstance(refusal, SeatRefusedError):
+        return render_domain_error(refusal)
+    offer = outcome.waitlist_offer
+    token = (issue_waitlist_token(offer.registration_id, offer.sub, offer.order_id, offer.locale)
+             if offer is not None else None)
     return render_error(refusal.code, refusal.status, refusal.detail, waitlist_token=token,
-                        municipality_id=municipality_id)
+                        municipality_id=outcome.municipality_id)
 
 
 @bp.route("/lti/jwks")

@@ -5,9 +5,10 @@ seats taken, waiting lists and cost so far."""
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 from flask_babel import get_locale
 from sqlalchemy import func, select
 
@@ -19,8 +20,9 @@ from ..models import (COURSE_ACTIVE, WAITING, AuditEntry, Course, CoursePrice, C
 from ..services import municipal as access
 from ..services import seats
 from ..services.delivery import ForbiddenError, pupil_label
-from .errors import MESSAGES, render_domain_error
-from .launch_token import current_launch, launch_url
+from .errors import MESSAGES
+from .forms import parse_id, parse_whole_number
+from .launch_token import launch_required, launch_url
 
 bp = Blueprint("municipal", __name__, url_prefix="/municipal")
 
@@ -41,18 +43,25 @@ def named_roles(launch: Launch) -> frozenset[str]:
 
 
 def may_open_console(launch: Launch) -> bool:
-    """For pages that link to the console: the same rule as :func:`console_launch`."""
+    """For pages that link to the console: the same rule as :func:`console_required`."""
     return access.may_open_console(get_session(), launch, named_roles(launch))
 
 
-def console_launch() -> Launch:
-    """The launch, when it may open the console; a request naming another municipality is refused."""
-    launch = current_launch()
-    asked = request.values.get("municipality")
-    if asked and asked.strip().upper() != launch.municipality_id:
-        raise ForbiddenError(f"{launch.municipality_id} may not see {asked}")
-    access.check_console_access(get_session(), launch, named_roles(launch))
-    return launch
+def console_required(view):
+    """:func:`launch_required`, for a launch that may open the console (``g.launch``); a request naming another
+    municipality is refused."""
+
+    @launch_required
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        launch = g.launch
+        asked = request.values.get("municipality")
+        if asked and asked.strip().upper() != launch.municipality_id:
+            raise ForbiddenError(f"{launch.municipality_id} may not see {asked}")
+        access.check_console_access(get_session(), launch, named_roles(launch))
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def _state(session, launch):
@@ -71,7 +80,7 @@ def _state(session, launch):
     totals: dict[str, Decimal] = {}
     for order, round_, course in rows:
         price = prices.get(course.code)
-        cost = price.amount * (0 if round_.status == "cancelled" else order.seats_taken) if price else None
+        cost = seats.order_cost(order, round_, price)
         if cost is not None:
             totals[price.currency] = totals.get(price.currency, Decimal(0)) + cost
         orders.append({"order": order, "round": round_, "course": course, "title": pick_text(course.title, locale),
@@ -87,23 +96,17 @@ def _state(session, launch):
 
 
 @bp.route("/")
+@console_required
 def console():
-    session = get_session()
-    try:
-        launch = console_launch()
-    except DomainError as error:
-        return render_domain_error(error)
-    return render_template("municipal/console.html", saved=request.args.get("saved") == "1", **_state(session, launch))
+    return render_template("municipal/console.html", saved=request.args.get("saved") == "1",
+                           **_state(get_session(), g.launch))
 
 
 @bp.route("/costs.csv")
+@console_required
 def costs_csv():
     """The municipality's own cost report (the same columns as national staff's)."""
-    session = get_session()
-    try:
-        launch = console_launch()
-    except DomainError as error:
-        return render_domain_error(error)
+    session, launch = get_session(), g.launch
     lines = seats.cost_report(session, municipality=launch.municipality_id)
     return Response(seats.cost_csv(lines), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=costs-{launch.municipality_id}.csv"})
@@ -115,27 +118,24 @@ def _audit(session, launch, action, target, **details):
 
 
 @bp.route("/orders", methods=["POST"])
+@console_required
 def save_order():
     """Order a round, or change an order's budget: always for the launch's own municipality."""
-    session = get_session()
+    session, launch = get_session(), g.launch
     try:
-        launch = console_launch()
-        round_ = session.get(CourseRound, int(request.form.get("round", "0") or 0))
+        round_ = session.get(CourseRound, parse_id(request.form.get("round"), what="round"))
         if round_ is None:
             raise DomainError("no such round", code="not_found", status=404)
-        try:
-            budget = int(request.form.get("seats", ""))
-        except ValueError:
-            raise DomainError("the budget is a whole number", code="budget_invalid") from None
+        budget = parse_whole_number(request.form.get("seats"), code="budget_invalid")
         order = seats.set_order(session, launch.municipality_id, round_.course_code, round_.round_id, budget)
         _audit(session, launch, "order.set", f"{round_.course_code} {round_.round_id}", seats=budget,
                municipality=launch.municipality_id)
         session.commit()
     except DomainError as error:
         session.rollback()
-        if error.code in ("budget_below_taken", "budget_invalid"):
-            state = _state(session, current_launch())
+        if error.code in ("budget_below_taken", "budget_invalid"):  # the console again, the error inline
             return render_template("municipal/console.html", error_code=error.code,
-                                   error_message=MESSAGES.get(error.code, error.detail), **state), error.status
-        return render_domain_error(error)
+                                   error_message=MESSAGES.get(error.code, error.detail),
+                                   **_state(session, g.launch)), error.status
+        raise
     return redirect(launch_url("municipal.console", saved="1") + f"#order-{order.id}", code=303)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_file
+from flask import Blueprint, current_app, g, redirect, render_template, request, send_file
 from flask_babel import get_locale
 from sqlalchemy import and_, bindparam, select
 
 from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
-from ..domain.seats import can_withdraw
 from ..domain.texts import pick_text
 from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat
 from ..services import delivery, privacy, seats
 from ..uploads import UploadStore, served_type
-from .errors import MESSAGES, render_domain_error
-from .launch_token import current_launch, launch_url, read_waitlist_token
+from .errors import MESSAGES
+from .forms import parse_id
+from .launch_token import launch_required, launch_url, read_waitlist_token
 from .municipal import may_open_console
 from .privacy import audit_pupil_access
 
@@ -32,7 +32,8 @@ def upload_store() -> UploadStore:
 def _seat(session, launch):
     if not launch.round_pk:
         return None
-    return session.scalar(select(Seat).where(Seat.round_pk == launch.round_pk, Seat.registration_id == launch.registration_id,
+    return session.scalar(select(Seat).where(Seat.round_pk == launch.round_pk,
+                                             Seat.registration_id == launch.registration_id,
                                              Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE))
 
 
@@ -64,11 +65,9 @@ _COURSE_AND_ROUND = (select(Course, CourseRound)
 
 
 @bp.route("/home")
+@launch_required
 def home():
-    try:
-        launch = current_launch()
-    except DomainError as error:
-        return render_domain_error(error)
+    launch = g.launch
     session = get_session()
     if launch.role == ROLE_INSTRUCTOR and launch.course_code:
         return redirect(launch_url("teacher.dashboard"))
@@ -81,56 +80,47 @@ def home():
     return render_template(
         "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
         from_waitlist=from_waitlist,
-        may_withdraw=seat is not None and can_withdraw(round_.status, round_.withdrawal_deadline,
-                                                       seats.municipal_today(seat.municipality_id)),
+        may_withdraw=seat is not None and seats.may_withdraw(round_, seat),
         may_open_console=launch.role != ROLE_LEARNER and may_open_console(launch),
         withdrawn=request.args.get("withdrawn") == "1", **context)
 
 
 @bp.route("/lesson/<int:lesson_id>", methods=["GET", "POST"])
+@launch_required
 def lesson(lesson_id: int):
-    session = get_session()
-    try:
-        launch = current_launch()
-        item = delivery.get_lesson(session, launch, lesson_id)
-        if request.method == "POST":
-            delivery.mark_done(session, launch, lesson_id)
-            session.commit()
-            return redirect(launch_url("pupil.lesson", lesson_id=lesson_id), code=303)
-        plan = delivery.outline(session, launch, outline_cache())
-    except DomainError as error:
-        session.rollback()
-        return render_domain_error(error)
+    session, launch = get_session(), g.launch
+    item = delivery.get_lesson(session, launch, lesson_id)
+    if request.method == "POST":
+        delivery.mark_done(session, launch, lesson_id)
+        session.commit()
+        return redirect(launch_url("pupil.lesson", lesson_id=lesson_id), code=303)
+    plan = delivery.outline(session, launch, outline_cache())
     previous, following = plan.neighbours(item)
     return render_template("pupil/lesson.html", plan=plan, lesson=item, previous=previous, following=following,
                            done=item.id in plan.done, seat=_seat(session, launch), **_common(session, launch))
 
 
 @bp.route("/assignment/<int:assignment_id>", methods=["GET", "POST"])
+@launch_required
 def assignment(assignment_id: int):
-    session = get_session()
+    session, launch = get_session(), g.launch
     error_code = None
-    try:
-        launch = current_launch()
-        item = delivery.get_assignment(session, launch, assignment_id)
-        if request.method == "POST":
-            upload = request.files.get("file")
-            try:
-                delivery.submit(session, launch, assignment_id, text=request.form.get("text"),
-                                upload=(upload.stream, upload.filename or "") if upload and upload.filename else None,
-                                store=upload_store())
-                session.commit()
-                return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
-            except DomainError as refusal:
-                session.rollback()
-                if refusal.code.startswith(("upload_", "hand_in_", "already_")):
-                    error_code = refusal.code  # shown next to the form, the pupil's text kept
-                else:
-                    raise
-        plan = delivery.outline(session, launch, outline_cache())
-    except DomainError as error:
-        session.rollback()
-        return render_domain_error(error)
+    item = delivery.get_assignment(session, launch, assignment_id)
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            delivery.submit(session, launch, assignment_id, text=request.form.get("text"),
+                            upload=(upload.stream, upload.filename or "") if upload and upload.filename else None,
+                            store=upload_store())
+            session.commit()
+            return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
+        except DomainError as refusal:
+            session.rollback()
+            if refusal.code.startswith(("upload_", "hand_in_", "already_")):
+                error_code = refusal.code  # shown next to the form, the pupil's text kept
+            else:
+                raise
+    plan = delivery.outline(session, launch, outline_cache())
     previous, following = plan.neighbours(item)
     submission = plan.submissions.get(item.id)
     status = 400 if error_code else 200
@@ -144,19 +134,16 @@ def assignment(assignment_id: int):
 
 
 @bp.route("/files/<int:submission_id>")
+@launch_required
 def hand_in_file(submission_id: int):
     """A handed-in file, only for its pupil and the teachers of its classroom (see services.access). Always an
     attachment, as the type its content was sniffed as, under a name the tool makes (pupil pseudonym,
     assignment, extension of that type): never the name it was uploaded with."""
-    session = get_session()
-    try:
-        launch = current_launch()
-        submission = delivery.get_submission_for(session, launch, submission_id)
-        if not submission.file_key:
-            raise DomainError("no file", code="not_found", status=404)
-        path = upload_store().path(submission.file_key)
-    except DomainError as error:
-        return render_domain_error(error)
+    session, launch = get_session(), g.launch
+    submission = delivery.get_submission_for(session, launch, submission_id)
+    if not submission.file_key:
+        raise DomainError("no file", code="not_found", status=404)
+    path = upload_store().path(submission.file_key)
     content_type, _extension = served_type(submission.content_type)
     name = delivery.hand_in_download_name(session, submission)  # safe ASCII: [A-Za-z0-9_-] and one dot
     if launch.role != ROLE_LEARNER:  # a teacher opens a pupil's file: logged
@@ -172,16 +159,12 @@ def hand_in_file(submission_id: int):
 
 
 @bp.route("/withdraw", methods=["POST"])
+@launch_required
 def withdraw():
     """The pupil leaves the round (before the withdrawal deadline): the seat goes to the first waiting pupil."""
-    session = get_session()
-    try:
-        launch = current_launch()
-        round_pk = int(request.form.get("round", "0"))
-        seats.withdraw(session, round_pk=round_pk, registration_id=launch.registration_id, sub=launch.sub)
-    except (DomainError, ValueError) as error:
-        session.rollback()
-        return render_domain_error(error if isinstance(error, DomainError) else DomainError(str(error)))
+    session, launch = get_session(), g.launch
+    round_pk = parse_id(request.form.get("round"), what="round")
+    seats.withdraw(session, round_pk=round_pk, registration_id=launch.registration_id, sub=launch.sub)
     session.commit()
     return redirect(launch_url("pupil.home", withdrawn="1"), code=303)
 
@@ -189,13 +172,10 @@ def withdraw():
 @bp.route("/waitlist", methods=["POST"])
 def join_waitlist():
     session = get_session()
-    try:
-        offer = read_waitlist_token(request.form.get("wt", ""))
-        entry, place = seats.join_waitlist(session, order_id=int(offer["o"]), registration_id=int(offer["r"]),
-                                           sub=str(offer["s"]))
-        session.commit()
-    except DomainError as error:
-        return render_domain_error(error)
+    offer = read_waitlist_token(request.form.get("wt", ""))
+    entry, place = seats.join_waitlist(session, order_id=int(offer["o"]), registration_id=int(offer["r"]),
+                                       sub=str(offer["s"]))
+    session.commit()
     order = session.get(Order, entry.order_id)
     round_ = session.get(CourseRound, order.round_pk)
     course = session.get(Course, round_.course_code)

@@ -22,6 +22,7 @@ from ..services import grades
 from ..services import registrations as registration_service
 from ..services import seats as seat_service
 from ..services.privacy import ACCESS_ACTION_PREFIX
+from .forms import parse_id
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 SESSION_KEY = "staff"
@@ -41,7 +42,8 @@ def oidc_client():
         oauth = OAuth(current_app)
         oauth.register("staff", client_id=config["STAFF_OIDC_CLIENT_ID"],
                        client_secret=config["STAFF_OIDC_CLIENT_SECRET"],
-                       server_metadata_url=config["STAFF_OIDC_ISSUER"].rstrip("/") + "/.well-known/openid-configuration",
+                       server_metadata_url=(config["STAFF_OIDC_ISSUER"].rstrip("/")
+                                            + "/.well-known/openid-configuration"),
                        client_kwargs={"scope": "openid email profile"})
         current_app.extensions["lti_tool.staff_oauth"] = oauth
     return oauth.staff
@@ -218,10 +220,8 @@ def approve(registration_id: int):
     """Approve a pending registration; a re-registration only as the replacement of the registration named
     in ``replaces`` (the active one with its issuer and client id, shown beside it)."""
     replaces = (request.form.get("replaces") or "").strip()
-    if replaces and not replaces.isdigit():
-        abort(400, "replaces must be a registration id")
     return _registration_change(registration_service.approve_registration, registration_id,
-                                replaces=int(replaces) if replaces else None)
+                                replaces=parse_id(replaces, what="registration") if replaces else None)
 
 
 @bp.route("/registrations/<int:registration_id>/reject", methods=["POST"])
@@ -297,7 +297,8 @@ def outbox():
     db = get_session()
     return render_template("staff/outbox.html", dead=grades.list_items(db, OUTBOX_DEAD),
                            pending=db.scalar(select(func.count()).select_from(OutboxItem)
-                                             .where(OutboxItem.status == "pending")))
+                                             .where(OutboxItem.status == "pending")),
+                           placements=grades.placements(db))
 
 
 @bp.route("/outbox/retry", methods=["POST"])
@@ -305,7 +306,7 @@ def outbox():
 def outbox_retry():
     db = get_session()
     item = request.form.get("item")
-    count = grades.retry_dead(db, int(item) if item and item.isdigit() else None)
+    count = grades.retry_dead(db, parse_id(item, what="outbox item") if item else None)
     audit("outbox.retry", f"outbox {item or 'all dead'}", count=count)
     db.commit()
     return redirect(url_for("staff.outbox"))
