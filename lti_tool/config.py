@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Mapping
 
+from .domain.claims import INSTITUTION_ADMINISTRATOR
+
 DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
 
 DEFAULTS: dict[str, Any] = {
@@ -209,7 +211,6 @@ def check_settings(settings: Mapping[str, Any]) -> None:
 
 
 SANDBOX_REGISTRATION_KEY = "sandbox"
-_INSTITUTION_ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 # Roles of a course (context), never enough for the municipal console: LIS v2 membership roles and their
 # sub-roles, LIS v1 context roles, and the short forms LTI 1.3 allows for context roles ("Administrator").
 _CONTEXT_ROLE_PREFIXES = ("http://purl.imsglobal.org/vocab/lis/v2/membership", "urn:lti:role:")
@@ -219,7 +220,7 @@ def normalise_admin_roles(value: Any, *, sandbox: bool) -> dict[str, list[str]]:
     """``MUNICIPAL_ADMIN_ROLES`` as ``{key: [role, ...]}`` (key: a registration id, ``*`` or ``sandbox``).
     Accepts the JSON object, a JSON list or a comma/space separated string (both for every registration)."""
     if value is None:
-        return {SANDBOX_REGISTRATION_KEY: [_INSTITUTION_ADMINISTRATOR]} if sandbox else {}
+        return {SANDBOX_REGISTRATION_KEY: [INSTITUTION_ADMINISTRATOR]} if sandbox else {}
     if isinstance(value, str):
         value = [part for part in value.replace(",", " ").split() if part]
     if isinstance(value, (list, tuple)):

@@ -242,3 +242,21 @@ def test_a_missing_key_on_the_teachers_side_matches_nothing(app, client, launche
             access.check_submission(session, blind, text_id)
         assert refused.value.code == ("forbidden" if missing == "round_pk" else access.CONTEXT_MISSING)
         session.rollback()
+
+
+def test_work_handed_in_through_another_placement_of_the_course_stays_there(app, client, launches, content):
+    """The same course placed twice in one LMS course: a pupil who opened both hands in through the second;
+    the teacher of the first sees the pupil (they launched there) but not that work."""
+    browser(client, launches, "p1", link="link-a")
+    pupil_b = browser(client, launches, "p1", link="link-b")
+    text_id, file_id = hand_in(pupil_b, content)
+    teacher_a = browser(client, launches, "t1", role="instructor", link="link-a")
+    queue = teacher_a.get("/teach/queue")
+    assert queue.status_code == 200 and main_attrs(queue)["queue"] == "0"
+    for page in (teacher_a.get(f"/teach/submission/{text_id}"), teacher_a.get(f"/files/{file_id}"),
+                 teacher_a.post(f"/teach/submission/{text_id}", {"feedback": "Bra", "score": "5"})):
+        assert (page.status_code, error_code(page)) == (403, "forbidden")
+        assert SECRET_TEXT not in page.get_data(as_text=True) and PNG not in page.data
+    assert reviews(app) == 0
+    teacher_b = browser(client, launches, "t1", role="instructor", link="link-b")
+    assert_sees_all(app, teacher_b, "p1", text_id, file_id)

@@ -365,3 +365,56 @@ def test_national_staff_see_each_placements_choice_in_the_console(app, client, l
     work(app, "p1", "link-a", two_courses["GIT-AK-1"]["assignment2"], None)
     page = client.get("/staff/outbox", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'data-placement="link-a" data-mode="course_total"' in page and "course total out of 20" in page
+
+
+def test_staff_retry_a_dead_letter_from_the_console(app, client, launches, two_courses, client_):
+    from lti_tool.models import AuditEntry
+
+    from .test_staff import sign_in
+
+    course = two_courses["GIT-AK-1"]
+    place(launches, "t1", "GIT-AK-1", "link-a", role="instructor", column=COL_A)
+    place(launches, "p1", "GIT-AK-1", "link-a", column=COL_A)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        token_reply(mock)
+        mock.post(COL_A + "/scores", status=400, json={"error": "bad"})
+        work(app, "p1", "link-a", course["assignment2"], "5")
+        assert drain(app, client_).dead == 1
+    token = sign_in(client)
+    with new_session(app) as session:
+        dead = session.scalars(select(OutboxItem).where(OutboxItem.status == "dead")).one()
+    assert client.post("/staff/outbox/retry", data={"csrf": token, "item": str(dead.id)}).status_code == 302
+    assert client.post("/staff/outbox/retry", data={"csrf": token}).status_code == 302  # all dead: none left
+    with new_session(app) as session:
+        assert session.get(OutboxItem, dead.id).status == "pending"
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.retry")
+                                  .order_by(AuditEntry.id)).all()
+    assert [(e.details["queued"], e.details["superseded"]) for e in entries] == [(1, 0), (0, 0)]
+
+
+def test_a_score_queued_before_placements_never_overtakes_a_newer_one(app, launches, two_courses, client_):
+    """A row written before grade placements were recorded (no placement, the old key) waits out a backoff
+    while a newer score for the same pupil and column is sent: it is superseded, never sent after it."""
+    course = two_courses["GIT-AK-1"]
+    place(launches, "t1", "GIT-AK-1", "link-a", role="instructor", column=COL_A)
+    place(launches, "p1", "GIT-AK-1", "link-a", column=COL_A)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        token_reply(mock)
+        mock.post(COL_A + "/scores", status=200)
+        work(app, "p1", "link-a", course["assignment2"], "5")
+        with new_session(app) as session:  # the pending row as an older release wrote it
+            row = session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")
+                                  .order_by(OutboxItem.id.desc())).first()
+            row.placement_id = None
+            row.dedupe_key = f"{row.registration_id}|{row.context_pk}|{row.assignment_id}|{row.sub}"
+            row.next_attempt_at = datetime.now(timezone.utc) + timedelta(hours=1)  # waiting out a backoff
+            old_id = row.id
+            session.commit()
+        work(app, "p1", "link-a", course["assignment1"], "9")  # a newer score for the same column
+        assert drain(app, client_).sent >= 1
+        report = drain(app, client_, now=datetime.now(timezone.utc) + timedelta(hours=2))
+        assert report.sent == 0
+        sent = [body.get("scoreGiven") for _u, body in scores_sent(mock)]
+    with new_session(app) as session:
+        assert session.get(OutboxItem, old_id).status == "superseded"
+    assert sent[-1] == 14.0  # the course total after both scores, never the older 5 after it

@@ -234,7 +234,8 @@ def test_production_refuses_plain_http_platform_urls(app_factory, config):
 
 def test_register_is_rate_limited_per_address_and_per_platform(app_factory, config):
     url = CANVAS + CANVAS_PATH
-    per_address = app_factory({**config, "RATE_LIMIT_PER_ADDRESS": 2, "RATE_LIMIT_PER_REGISTRATION": 0}).test_client()
+    per_address = app_factory({**config, "RATE_LIMIT_PER_ADDRESS": 2, "RATE_LIMIT_PER_REGISTRATION": 0,
+                              "RATE_LIMIT_WINDOW_SECONDS": 86400}).test_client()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(url, json=canvas_config())
         statuses = [open_registration(per_address, url).status_code for _ in range(3)]
@@ -242,7 +243,8 @@ def test_register_is_rate_limited_per_address_and_per_platform(app_factory, conf
         refused = open_registration(per_address, url)
         assert error_code(refused) == "rate_limited" and int(refused.headers["Retry-After"]) >= 1
         assert per_address.post("/lti/register", data={"carried": "x"}).status_code != 429  # counted apart
-    per_platform = app_factory({**config, "RATE_LIMIT_PER_ADDRESS": 0, "RATE_LIMIT_PER_REGISTRATION": 1}).test_client()
+    per_platform = app_factory({**config, "RATE_LIMIT_PER_ADDRESS": 0, "RATE_LIMIT_PER_REGISTRATION": 1,
+                              "RATE_LIMIT_WINDOW_SECONDS": 86400}).test_client()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(url, json=canvas_config())
         first = open_registration(per_platform, url, environ_base={"REMOTE_ADDR": "203.0.113.1"})

@@ -53,12 +53,6 @@ ROLE_ADMINISTRATOR = "administrator"
 # pupil takes a paid seat) and never a teacher (a teacher sees the pupils' work).
 ROLE_OTHER = "other"
 
-_ADMIN_ROLES = (
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
-    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
-    "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin",
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
-)
 _INSTRUCTOR_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
     "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper",
@@ -73,7 +67,6 @@ _LEARNER_ROLES = ("http://purl.imsglobal.org/vocab/lis/v2/membership#Learner", "
                   "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Learner")
 _LEARNER_SUB_ROLE_PREFIX = "http://purl.imsglobal.org/vocab/lis/v2/membership/Learner#"
 # Short forms allowed by LTI 1.3 for context roles ("Instructor", "Learner", ...).
-_SHORT_ADMIN = ("Administrator",)
 _SHORT_INSTRUCTOR = ("Instructor", "ContentDeveloper", "TeachingAssistant")
 
 
@@ -152,7 +145,6 @@ _SUB_ROLE_PREFIXES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#",
     "http://purl.imsglobal.org/vocab/lis/v2/membership/Administrator#",
 )
-_PLATFORM_ADMIN_ROLES = tuple(r for r in _ADMIN_ROLES if r not in _CONTEXT_ADMIN_ROLES)
 
 
 def map_role(roles: Sequence[str]) -> str:
@@ -160,9 +152,8 @@ def map_role(roles: Sequence[str]) -> str:
     instructor (a course role of the people who run the course: Instructor, ContentDeveloper, the course's
     Administrator and their sub-roles), learner (the course role Learner or one of its sub-roles), else other
     (Mentor, observer, guest, no course role): nothing is guessed from an institution role."""
-    for role in roles:
-        if role in _PLATFORM_ADMIN_ROLES:
-            return ROLE_ADMINISTRATOR
+    if is_platform_administrator(roles):
+        return ROLE_ADMINISTRATOR
     for role in roles:
         if (role in _INSTRUCTOR_ROLES or role in _SHORT_INSTRUCTOR or role in _CONTEXT_ADMIN_ROLES
                 or role.startswith(_SUB_ROLE_PREFIXES)):
@@ -176,9 +167,16 @@ def map_role(roles: Sequence[str]) -> str:
 # Roles of the person in the platform (institution) or the platform itself (system). Only these can make someone
 # the municipality's administrator; a course (context) role, ``membership#Administrator``, its short form
 # ``Administrator`` or a sub-role ``membership/Administrator#...``, is given by whoever runs a course and never does.
-INSTITUTION_ADMIN_ROLES = frozenset({"http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"})
+INSTITUTION_ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+INSTITUTION_ADMIN_ROLES = frozenset({INSTITUTION_ADMINISTRATOR})
 SYSTEM_ADMIN_ROLES = frozenset({"http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
                                 "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin"})
+
+
+def may_place_courses(role: str) -> bool:
+    """Placing a course (deep linking) is for the people who run courses and the platform's administrators;
+    never for a pupil or anyone without a course role."""
+    return role in (ROLE_INSTRUCTOR, ROLE_ADMINISTRATOR)
 
 
 def is_platform_administrator(roles: Sequence[str]) -> bool:

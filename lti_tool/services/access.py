@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, false, select
+from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -128,6 +128,9 @@ def visible_submissions(who: "Viewer | Launch") -> ColumnElement[bool]:
     return and_(Submission.registration_id == viewer.registration_id,
                 Submission.context_id == viewer.context_id,
                 Submission.round_pk == viewer.round_pk,
+                # handed in through the teacher's placement (hand-ins stored before placements were recorded
+                # carry none; the pupil's launch from the teacher's placement below still has to exist)
+                or_(Submission.resource_link_id == viewer.resource_link_id, Submission.resource_link_id.is_(None)),
                 exists(select(Launch.id).where(classroom_launches(viewer), Launch.sub == Submission.sub)))
 
 

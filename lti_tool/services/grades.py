@@ -268,10 +268,10 @@ def _enqueue(
     if placement is None:
         return None
     if placement.mode == GRADES_COURSE_TOTAL:
-        target, payload = TOTAL, course_total_payload(session, placement, submission, comment)
+        payload = course_total_payload(session, placement, submission, comment)
     else:
-        target, payload = str(submission.assignment_id), assignment_payload
-    key = f"{submission.registration_id}|{context.id}|p{placement.id}|{target}|{submission.sub}"
+        payload = assignment_payload
+    key = score_key(submission.registration_id, context.id, placement, submission.assignment_id, submission.sub)
     session.execute(
         update(OutboxItem)
         .where(OutboxItem.dedupe_key == key, OutboxItem.status == OUTBOX_PENDING)
@@ -373,6 +373,23 @@ class DrainReport:
         return self.sent + self.retried + self.dead
 
 
+def score_key(registration_id: int, context_pk: int, placement: GradePlacement, assignment_id: int | None,
+              sub: str) -> str:
+    """The pupil and column a score row is for: rows with the same key go out in the order they were written,
+    and a newer one supersedes an older one not yet sent."""
+    target = TOTAL if placement.mode == GRADES_COURSE_TOTAL else str(assignment_id)
+    return f"{registration_id}|{context_pk}|p{placement.id}|{target}|{sub}"
+
+
+def _newer_score_exists(session: Session, item: OutboxItem) -> bool:
+    return session.scalar(
+        select(OutboxItem.id)
+        .where(OutboxItem.dedupe_key == item.dedupe_key, OutboxItem.id > item.id,
+               OutboxItem.status != OUTBOX_SUPERSEDED)
+        .limit(1)
+    ) is not None
+
+
 def _placement_of_item(session: Session, item: OutboxItem, context: LtiContext) -> GradePlacement:
     """The row's placement; a row written before placements were recorded gets its pupil's (and, when that
     placement reports a course total, the total instead of the assignment's score)."""
@@ -397,6 +414,8 @@ def _placement_of_item(session: Session, item: OutboxItem, context: LtiContext) 
             "no column for the score: no placement known and no scope to create one", status=400, body="no line item"
         )
     item.placement_id, item.resource_link_id = placement.id, link
+    # The row's key in today's form (pupil and column), so a newer score for the same column is seen.
+    item.dedupe_key = score_key(item.registration_id, context.id, placement, item.assignment_id, item.sub)
     if placement.mode == GRADES_COURSE_TOTAL:
         item.payload = course_total_payload(session, placement, submission, item.payload.get("comment"))
     return placement
@@ -526,7 +545,12 @@ def deliver(session: Session, client: ServiceClient, item_id: int, now: datetime
             return _failed(session, item, error, retry.classify(error.status), now)
         cached = client.token_requests == requests_before
         try:
+            old_row = item.placement_id is None
             placement = _placement_of_item(session, item, context)
+            if old_row and _newer_score_exists(session, item):
+                # A row written before placements were recorded, overtaken by a newer score for its column.
+                item.status, item.locked_until = OUTBOX_SUPERSEDED, None
+                return "retried"
             url = _lineitem_url(session, client, token, item, context, placement)
             response = client.post_score(token, url, item.payload)
             status, text = response.status_code, response.text[:2000]
@@ -568,14 +592,7 @@ def _failed(session: Session, item: OutboxItem, error: ServiceError, action: str
     now = now or _now()
     item.last_error, item.platform_status, item.platform_response = str(error), error.status, error.body
     item.locked_until = None
-    newer = session.scalar(
-        select(OutboxItem.id)
-        .where(
-            OutboxItem.dedupe_key == item.dedupe_key, OutboxItem.id > item.id, OutboxItem.status != OUTBOX_SUPERSEDED
-        )
-        .limit(1)
-    )
-    if newer is not None:
+    if _newer_score_exists(session, item):
         item.status = OUTBOX_SUPERSEDED  # a newer score for the same pupil and line item will go instead
         return "retried"
     if action in (retry.RETRY, retry.REFRESH_TOKEN):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from .. import services as launch_records  # admission and the launch record (the fault tests patch them)
-from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER, ROLE_OTHER
+from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER, ROLE_OTHER, may_place_courses
 from ..domain.errors import DomainError
 from ..domain.seats import SeatRefusedError
 from ..lti.launch import LaunchValidator, LoginRecord, ParsedToken, VerifiedLaunch
@@ -140,7 +140,7 @@ def _admit(session: Session, validator: LaunchValidator, verified: VerifiedLaunc
     course_code = (claims.custom.get("course") or "").strip() or None
     round_id = (claims.custom.get("round") or "").strip() or None
     round_pk = None
-    if claims.deep_linking is not None and claims.role in (ROLE_LEARNER, ROLE_OTHER):
+    if claims.deep_linking is not None and not may_place_courses(claims.role):
         raise DomainError("a pupil cannot place courses", code="deep_linking_forbidden", status=403)
     if claims.message_type == MESSAGE_DATA_PRIVACY:
         course_code = round_id = None  # the platform asks how data is handled: no course, no seat

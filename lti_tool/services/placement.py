@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.claims import ROLE_LEARNER
+from ..domain.claims import may_place_courses
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..lti.deep_linking import RESOURCE_LINK, build_response, resource_link_item
@@ -26,7 +26,7 @@ def check_may_place(launch: Launch) -> None:
     """A deep-linking launch of a teacher or an administrator; a pupil never places courses."""
     if launch.deep_linking is None:
         raise DomainError("not a deep-linking launch", code="forbidden", status=403)
-    if launch.role == ROLE_LEARNER:
+    if not may_place_courses(launch.role):
         raise DomainError("pupils cannot place courses", code="deep_linking_forbidden", status=403)
 
 

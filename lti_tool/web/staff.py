@@ -306,8 +306,8 @@ def outbox():
 def outbox_retry():
     db = get_session()
     item = request.form.get("item")
-    count = grades.retry_dead(db, parse_id(item, what="outbox item") if item else None)
-    audit("outbox.retry", f"outbox {item or 'all dead'}", count=count)
+    report = grades.retry_dead(db, parse_id(item, what="outbox item") if item else None)
+    audit("outbox.retry", f"outbox {item or 'all dead'}", queued=report.queued, superseded=report.superseded)
     db.commit()
     return redirect(url_for("staff.outbox"))
 
