@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from .db import SESSIONMAKER_KEY, new_session
 from .lti import get_lti
 from .lti.ags import ServiceClient
-from .models import OUTBOX_DEAD
+from .models import OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_SUPERSEDED
 from .services import grades
 
 
@@ -58,7 +58,8 @@ def outbox_flush() -> None:
 
 
 @outbox_cli.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "dead", "superseded"]))
+@click.option("--status",
+              type=click.Choice([OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_DEAD, OUTBOX_SUPERSEDED]))
 @click.option("--limit", type=click.IntRange(min=1), default=50)
 def outbox_list(status: str | None, limit: int) -> None:
     """The newest rows: id, status, attempts, next try, last error (or the platform's answer)."""

@@ -22,6 +22,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 disable_created_metrics()  # no "_created" series beside every counter and histogram
 
@@ -41,7 +43,7 @@ RATE_LIMIT_ERRORS = Counter(
     "lti_rate_limit_errors", "Rate-limit checks that could not count (backend down) and let the request through.",
     ["backend"])
 
-LAUNCH_PATHS = frozenset({"cookie", "platform_storage", "new_window", "none"})
+LAUNCH_PATHS = frozenset({STATE_PATH_COOKIE, STATE_PATH_STORAGE, STATE_PATH_NEW_WINDOW, "none"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 

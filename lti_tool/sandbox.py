@@ -7,7 +7,6 @@ Never enabled in production. The same emulator drives the test suite's end-to-en
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -243,7 +242,3 @@ class SandboxPlatform:
     def jwks(self) -> dict:
         self.keys.ensure()
         return self.keys.jwks()
-
-
-def new_user_id() -> str:
-    return "sandbox-" + secrets.token_hex(4)

@@ -77,16 +77,18 @@ def test_keys_cli_rotate_and_list(runner, client):
     assert runner.invoke(args=["keys", "purge"]).output.startswith("removed 0")
 
 
-def test_pylti1p3_signs_with_the_published_kid(app, demo):
-    """Service calls signed through pylti1p3 name a kid the tool's JWKS publishes."""
-    from lti_tool.db import new_session
-    from lti_tool.lti import get_lti
-    from lti_tool.lti.toolconf import SqlToolConf
-    from lti_tool.web.sandbox import get_platform
+def test_service_calls_sign_with_the_published_kid(tmp_path):
+    """The client assertion of a service call (AGS, NRPS) names a kid the tool's JWKS publishes."""
+    from types import SimpleNamespace
 
-    with new_session(app) as session:
-        conf = SqlToolConf(session, get_lti(app).keys)
-        registration = conf.find_registration_by_params(get_platform(app).issuer, "kulturskola-sandbox")
-        assert registration.get_kid() == get_lti(app).keys.current().kid
-        assert conf.find_deployment_by_params(get_platform(app).issuer, "sandbox-SE-1490", "kulturskola-sandbox")
-        assert conf.find_deployment_by_params(get_platform(app).issuer, "nope", "kulturskola-sandbox") is None
+    from lti_tool.lti.ags import ServiceClient
+
+    store = KeyStore(tmp_path / "keys")
+    store.ensure()
+    registration = SimpleNamespace(client_id="c-1", token_audience=None, auth_token_url="https://lms.example/token")
+    assertion = ServiceClient(store)._assertion(registration)
+    kid = jwt.get_unverified_header(assertion)["kid"]
+    assert kid == store.current().kid
+    key = next(k for k in store.jwks()["keys"] if k["kid"] == kid)
+    claims = jwt.decode(assertion, jwt.PyJWK(key).key, algorithms=["RS256"], audience="https://lms.example/token")
+    assert claims["iss"] == claims["sub"] == "c-1"

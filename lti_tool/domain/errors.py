@@ -1,11 +1,24 @@
-"""The domain's error tree. Every refusal a person can meet carries a stable ``code``.
+"""The domain's error tree. Every refusal a person can meet carries a stable ``code`` and an HTTP ``status``;
+``web/errors.py`` renders any that a view does not answer itself. The base classes live here, the others next
+to the code that raises them (a module outside ``domain`` is named in brackets)::
 
     DomainError
-    ├── LaunchError                 a launch (or login) is refused; ``code`` names the check
-    │   └── ClaimError              a claim of the id_token is missing or wrong
-    └── ResolutionError             the home municipality cannot be resolved
-        ├── MunicipalityUnresolvedError
-        └── MunicipalityNotAllowedError
+    ├── LaunchError                     a login or launch is refused; ``code`` names the check
+    │   ├── ClaimError                  a claim of the id_token is missing or wrong
+    │   └── UnknownDeploymentError      a verified launch from an unseen deployment, kept as pending (services)
+    ├── ResolutionError                 the home municipality cannot be resolved (403)
+    │   ├── MunicipalityUnresolvedError
+    │   └── MunicipalityNotAllowedError
+    ├── SeatRefusedError                no seat for this pupil; ``code`` is one of the refusal codes (domain.seats)
+    ├── StoreUnavailableError           the shared login store cannot be reached (503) (lti.storage)
+    ├── RegistrationError               dynamic registration refused (lti.registration)
+    ├── NotFoundError                   404 (services)
+    ├── ConflictError                   409 (services)
+    ├── ForbiddenError                  this person may not do this or see this work (403) (services.access)
+    ├── ConsoleForbiddenError           this launch may not open the municipal console (403) (services.municipal)
+    ├── RosterError                     the platform gives no usable roster (services.roster)
+    ├── AmbiguousPupilError             a ``sub`` stored under several registrations (409) (services.privacy)
+    └── UploadError                     an uploaded file is refused (uploads)
 """
 
 from __future__ import annotations

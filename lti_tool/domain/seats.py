@@ -21,7 +21,7 @@ OUTCOME_HELD = "held"              # the pupil already had one: nothing taken tw
 
 # Refusal codes, most telling first.
 COURSE_UNKNOWN = "course_unknown"
-COURSE_RETIRED = "course_retired"
+REFUSAL_COURSE_RETIRED = "course_retired"  # the course is retired (models.COURSE_RETIRED)
 ROUND_UNKNOWN = "round_unknown"
 NOT_OFFERED = "course_not_offered"
 ENROLMENT_CLOSED = "enrolment_closed"

@@ -1,4 +1,15 @@
-"""Protocol adapters: the only package that knows pylti1p3, PyJWT and LTI claim URIs."""
+"""The LTI 1.3 protocol layer, on PyJWT (no pylti1p3 at run time; only ``benchmarks/reference_tool.py`` uses it).
+
+``launch`` validates the id_token (signature against the platform's JWKS from ``platform_keys``, claims,
+one-time state and nonce from ``storage``); ``keys`` holds the tool's own signing keys and their JWKS;
+``deep_linking`` signs deep-linking responses; ``ags`` makes the AGS and NRPS service calls with
+client-credentials tokens; ``registration`` is LTI Dynamic Registration. The launch's claim names and their
+parsing live in ``domain.claims``. Outside this package only the development sandbox platform
+(``lti_tool/sandbox.py``) signs JWTs.
+
+``init_app`` builds the key store, the login store (SQL, or Redis when ``REDIS_URL`` is set), the platform-key
+cache and the launch validator from the settings, and keeps them in ``app.extensions``; ``get_lti`` returns them.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
-"""The tool's own RSA keys on disk: created on first start, rotated by a command, published as JWKS.
+"""The tool's own RSA keys on disk: the first is created on first start (``init_app`` calls ``ensure``), a new one
+by ``flask keys rotate``; the published ones are served as JWKS at ``/lti/jwks`` and ``/.well-known/jwks.json``.
 
 Layout of the keys directory::
 
-    <kid>.pem     one private key per kid (PKCS#8 PEM, mode 0600)
+    <kid>.pem     one private key per kid (PKCS#8 PEM, mode 0600); the kid is the key's RFC 7638 thumbprint
     keys.json     {"current": kid, "retired": {kid: "2026-11-22T10:00:00+00:00", ...}}
+    .lock         the file lock writers take (``ensure``, ``rotate``, ``purge``), so many processes may share it
 
-The current key signs. A retired key stays published for the grace period so that what it signed can
-still be verified, and is deleted by the next rotation (or ``keys purge``) once the grace period is over.
+The current key signs, with its kid in the JWT header: the client assertions of the AGS/NRPS token requests
+(``ags``) and the deep-linking responses (``deep_linking``). A retired key stays published for the grace period
+(``KEY_GRACE_DAYS``) so that what it signed can still be verified, and is deleted by the next rotation (or
+``flask keys purge``) once the grace period is over.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def _new_private_pem() -> bytes:
 
 
 def _kid_of(pem: bytes) -> str:
-    """The kid is the key's RFC 7638 thumbprint, as pylti1p3 puts in the headers it signs."""
+    """The kid is the key's RFC 7638 thumbprint: stable for the key, whichever process reads it."""
     thumbprint: str = JWK.from_pem(pem).thumbprint()
     return thumbprint
 

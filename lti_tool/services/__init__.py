@@ -251,10 +251,6 @@ def record_context(session: Session, registration_id: int, claims: LaunchClaims,
     return context
 
 
-def get_launch(session: Session, launch_id: str) -> Launch | None:
-    return session.get(Launch, launch_id)
-
-
 @dataclass(frozen=True)
 class LaunchPathCount:
     registration_id: int

@@ -16,7 +16,8 @@ from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..lti.deep_linking import RESOURCE_LINK, build_response, resource_link_item
 from ..lti.keys import KeyStore
-from ..models import Course, CourseRound, Deployment, Launch, Order, Registration
+from ..models import (COURSE_ACTIVE, ROUND_OPEN, ROUND_RUNNING, Course, CourseRound, Deployment, Launch, Order,
+                      Registration)
 from .grades import course_maximum
 
 COLUMN_TAG = "kulturskola"
@@ -49,8 +50,8 @@ def list_offers(session: Session, municipality_id: str) -> list[Offer]:
     """The municipality's orders with course, round, and seats left."""
     rows = session.execute(select(Order, CourseRound, Course).join(CourseRound, Order.round_pk == CourseRound.id)
                            .join(Course, Course.code == CourseRound.course_code)
-                           .where(Order.municipality_id == municipality_id, Course.status == "active",
-                                  CourseRound.status.in_(["open", "running"]))
+                           .where(Order.municipality_id == municipality_id, Course.status == COURSE_ACTIVE,
+                                  CourseRound.status.in_([ROUND_OPEN, ROUND_RUNNING]))
                            .order_by(Course.code, CourseRound.starts_on)).all()
     return [Offer(o, r, c, max(0, o.seats_budget - o.seats_taken)) for o, r, c in rows]
 

@@ -72,8 +72,8 @@ def set_order(session: Session, municipality: str, course_code: str, round_id: s
                            .with_for_update())
     if order is None:
         if course.status != COURSE_ACTIVE:
-            raise DomainError(f"course {course_code} is retired: it cannot be ordered", code="course_retired",
-                              status=409)
+            raise DomainError(f"course {course_code} is retired: it cannot be ordered",
+                              code=rules.REFUSAL_COURSE_RETIRED, status=409)
         if round_.status not in (rules.ROUND_OPEN, rules.ROUND_RUNNING):
             raise DomainError(f"round {round_id} is {round_.status}: it cannot be ordered", code="round_closed",
                               status=409)
@@ -220,7 +220,7 @@ def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipal
     if seat is not None and seat.status == SEAT_ACTIVE:
         return SeatResult(rules.OUTCOME_HELD, seat, round_)
     if course.status != COURSE_ACTIVE:
-        raise SeatRefusedError(f"course {course_code} retired", code=rules.COURSE_RETIRED, round_pk=round_.id)
+        raise SeatRefusedError(f"course {course_code} retired", code=rules.REFUSAL_COURSE_RETIRED, round_pk=round_.id)
     order = orders.get(round_.id)
     rules.check_before_counting(has_order=order is not None, round_=chosen, today=today)
     assert order is not None

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import (COURSE_ACTIVE, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, Order,
+from ..models import (COURSE_ACTIVE, ROUND_OPEN, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, Order,
                       WaitlistEntry)
 from ..services import municipal as access
 from ..services import seats
@@ -87,7 +87,7 @@ def _state(session, launch):
                        "waiting": waiting.get(order.id, 0), "price": price, "cost": cost})
     ordered = {o.round_pk for o, _r, _c in rows}
     orderable = session.execute(select(CourseRound, Course).join(Course, Course.code == CourseRound.course_code)
-                                .where(Course.status == COURSE_ACTIVE, CourseRound.status == "open",
+                                .where(Course.status == COURSE_ACTIVE, CourseRound.status == ROUND_OPEN,
                                        CourseRound.id.not_in(ordered) if ordered else True)
                                 .order_by(Course.code, CourseRound.starts_on)).all()
     return {"orders": orders, "totals": totals, "municipality": municipality, "launch": launch,

@@ -16,8 +16,10 @@ from sqlalchemy import func, select
 from .. import services
 from ..db import get_session
 from ..domain.errors import DomainError
-from ..models import (DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, OUTBOX_DEAD, AuditEntry, Course,
-                      CourseRound, Deployment, Municipality, Order, OutboxItem, Registration)
+from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, OUTBOX_DEAD,
+                      OUTBOX_PENDING, REGISTRATION_PENDING, STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW,
+                      STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment, Municipality, Order, OutboxItem,
+                      Registration)
 from ..services import grades
 from ..services import registrations as registration_service
 from ..services import seats as seat_service
@@ -164,11 +166,11 @@ def overview():
     counts = {
         "registrations": db.scalar(select(func.count()).select_from(Registration)),
         "pending_registrations": db.scalar(select(func.count()).select_from(Registration)
-                                           .where(Registration.status == "pending")),
+                                           .where(Registration.status == REGISTRATION_PENDING)),
         "pending_deployments": db.scalar(select(func.count()).select_from(Deployment)
-                                         .where(Deployment.status == "pending")),
+                                         .where(Deployment.status == DEPLOYMENT_PENDING)),
         "municipalities": db.scalar(select(func.count()).select_from(Municipality)),
-        "courses": db.scalar(select(func.count()).select_from(Course).where(Course.status == "active")),
+        "courses": db.scalar(select(func.count()).select_from(Course).where(Course.status == COURSE_ACTIVE)),
         "dead_letters": db.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == OUTBOX_DEAD)),
     }
     return render_template("staff/overview.html", counts=counts)
@@ -186,8 +188,8 @@ def launches():
     table: dict[tuple[int, str], dict[str, int]] = {}
     for row in rows:
         table.setdefault((row.registration_id, row.platform), {})[row.path] = row.launches
-    labels = {"cookie": _("Cookie"), "platform_storage": _("Platform storage"), "new_window": _("New window"),
-              "unknown": _("Not recorded")}
+    labels = {STATE_PATH_COOKIE: _("Cookie"), STATE_PATH_STORAGE: _("Platform storage"),
+              STATE_PATH_NEW_WINDOW: _("New window"), "unknown": _("Not recorded")}
     return render_template("staff/launches.html", paths=paths, table=table, days=days, path_labels=labels)
 
 
@@ -297,7 +299,7 @@ def outbox():
     db = get_session()
     return render_template("staff/outbox.html", dead=grades.list_items(db, OUTBOX_DEAD),
                            pending=db.scalar(select(func.count()).select_from(OutboxItem)
-                                             .where(OutboxItem.status == "pending")),
+                                             .where(OutboxItem.status == OUTBOX_PENDING)),
                            placements=grades.placements(db))
 
 
