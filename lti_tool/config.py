@@ -210,6 +210,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError("LTI_TOOL_BASE_URL must be https in production")
 
 
+# Keys of MUNICIPAL_ADMIN_ROLES besides registration ids: every registration, and the built-in sandbox's.
+ANY_REGISTRATION_KEY = "*"
 SANDBOX_REGISTRATION_KEY = "sandbox"
 # Roles of a course (context), never enough for the municipal console: LIS v2 membership roles and their
 # sub-roles, LIS v1 context roles, and the short forms LTI 1.3 allows for context roles ("Administrator").
@@ -224,7 +226,7 @@ def normalise_admin_roles(value: Any, *, sandbox: bool) -> dict[str, list[str]]:
     if isinstance(value, str):
         value = [part for part in value.replace(",", " ").split() if part]
     if isinstance(value, (list, tuple)):
-        value = {"*": list(value)}
+        value = {ANY_REGISTRATION_KEY: list(value)}
     if not isinstance(value, Mapping):
         raise ConfigurationError("LTI_TOOL_MUNICIPAL_ADMIN_ROLES must be a JSON object of registration id -> roles")
     normalised: dict[str, list[str]] = {}
@@ -232,7 +234,8 @@ def normalise_admin_roles(value: Any, *, sandbox: bool) -> dict[str, list[str]]:
         key = str(key).strip()
         if isinstance(roles, str):
             roles = [roles]
-        if not (key.isdigit() or key in ("*", SANDBOX_REGISTRATION_KEY)) or not isinstance(roles, (list, tuple)) \
+        if not (key.isdigit() or key in (ANY_REGISTRATION_KEY, SANDBOX_REGISTRATION_KEY)) \
+                or not isinstance(roles, (list, tuple)) \
                 or not all(isinstance(role, str) and role.strip() for role in roles):
             raise ConfigurationError("LTI_TOOL_MUNICIPAL_ADMIN_ROLES: keys are registration ids (or * or sandbox), "
                                      f"values lists of role URIs; not {key!r}: {roles!r}")

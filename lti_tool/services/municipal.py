@@ -19,12 +19,11 @@ from typing import Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..config import ANY_REGISTRATION_KEY, SANDBOX_REGISTRATION_KEY
 from ..domain.claims import may_open_municipal_console
 from ..domain.errors import DomainError
 from ..models import Launch, MunicipalContact
 
-ANY_REGISTRATION = "*"
-SANDBOX_REGISTRATION = "sandbox"
 
 
 class ConsoleForbiddenError(DomainError):
@@ -38,7 +37,7 @@ def named_admin_roles(setting: Mapping[str, Sequence[str]], registration_id: int
                       sandbox: bool = False) -> frozenset[str]:
     """The roles ``MUNICIPAL_ADMIN_ROLES`` names for this registration (``sandbox``: it is the built-in sandbox
     platform's registration, and the sandbox is on)."""
-    keys = [str(registration_id), ANY_REGISTRATION] + ([SANDBOX_REGISTRATION] if sandbox else [])
+    keys = [str(registration_id), ANY_REGISTRATION_KEY] + ([SANDBOX_REGISTRATION_KEY] if sandbox else [])
     return frozenset(role for key in keys for role in setting.get(key, ()))
 
 

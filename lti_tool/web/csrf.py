@@ -33,6 +33,8 @@ from flask import Flask, current_app, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from .errors import render_error
+from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT, launch_token_valid
+from .register import REGISTRATION_FORM_SECONDS, SALT as REGISTER_SALT
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -55,46 +57,41 @@ def signed(field: str, salt: str, max_age: int) -> Proof:
     return Proof("signed", field=field, salt=salt, max_age=max_age)
 
 
-def _rules() -> dict[str, Proof]:
-    from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT
-    from .register import REGISTRATION_FORM_SECONDS, SALT as REGISTER_SALT
-
-    return {
-        # Blueprints: every state-changing view of theirs needs this proof.
-        "staff": SESSION,
-        "pupil": LAUNCH_TOKEN,
-        "teacher": LAUNCH_TOKEN,
-        "municipal": LAUNCH_TOKEN,
-        "deep_link": LAUNCH_TOKEN,
-        "sandbox": SANDBOX,
-        # Single endpoints: they win over their blueprint's rule.
-        "lti.login": PROTOCOL,
-        "lti.launch": PROTOCOL,
-        "lti.launch_complete": PROTOCOL,
-        "pupil.join_waitlist": signed("wt", WAITLIST_SALT, WAITLIST_OFFER_SECONDS),
-        "register.finish": signed("carried", REGISTER_SALT, REGISTRATION_FORM_SECONDS),
-    }
+RULES: dict[str, Proof] = {
+    # Blueprints: every state-changing view of theirs needs this proof.
+    "staff": SESSION,
+    "pupil": LAUNCH_TOKEN,
+    "teacher": LAUNCH_TOKEN,
+    "municipal": LAUNCH_TOKEN,
+    "deep_link": LAUNCH_TOKEN,
+    "sandbox": SANDBOX,
+    # Single endpoints: they win over their blueprint's rule.
+    "lti.login": PROTOCOL,
+    "lti.launch": PROTOCOL,
+    "lti.launch_complete": PROTOCOL,
+    "pupil.join_waitlist": signed("wt", WAITLIST_SALT, WAITLIST_OFFER_SECONDS),
+    "register.finish": signed("carried", REGISTER_SALT, REGISTRATION_FORM_SECONDS),
+}
 
 
 def rule_for(endpoint: str | None, blueprint: str | None) -> Proof | None:
-    rules = _rules()
-    if endpoint and endpoint in rules:
-        return rules[endpoint]
-    if blueprint and blueprint in rules:
-        return rules[blueprint]
+    if endpoint and endpoint in RULES:
+        return RULES[endpoint]
+    if blueprint and blueprint in RULES:
+        return RULES[blueprint]
     return None
 
 
 def _proven(proof: Proof) -> bool:
-    if proof.kind in ("protocol", "sandbox"):
-        return proof.kind == "protocol" or bool(current_app.config["SANDBOX"])
+    if proof.kind == "protocol":
+        return True
+    if proof.kind == "sandbox":
+        return bool(current_app.config["SANDBOX"])
     if proof.kind == "session":
         expected = session.get("csrf")
         given = request.form.get(proof.field, "")
         return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), str(expected).encode())
     if proof.kind == "launch_token":
-        from .launch_token import launch_token_valid
-
         return launch_token_valid(request.values.get(proof.field, ""))
     if proof.kind == "signed":
         try:

@@ -28,23 +28,27 @@ def issue_launch_token(launch_id: str) -> str:
     return _serializer().dumps(launch_id)
 
 
+def read_launch_token(token: str) -> str | None:
+    """The launch id of a token the tool signed, still within its lifetime; None for anything else."""
+    try:
+        launch_id: str = _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
+    except BadSignature:  # SignatureExpired is a BadSignature
+        return None
+    return launch_id
+
+
 def launch_token_valid(token: str) -> bool:
     """Is this a launch token the tool signed, still within its lifetime? (Its launch is read only by
     :func:`current_launch`.)"""
-    try:
-        _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
-    except BadSignature:  # SignatureExpired is a BadSignature
-        return False
-    return True
+    return read_launch_token(token) is not None
 
 
 def current_launch() -> Launch:
     """The launch named by the request's token; its locale becomes the page's locale."""
     token = request.values.get("lt", "")
-    try:
-        launch_id = _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
-    except (SignatureExpired, BadSignature) as exc:
-        raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401) from exc
+    launch_id = read_launch_token(token)
+    if launch_id is None:
+        raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401)
     # The registration (framing) and the municipality (every page shows it) come with the launch.
     launch = get_session().execute(_LAUNCH_QUERY, {"id": launch_id}).scalar_one_or_none()
     if launch is None:
