@@ -284,10 +284,9 @@ def plan_seats(pupils: list[Pupil]) -> Plan:
 def prepare_tool(settings: dict, clients: list[Client], courses: int, plan: Plan) -> None:
     from catalog_sync.sync import sync_catalog
     from lti_tool import create_app
-    from lti_tool import services
     from lti_tool.db import get_engine, new_session
     from lti_tool.models import Municipality
-    from lti_tool.services import seats
+    from lti_tool.services import platforms, seats
 
     app = create_app(settings)
     with new_session(app) as session:
@@ -295,11 +294,11 @@ def prepare_tool(settings: dict, clients: list[Client], courses: int, plan: Plan
             session.add(Municipality(id=f"{country}-{code}", country=country, code=code, name=name))
         session.flush()
         for client in clients:
-            registration = services.add_registration(
+            registration = platforms.add_registration(
                 session, name=f"{client.platform} {client.municipality_id}", issuer=client.issuer,
                 client_id=client.client_id, auth_login_url=client.issuer + "/auth",
                 auth_token_url=client.issuer + "/token", jwks_url=client.issuer + "/jwks")
-            services.bind_deployment(session, registration, client.deployment_id, [client.municipality_id])
+            platforms.bind_deployment(session, registration, client.deployment_id, [client.municipality_id])
         sync_catalog(session, catalog_feed(courses, date.today(), plan.capacities))
         for (municipality, course), budget in sorted(plan.budgets.items()):
             seats.set_order(session, municipality, course, "r1", budget)

@@ -10,6 +10,7 @@ The catalog feed (``kulturskola-catalog/1``, see FEED.md):
   caller's transaction; raises ``FeedRejectedError`` for an invalid feed.
 - ``check_feed(feed)`` / ``validate_feed(feed)``: every problem, with its JSON path.
 - ``fetch_feed(source, ...)``, ``render_markdown(text)``.
+- ``cli.make_catalog_cli(...)``: the ``catalog`` commands (click only; ``lti_tool/cli`` registers them).
 """
 
 from .fetch import FetchError, Fetched, NotJSONError, fetch_feed

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from lti_tool import outbound
+from lti_tool import clock, outbound
 from lti_tool.models import (COURSE_ACTIVE, COURSE_RETIRED, ROUND_OPEN, ROUND_RETIRED, Assignment, CatalogSync,
                              Course, CourseModule, CoursePrice, CourseRound, Lesson)
 
@@ -335,7 +335,7 @@ def sync_catalog(session: Session, feed: Any, *, dry_run: bool = False, now: dat
     issues = check_feed(feed)
     if issues:
         raise FeedRejectedError(issues)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if not dry_run:
         return _apply(session, feed, now, progress)
     savepoint = session.begin_nested()
@@ -402,7 +402,7 @@ def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = Fa
     the run in ``catalog_syncs`` in a transaction of its own, whatever happened. Never raises for a bad feed
     or an unreachable source: see ``report.result`` and ``report.errors``. ``policy``: the app's outbound
     policy (``OutboundPolicy.from_settings(app.config)``); without one, ``outbound.STRICT``."""
-    started = now or datetime.now(timezone.utc)
+    started = now or clock.now()
     etag = last_modified = None
     if is_url(source) and not dry_run:
         etag, last_modified = _last_validators(sessions, source)
@@ -444,7 +444,7 @@ def run_sync(sessions: sessionmaker[Session], source: str, *, dry_run: bool = Fa
 def _record(sessions: sessionmaker[Session], report: SyncReport, started: datetime, fetched) -> None:
     with sessions.begin() as session:
         session.add(CatalogSync(
-            started_at=started, finished_at=max(started, datetime.now(timezone.utc)),
+            started_at=started, finished_at=max(started, clock.now()),
             source=(report.source or "")[:1000],
             result=report.result, added=report.added, updated=report.updated, retired=report.retired,
             unchanged=report.unchanged, errors=report.errors[:MAX_RECORDED_ERRORS],

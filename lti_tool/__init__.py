@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from .config import load_settings
+from .config import load_settings, settings
 
 
 def templates_dir() -> str:
@@ -25,15 +25,15 @@ def templates_dir() -> str:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=templates_dir(), instance_relative_config=True)
-    settings = load_settings(overrides=test_config, instance_path=app.instance_path)
-    app.config.update(settings)
+    app.config.update(load_settings(overrides=test_config, instance_path=app.instance_path))
+    config = settings(app)  # the typed reading of app.config, kept in app.extensions
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=bool(settings["COOKIE_SECURE"]), SESSION_COOKIE_NAME="kulturskola_staff")
+                      SESSION_COOKIE_SECURE=config.cookie_secure, SESSION_COOKIE_NAME="kulturskola_staff")
     from .logs import configure_logging
 
-    configure_logging(settings["LOG_FORMAT"], settings["LOG_LEVEL"])
+    configure_logging(config.log_format, config.log_level)
 
-    from . import cli, cli_grades, cli_orders, cli_privacy, db, i18n
+    from . import cli, db, i18n, rate_limit
     from . import lti as lti_protocol
     from .web import deep_link, errors, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
 
@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .web import ops
 
     ops.init_app(app)  # first: request ids, access log and timing see every request
+    rate_limit.init_app(app)  # then the rate limits of the LTI and registration endpoints
     i18n.init_app(app)
     lti_protocol.init_app(app)
     app.register_blueprint(lti_web.bp)
@@ -51,8 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff.bp)
     app.register_blueprint(municipal.bp)
     app.register_blueprint(privacy.bp)
-    if app.config["SANDBOX"]:
-        from .web import sandbox
+    if config.sandbox:
+        from . import sandbox
 
         sandbox.init_app(app)
 
@@ -69,7 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def index():
         from flask import redirect, render_template, url_for
 
-        if app.config["SANDBOX"]:
+        if settings().sandbox:
             return redirect(url_for("sandbox.index"))
         return render_template("index.html")
 
@@ -84,8 +85,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)  # every state-changing request of every blueprint, default deny
 
-    cli.init_app(app)
-    cli_orders.init_app(app)
-    cli_grades.init_app(app)
-    cli_privacy.init_app(app)
+    cli.init_app(app)  # every command group (lti_tool/cli/, and catalog_sync/cli.py)
     return app

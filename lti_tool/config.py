@@ -2,14 +2,22 @@
 
 Every setting can be given as ``LTI_TOOL_<NAME>``; values are parsed as JSON where they look like it
 (``LTI_TOOL_COOKIE_SECURE=true``, ``LTI_TOOL_JWT_LEEWAY_SECONDS=30``), otherwise kept as strings.
+
+``load_settings`` makes and checks them (``create_app`` puts them in ``app.config``); the application reads
+them typed, as :class:`Settings` from :func:`settings` (``settings().http_timeout_seconds``), never by
+casting ``app.config["..."]``.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
-from typing import Any, Mapping
+
+from flask import Flask, current_app
 
 from .domain.claims import INSTITUTION_ADMINISTRATOR
 
@@ -269,3 +277,115 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]
     return url
+
+
+# -- typed settings ----------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _comma_list(value: Any) -> tuple[str, ...]:
+    return tuple(part.strip() for part in _text(value).split(",") if part.strip())
+
+
+def _admin_roles(value: Any) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({str(key): tuple(roles) for key, roles in dict(value or {}).items()})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings, each with its type, read from the app's configuration (``app.config`` keeps the values
+    ``load_settings`` made; this is their typed reading). Field ``x_y`` is setting ``X_Y`` (``LTI_TOOL_X_Y``);
+    see ``DEFAULTS`` for what each one means. Reach it with :func:`settings`. Secrets (and URLs that may carry
+    a password) stay out of its ``repr``."""
+
+    env: str
+    secret_key: str = field(repr=False)
+    database_url: str = field(repr=False)
+    base_url: str
+    keys_dir: str
+    redis_url: str = field(repr=False)
+    cookie_secure: bool
+    sandbox_base_url: str
+    platform_storage_timeout_ms: int
+    platform_capabilities_timeout_ms: int
+    sandbox: bool
+    jwt_leeway_seconds: float
+    login_state_ttl_seconds: int
+    launch_token_ttl_seconds: int
+    jwks_default_cache_seconds: float
+    jwks_refetch_min_interval_seconds: float
+    jwks_refetch_cap: int
+    http_timeout_seconds: float
+    outbound_allow_private: bool
+    outbound_deadline_seconds: float
+    key_grace_days: float
+    upload_dir: str
+    upload_max_mb: float
+    upload_types: tuple[str, ...] = field(metadata={"parse": _comma_list})  # "audio/*,video/*" -> a tuple
+    roster_names: bool
+    roster_max_age_seconds: float
+    staff_oidc_issuer: str
+    staff_oidc_client_id: str
+    staff_oidc_client_secret: str = field(repr=False)
+    staff_users: str
+    staff_claim: str
+    catalog_source: str
+    default_locale: str
+    retention_days: int
+    privacy_contact: str
+    log_format: str
+    log_level: str
+    metrics_token: str = field(repr=False)
+    proxy_fix_hops: int
+    rate_limit_per_address: int
+    rate_limit_per_registration: int
+    rate_limit_window_seconds: int
+    municipal_admin_roles: Mapping[str, tuple[str, ...]] = field(metadata={"parse": _admin_roles})
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def upload_max_bytes(self) -> int:
+        return int(self.upload_max_mb * 1024 * 1024)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
+        """Each setting of ``config`` (``app.config``, or what ``load_settings`` returned) cast to its type."""
+        values: dict[str, Any] = {}
+        for name, parse in _PARSERS.items():
+            values[name] = parse(config.get(name.upper(), DEFAULTS.get(name.upper())))
+        return cls(**values)
+
+
+_PARSERS_BY_TYPE: dict[Any, Callable[[Any], Any]] = {str: _text, bool: bool, int: int, float: float}
+
+
+def _parser(spec: Field[Any], kind: Any) -> Callable[[Any], Any]:
+    """A field's own ``parse`` (metadata), else the cast of its declared type."""
+    parse: Callable[[Any], Any] | None = spec.metadata.get("parse") or _PARSERS_BY_TYPE.get(kind)
+    if parse is None:
+        raise TypeError(f"Settings.{spec.name}: no parser for {kind!r}")
+    return parse
+
+
+_HINTS = get_type_hints(Settings)
+_PARSERS: dict[str, Callable[[Any], Any]] = {spec.name: _parser(spec, _HINTS[spec.name]) for spec in fields(Settings)}
+_SETTING_NAMES = tuple(name.upper() for name in _PARSERS)
+SETTINGS_KEY = "lti_tool.settings"
+
+
+def settings(app: Flask | None = None) -> Settings:
+    """The app's typed settings (the current app by default), made from ``app.config`` and kept in
+    ``app.extensions``; made again when ``app.config`` has changed since (a test that changes a setting)."""
+    app = app or current_app
+    snapshot = tuple(app.config.get(name) for name in _SETTING_NAMES)
+    kept = app.extensions.get(SETTINGS_KEY)
+    if kept is None or kept[0] != snapshot:
+        kept = (snapshot, Settings.from_config(app.config))
+        app.extensions[SETTINGS_KEY] = kept
+    made: Settings = kept[1]
+    return made

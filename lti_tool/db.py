@@ -1,4 +1,5 @@
-"""Database lifecycle: one engine per app, one session per request, Alembic for the schema."""
+"""Database lifecycle: one engine per app, one session per request, Alembic for the schema (the ``db``
+commands are ``cli/db.py``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import select
 import time
 from pathlib import Path
 
-import click
 from flask import Flask, current_app, g
-from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from .config import settings
 
 ENGINE_KEY = "lti_tool.engine"
 SESSIONMAKER_KEY = "lti_tool.sessionmaker"
@@ -81,14 +82,13 @@ def _check_connections_on_checkout(engine: Engine) -> None:
 
 
 def init_app(app: Flask) -> None:
-    url = app.config["DATABASE_URL"]
+    url = settings(app).database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     app.extensions[ENGINE_KEY] = engine
     app.extensions[SESSIONMAKER_KEY] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
-    app.cli.add_command(db_cli)
 
 
 def get_engine(app: Flask | None = None) -> Engine:
@@ -133,37 +133,5 @@ def alembic_config(url: str):
 def upgrade(app: Flask | None = None, revision: str = "head") -> None:
     from alembic import command
 
-    app = app or current_app
-    command.upgrade(alembic_config(app.config["DATABASE_URL"]), revision)
+    command.upgrade(alembic_config(settings(app).database_url), revision)
 
-
-@click.group("db", cls=AppGroup)
-def db_cli() -> None:
-    """Database schema (Alembic migrations)."""
-
-
-@db_cli.command("upgrade")
-@click.argument("revision", default="head")
-def upgrade_command(revision: str) -> None:
-    """Create the schema or upgrade it to REVISION (default: the newest)."""
-    upgrade(revision=revision)
-    click.echo(f"database at {revision}")
-
-
-@db_cli.command("downgrade")
-@click.argument("revision")
-def downgrade_command(revision: str) -> None:
-    """Downgrade the schema to REVISION (e.g. -1 or base)."""
-    from alembic import command
-
-    command.downgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
-    click.echo(f"database at {revision}")
-
-
-@db_cli.command("current")
-def current_command() -> None:
-    """Print the schema revision the database is at."""
-    from alembic.migration import MigrationContext
-
-    with get_engine().connect() as connection:
-        click.echo(MigrationContext.configure(connection).get_current_revision() or "empty")

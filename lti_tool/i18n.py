@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_babel import Babel, format_currency, format_date, format_decimal
 
+from .config import settings
 from .domain.claims import SUPPORTED_LOCALES, normalise_locale
 
 LANGUAGE_NAMES = {"sv": "Svenska", "nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English"}
@@ -32,7 +33,7 @@ def select_locale() -> str:
             locale = normalise_locale(tag)
             if locale:
                 return locale
-    return current_app.config["DEFAULT_LOCALE"]
+    return settings().default_locale
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Iterable
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
@@ -22,6 +22,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import clock
 from .models import STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -94,7 +95,7 @@ class OutboxCollector(Collector):
 
     def __init__(self, read_stats: Callable[[], OutboxStats], now: Callable[[], datetime] | None = None):
         self.read_stats = read_stats
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or clock.now
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         stats = self.read_stats()

@@ -10,6 +10,7 @@ from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Intege
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from .clock import now
 from .domain.seats import ROUND_CANCELLED, ROUND_OPEN, ROUND_RETIRED, ROUND_RUNNING  # noqa: F401
 
 NAMING = {
@@ -19,10 +20,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class AwareDateTime(TypeDecorator):
@@ -57,7 +54,7 @@ class Municipality(Base):
     name: Mapped[str] = mapped_column(String(200))
     county_code: Mapped[str | None] = mapped_column(String(4))
     county_name: Mapped[str | None] = mapped_column(String(200))
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
     __table_args__ = (UniqueConstraint("country", "code"),)
 
@@ -83,7 +80,7 @@ class Registration(Base):
     auth_token_url: Mapped[str] = mapped_column(String(1000))
     jwks_url: Mapped[str] = mapped_column(String(1000))
     token_audience: Mapped[str | None] = mapped_column(String(1000))
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     # "pending" after a dynamic registration, until national staff approve it; "active" otherwise. A pending
     # registration never takes part in a login or a launch.
     status: Mapped[str] = mapped_column(String(16), default=REGISTRATION_ACTIVE, server_default=REGISTRATION_ACTIVE)
@@ -113,7 +110,7 @@ class Deployment(Base):
     status: Mapped[str] = mapped_column(String(16), default=DEPLOYMENT_PENDING)
     # Name of the signed custom parameter that picks the municipality on a shared deployment.
     custom_param: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
 
     registration: Mapped[Registration] = relationship(back_populates="deployments")
     municipalities: Mapped[list["DeploymentMunicipality"]] = relationship(
@@ -186,7 +183,7 @@ class Launch(Base):
     municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
     resolution_method: Mapped[str] = mapped_column(String(30))
     locale: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     # The course placed on the resource link (custom parameter ``course``) and the round the launch is for.
     course_code: Mapped[str | None] = mapped_column(String(40), index=True)
     round_pk: Mapped[int | None] = mapped_column(ForeignKey("course_rounds.id", ondelete="SET NULL"))
@@ -222,8 +219,8 @@ class Course(Base):
     # sha256 of the course's canonical JSON in the feed: equal hash, nothing to do.
     content_hash: Mapped[str] = mapped_column(String(64))
     retired_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
     prices: Mapped[list["CoursePrice"]] = relationship(cascade="all, delete-orphan", back_populates="course")
     rounds: Mapped[list["CourseRound"]] = relationship(back_populates="course", order_by="CourseRound.starts_on")
@@ -335,7 +332,7 @@ class CatalogSync(Base):
     __tablename__ = "catalog_syncs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    started_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     source: Mapped[str] = mapped_column(String(1000))
     # applied | no_changes | not_modified | rejected | failed | dry_run
@@ -362,8 +359,8 @@ class Order(Base):
     round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
     seats_budget: Mapped[int] = mapped_column(Integer)
     seats_taken: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
     municipality: Mapped[Municipality] = relationship()
     round: Mapped[CourseRound] = relationship()
@@ -388,7 +385,7 @@ class Seat(Base):
     registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
     sub: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=SEAT_ACTIVE)
-    taken_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    taken_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     released_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
@@ -410,7 +407,7 @@ class WaitlistEntry(Base):
     registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
     sub: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=WAITING)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     admitted_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
@@ -427,7 +424,7 @@ class LessonProgress(Base):
     lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
     registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
     sub: Mapped[str] = mapped_column(String(255))
-    completed_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    completed_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
 
     __table_args__ = (UniqueConstraint("lesson_id", "registration_id", "sub"),)
 
@@ -456,7 +453,7 @@ class Submission(Base):
     file_size: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=SUBMISSION_SUBMITTED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    submitted_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    submitted_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     # The placement (resource link) the pupil handed in from: its scores go to that placement's column.
     resource_link_id: Mapped[str | None] = mapped_column(String(255))
 
@@ -481,7 +478,7 @@ class Review(Base):
     feedback: Mapped[str] = mapped_column(Text)
     score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     score_max: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
 
@@ -502,7 +499,7 @@ class LtiContext(Base):
     nrps_url: Mapped[str | None] = mapped_column(String(1000))
     nrps_differences_url: Mapped[str | None] = mapped_column(String(1000))
     roster_synced_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
     __table_args__ = (UniqueConstraint("registration_id", "context_id"),)
 
@@ -542,7 +539,7 @@ class GradePlacement(Base):
     lineitem_url: Mapped[str | None] = mapped_column(String(1000))  # course total: the placement's column
     score_maximum: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))  # course total: as deep linking declared
     language: Mapped[str] = mapped_column(String(5))  # of the labels of created columns: sv, nb, nn or en
-    decided_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    decided_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
 
     __table_args__ = (UniqueConstraint("context_pk", "resource_link_id"),)
 
@@ -575,12 +572,12 @@ class OutboxItem(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=OUTBOX_PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     platform_status: Mapped[int | None] = mapped_column(Integer)
     platform_response: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     sent_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
 
@@ -607,7 +604,7 @@ class RosterMember(Base):
     roles: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="Active")
     name: Mapped[str | None] = mapped_column(String(255))
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
     __table_args__ = (UniqueConstraint("context_pk", "user_id"),)
 
@@ -618,7 +615,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(255))

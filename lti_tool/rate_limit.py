@@ -1,10 +1,20 @@
-"""Fixed-window rate limits shared by every worker and machine: counted in Redis (``INCR`` and ``EXPIRE`` in one
-pipeline) when it is configured, else in the database (one conditional UPSERT per key, on SQLite and
-PostgreSQL alike).
+"""Rate limits of the LTI login and launch endpoints (and the launch's completion and relaunch after platform
+storage or a new window) and of dynamic registration, per client address and per registration: the counters,
+the limiter and the Flask hook, all here.
+
+Fixed windows shared by every worker and machine: counted in Redis (``INCR`` and ``EXPIRE`` in one pipeline;
+the app's client from ``redis_client.get_redis``) when it is configured, else in the database (one conditional
+UPSERT per key, on SQLite and PostgreSQL alike).
 
 Keys are keyed hashes (HMAC with the tool's secret) of what is limited, so neither Redis nor the database
 keeps client addresses. A counter that cannot count (Redis or the database down) lets the request through
 and says so in the log: a rate limit never turns into an outage.
+
+The login's registration is the one named in its path, else its ``iss`` and ``client_id`` parameters; the
+launch's is the ``iss`` and client id (``azp``, else the single ``aud``) read from the id_token *without
+verification*, only to pick the counter; a dynamic registration's is the host of the platform configuration it
+names (``/lti/register`` needs no sign-in, and each request makes the tool fetch from, and post to, a platform).
+Over a limit: the error page with ``rate_limited``, status 429 and ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol, Sequence
 
+from flask import Flask, current_app, make_response, request
 from sqlalchemy import case, delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .metrics import count_rate_limit_error
+from . import metrics
+from .config import settings
+from .db import get_engine
 from .models import RateLimitCounter
+from .redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +168,7 @@ class RateLimiter:
             try:
                 [count] = self.counter.hit([self.key(limit)], window_start, self.window_seconds)
             except CounterUnavailableError as exc:
-                count_rate_limit_error(self.counter.name)
+                metrics.count_rate_limit_error(self.counter.name)
                 self._warn(f"rate limits not counted ({self.counter.name} unavailable: {exc}); request let through")
                 return Decision(True)
             if count > limit.limit:
@@ -170,3 +184,86 @@ class RateLimiter:
                 return
             self._warned_at = now
         log.warning(message)
+
+
+# -- the Flask hook ----------------------------------------------------------------------------------
+
+EXTENSION_KEY = "lti_tool.rate_limiter"
+REGISTER_ENDPOINTS = frozenset({"register.start", "register.finish"})
+LIMITED_ENDPOINTS = frozenset({"lti.login", "lti.launch", "lti.launch_complete", "lti.relaunch"}) | REGISTER_ENDPOINTS
+ADDRESS, REGISTRATION = "address", "registration"
+
+
+def init_app(app: Flask) -> None:
+    """Count the limited endpoints' requests before their views (nothing to do when both limits are 0)."""
+    config = settings(app)
+    if not config.rate_limit_per_address and not config.rate_limit_per_registration:
+        return
+    client = get_redis(app)
+    counter: Counter = RedisCounter(client) if client is not None else SqlCounter(get_engine(app))
+    app.extensions[EXTENSION_KEY] = RateLimiter(counter, config.secret_key,
+                                                window_seconds=config.rate_limit_window_seconds)
+    app.before_request(_limit)
+
+
+def get_limiter(app: Flask | None = None) -> RateLimiter | None:
+    return (app or current_app).extensions.get(EXTENSION_KEY)
+
+
+def _claims_registration(claims: dict) -> str | None:
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        return None
+    audience = claims.get("aud")
+    client_id = claims.get("azp")
+    if not isinstance(client_id, str):
+        if isinstance(audience, list) and len(audience) == 1:
+            audience = audience[0]
+        client_id = audience if isinstance(audience, str) else ""
+    return f"{issuer}\0{client_id}"
+
+
+def _registration() -> str | None:
+    """What identifies the registration this request is for, as the request says (unverified)."""
+    if request.endpoint in REGISTER_ENDPOINTS:
+        from .web.register import platform_host
+
+        host = platform_host()
+        return f"register\0{host}" if host else None
+    if request.endpoint == "lti.login":
+        registration_id = (request.view_args or {}).get("registration_id")
+        if registration_id is not None:
+            return f"id\0{registration_id}"
+        issuer = request.values.get("iss")
+        return f"{issuer}\0{request.values.get('client_id', '')}" if issuer else None
+    from .domain.claims import locale_from_claims
+    from .i18n import set_locale
+    from .web.lti import request_claims
+
+    claims = request_claims()  # parsed once for the whole request
+    set_locale(locale_from_claims(claims))  # a refusal page in the pupil's language
+    return _claims_registration(claims)
+
+
+def _limit():
+    endpoint = request.endpoint
+    if endpoint not in LIMITED_ENDPOINTS:
+        return None
+    limiter = get_limiter()
+    assert limiter is not None  # the hook is registered with its limiter
+    config = settings()
+    limits = [Limit(ADDRESS, f"{endpoint}\0{request.remote_addr or ''}", config.rate_limit_per_address)]
+    registration = _registration()
+    if config.rate_limit_per_registration:
+        if registration is not None:
+            limits.append(Limit(REGISTRATION, f"{endpoint}\0{registration}", config.rate_limit_per_registration))
+    decision = limiter.check(limits)
+    if decision.allowed:
+        return None
+    metrics.count_rate_limited(endpoint, decision.limit or "")
+    from .web.errors import render_error
+
+    body, status = render_error("rate_limited", 429, detail=f"{endpoint}: {decision.limit} limit reached")
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(decision.retry_after)
+    return response

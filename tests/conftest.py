@@ -123,7 +123,7 @@ def runner(app):
 
 @pytest.fixture
 def platform(app):
-    from lti_tool.web.sandbox import get_platform
+    from lti_tool.sandbox import get_platform
 
     return get_platform(app)
 
@@ -204,7 +204,7 @@ def launches(client, platform, demo, platform_http):
 def launches_factory(platform_http, app_factory):
     """LaunchActions on an app made with other settings (e.g. Redis), sharing the faked HTTP."""
     from lti_tool.cli import prepare_demo
-    from lti_tool.web.sandbox import get_platform
+    from lti_tool.sandbox import get_platform
 
     def make(settings):
         app = app_factory(settings)

@@ -73,3 +73,31 @@ def test_plain_postgres_urls_get_the_driver():
     assert normalise_database_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalise_database_url("postgresql+psycopg://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_every_setting_has_one_typed_field(tmp_path):
+    """``Settings`` declares each setting of ``DEFAULTS`` once, with its type; the values are cast to it."""
+    from dataclasses import fields
+
+    from lti_tool.config import DEFAULTS, Settings
+
+    assert sorted(f.name.upper() for f in fields(Settings)) == sorted(DEFAULTS)
+    typed = Settings.from_config(load_settings({"LTI_TOOL_HTTP_TIMEOUT_SECONDS": "3", "LTI_TOOL_UPLOAD_MAX_MB": "2",
+                                                "LTI_TOOL_UPLOAD_TYPES": "audio/*, application/pdf"},
+                                               instance_path=str(tmp_path)))
+    assert typed.http_timeout_seconds == 3.0 and isinstance(typed.http_timeout_seconds, float)
+    assert typed.upload_max_bytes == 2 * 1024 * 1024
+    assert typed.upload_types == ("audio/*", "application/pdf")
+    assert typed.sandbox is True and typed.retention_days == 365 and typed.base_url == "http://127.0.0.1:5000"
+    assert typed.secret_key not in repr(typed)
+
+
+def test_settings_follow_the_app_config(config, app_factory):
+    from lti_tool.config import settings
+
+    app = app_factory({**config, "RETENTION_DAYS": 30})
+    assert settings(app) is settings(app) and settings(app).retention_days == 30
+    with app.app_context():
+        assert settings() is settings(app)
+    app.config["UPLOAD_MAX_MB"] = 0.5  # a test (or an operator's hook) changes a setting: the typed reading follows
+    assert settings(app).upload_max_bytes == 512 * 1024 and app.config["UPLOAD_MAX_MB"] == 0.5

@@ -61,7 +61,7 @@ def test_teacher_sees_the_municipalitys_orders_and_places_one(app, client, launc
     posted = pick(client, url, order_id)
     assert 'action="http://localhost/sandbox/deep-link-return"' in posted.get_data(as_text=True)
     claims = response_claims(app, posted)
-    assert claims["iss"] == CLIENT_ID and claims["aud"] == "http://localhost/sandbox" and claims["nonce"]
+    assert claims["iss"] == CLIENT_ID and claims["aud"] == ["http://localhost/sandbox"] and claims["nonce"]
     assert claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] == "LtiDeepLinkingResponse"
     assert claims["https://purl.imsglobal.org/spec/lti/claim/version"] == "1.3.0"
     assert claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] == "sandbox-SE-1490"

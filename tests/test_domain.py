@@ -253,3 +253,16 @@ def test_catalog_sync_never_imports_the_web_layer():
             for name in names:
                 assert not name.startswith(("lti_tool.web", "web.", "flask")), \
                     f"catalog_sync/{path.name} imports {name}"
+
+
+def test_the_services_package_module_holds_no_logic():
+    """``services/__init__.py`` only describes the layer: every use case lives in a named module (``platforms``,
+    ``admission``, ``reports``, ...), imported from there."""
+    path = Path(__file__).resolve().parents[1] / "lti_tool" / "services" / "__init__.py"
+    tree = ast.parse(path.read_text("utf-8"))
+    defined = [node.name for node in ast.walk(tree)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert defined == [], f"services/__init__.py defines {defined}"
+    imports = [node.lineno for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+               and getattr(node, "module", None) != "__future__"]
+    assert imports == [], f"services/__init__.py imports (re-exports) on lines {imports}"

@@ -110,7 +110,7 @@ def test_a_pupil_page_during_an_outage(app, launches, ordered, monkeypatch):
 def test_a_database_failure_mid_launch_takes_no_seat_and_uses_no_nonce(app, launches, ordered, monkeypatch):
     """The connection drops after the seat counters were raised: the whole launch is rolled back (no seat
     counted without its row, the nonce not used), and the next launch after recovery works."""
-    from lti_tool import services
+    from lti_tool.services import admission as services
 
     spec = launches.spec(course="GIT-AK-1", user="pupil-1")
     real = services.record_launch
@@ -140,7 +140,7 @@ def test_other_database_errors_are_still_errors(app, launches, ordered, monkeypa
     """A constraint or a broken query is a bug, not an outage: no 503 that would hide it."""
     from sqlalchemy.exc import IntegrityError
 
-    from lti_tool import services
+    from lti_tool.services import admission as services
 
     def broken(*_args, **_kwargs):
         raise IntegrityError("INSERT INTO launches", {}, Exception("duplicate key"))
@@ -182,8 +182,7 @@ def test_a_connection_closed_by_the_server_is_replaced_before_use(app, launches,
 
 def test_login_with_redis_down_is_refused_with_503(config, app_factory, demo):
     app = app_factory({**config, "REDIS_URL": CLOSED_PORT_REDIS})
-    from lti_tool.sandbox import LaunchSpec, sandbox_deployment_id
-    from lti_tool.web.sandbox import get_platform
+    from lti_tool.sandbox import LaunchSpec, get_platform, sandbox_deployment_id
 
     query = get_platform(app).login_initiation(LaunchSpec(deployment_id=sandbox_deployment_id("SE-1490")))
     response = app.test_client().get("/lti/login", query_string=query, headers={"Sec-Fetch-Dest": "document"})

@@ -20,7 +20,7 @@ from lti_tool.services import grades, seats
 from lti_tool.services.delivery import record_review, submit
 
 from .catalog_factory import add_content, add_course
-from .test_grades import LINEITEMS, TOKEN_URL, drain, token_reply
+from .test_grades import LINEITEMS, TOKEN_URL, drain, token_reply, token_requests
 
 COL_A = "https://lms.example/api/lti/courses/7/line_items/41"
 COL_B = "https://lms.example/api/lti/courses/7/line_items/42"
@@ -191,7 +191,8 @@ def test_403_with_a_cached_token_takes_one_new_token_then_succeeds(app, launches
         mock.add(responses.POST, COL_A + "/scores", status=200)
         assert drain(app, client_).sent == 1
         auths = [c.request.headers["Authorization"] for c in mock.calls if "/scores" in c.request.url]
-    assert auths == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"] and client_.token_requests == 2
+        tokens = token_requests(mock)
+    assert auths == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"] and tokens == 2
 
 
 def test_403_with_a_new_token_is_a_dead_letter(app, launches, two_courses, client_):
@@ -201,7 +202,7 @@ def test_403_with_a_new_token_is_a_dead_letter(app, launches, two_courses, clien
         work(app, "p2", "link-a", two_courses["GIT-AK-1"]["assignment2"], "5")
         mock.replace(responses.POST, COL_A + "/scores", status=403)
         assert drain(app, client_).dead == 1
-    assert client_.token_requests == 2  # one new token tried, not more
+        assert token_requests(mock) == 2  # one new token tried, not more
 
 
 def test_retry_all_dead_never_resends_a_score_a_newer_one_replaced(app, runner, launches, two_courses, client_):

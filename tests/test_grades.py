@@ -78,6 +78,11 @@ def drain(app, client, now=None):
     return grades.drain(app.extensions[SESSIONMAKER_KEY], client, now=now)
 
 
+def token_requests(mock):
+    """New tokens asked of the faked token endpoint."""
+    return len([c for c in mock.calls if c.request.url == TOKEN_URL])
+
+
 def token_reply(mock, token="tok-1", expires_in=3600):
     mock.post(TOKEN_URL, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 
@@ -229,9 +234,8 @@ def test_a_thousand_scores_cost_one_token(app, launches, course, client_):
         mock.get(LINEITEMS, json=FOUND)
         mock.post(ITEM + "/scores", status=200)
         assert drain(app, client_).sent == 3
-        assert len([c for c in mock.calls if c.request.url == TOKEN_URL]) == 1
+        assert token_requests(mock) == 1
         assert len([c for c in mock.calls if c.request.url.startswith(LINEITEMS + "?")]) == 1  # remembered
-    assert client_.token_requests == 1
 
 
 def test_expiring_token_is_renewed(app, launches, course, client_):
@@ -245,7 +249,41 @@ def test_expiring_token_is_renewed(app, launches, course, client_):
         assert drain(app, client_).sent == 1
         hand_in_and_review(app, course, pupil="p1", assignment="assignment2", score="3")
         drain(app, client_)
-        assert client_.token_requests == 2  # the first token had less than a minute left: a new one
+        assert token_requests(mock) == 2  # the first token had less than a minute left: a new one
+
+
+def test_a_score_answered_with_text_is_sent_and_a_redirect_is_not(app, launches, course, client_):
+    """A platform's ``200 OK`` in plain text is a stored score (its status and answer kept on the row); a
+    redirect the guard does not follow (a POST is never replayed) is no success: a dead letter."""
+    launch(launches, "p1")
+    launch(launches, "p2")
+    launch(launches, "t1", role="instructor")
+    hand_in_and_review(app, course, pupil="p1")
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(TOKEN_URL, json={"access_token": "tok", "token_type": "Bearer"})  # no expires_in: an hour
+        mock.get(LINEITEMS, json=FOUND)
+        mock.post(ITEM + "/scores", status=200, body="OK", content_type="text/plain")
+        assert drain(app, client_).sent == 1
+        hand_in_and_review(app, course, pupil="p2")
+        mock.replace(responses.POST, ITEM + "/scores", status=302, headers={"Location": "https://lms.example/"})
+        assert drain(app, client_).dead == 1
+        assert token_requests(mock) == 1
+    with new_session(app) as session:
+        rows = [(i.status, i.platform_status, i.platform_response) for i in session.scalars(
+            select(OutboxItem).where(OutboxItem.status != "superseded").order_by(OutboxItem.id))]
+    assert rows == [("sent", 200, "OK"), ("dead", 302, "")]
+
+
+def test_a_token_answer_without_a_token_is_a_dead_letter(app, launches, course, client_):
+    launch(launches, "p1")
+    launch(launches, "t1", role="instructor")
+    hand_in_and_review(app, course)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(TOKEN_URL, json={"error_description": "nothing for you"})
+        assert drain(app, client_).dead == 1
+    with new_session(app) as session:
+        item = session.scalars(select(OutboxItem).where(OutboxItem.status == "dead")).one()
+    assert item.last_error == "token response without access_token" and "nothing for you" in item.platform_response
 
 
 def test_429_with_retry_after_then_sent(app, launches, course, client_):

@@ -77,18 +77,29 @@ def test_keys_cli_rotate_and_list(runner, client):
     assert runner.invoke(args=["keys", "purge"]).output.startswith("removed 0")
 
 
-def test_service_calls_sign_with_the_published_kid(tmp_path):
+def test_service_calls_sign_with_the_published_kid(app):
     """The client assertion of a service call (AGS, NRPS) names a kid the tool's JWKS publishes."""
-    from types import SimpleNamespace
+    from urllib.parse import parse_qs
 
+    import responses
+
+    from lti_tool.db import new_session
+    from lti_tool.lti import get_lti
     from lti_tool.lti.ags import ServiceClient
+    from lti_tool.models import Registration
 
-    store = KeyStore(tmp_path / "keys")
-    store.ensure()
-    registration = SimpleNamespace(client_id="c-1", token_audience=None, auth_token_url="https://lms.example/token")
-    assertion = ServiceClient(store)._assertion(registration)
+    store = get_lti(app).keys
+    with new_session(app) as session, responses.RequestsMock() as mock:
+        registration = Registration(name="c", issuer="https://lms.example", client_id="c-1",
+                                    auth_login_url="https://lms.example/auth",
+                                    auth_token_url="https://lms.example/token", jwks_url="https://lms.example/jwks")
+        session.add(registration)
+        session.flush()
+        mock.post("https://lms.example/token", json={"access_token": "t", "expires_in": 3600})
+        ServiceClient(store, policy=get_lti(app).outbound).connector(session, registration).get_access_token(["s"])
+        assertion = parse_qs(mock.calls[0].request.body)["client_assertion"][0]
     kid = jwt.get_unverified_header(assertion)["kid"]
     assert kid == store.current().kid
     key = next(k for k in store.jwks()["keys"] if k["kid"] == kid)
     claims = jwt.decode(assertion, jwt.PyJWK(key).key, algorithms=["RS256"], audience="https://lms.example/token")
-    assert claims["iss"] == claims["sub"] == "c-1"
+    assert claims["iss"] == claims["sub"] == "c-1" and claims["exp"] - claims["iat"] == 300 and claims["jti"]

@@ -101,7 +101,7 @@ def test_iat_and_exp_within_the_leeway_are_accepted(client, launches):
 def test_state_cookie_is_secure_partitioned_on_https(config, app_factory):
     from lti_tool.cli import prepare_demo
     from lti_tool.sandbox import LaunchSpec
-    from lti_tool.web.sandbox import get_platform
+    from lti_tool.sandbox import get_platform
 
     app = app_factory({**config, "BASE_URL": "https://tool.example"})
     prepare_demo(app, catalog=False)

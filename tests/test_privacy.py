@@ -17,7 +17,7 @@ from lti_tool.config import ConfigurationError, load_settings
 from lti_tool.db import get_engine, new_session
 from lti_tool.domain.claims import (CLAIM_AGS, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, MESSAGE_DATA_PRIVACY,
                                     SCOPE_LINEITEM, SCOPE_SCORE, parse_launch_claims)
-from lti_tool.lti.registration import ToolUrls, client_registration
+from lti_tool.lti.registration import ToolDynamicRegistration, ToolUrls
 from lti_tool.models import (AuditEntry, CourseRound, Launch, LessonProgress, LtiContext, MunicipalContact, Order,
                              OutboxItem, Registration, Review, RosterMember, Seat, Submission, WaitlistEntry)
 from lti_tool.services import privacy, seats
@@ -399,7 +399,8 @@ def test_data_privacy_message_type_is_accepted_without_a_resource_link():
 
 
 def test_registration_names_the_privacy_notice():
-    registration = client_registration({}, ToolUrls("https://kurser.example"))
+    registration = ToolDynamicRegistration(None, "", None, ToolUrls("https://kurser.example"),
+                                           timeout=1).lti_registration_data()
     assert registration["policy_uri"] == "https://kurser.example/privacy"
 
 

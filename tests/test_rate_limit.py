@@ -17,8 +17,7 @@ from sqlalchemy import create_engine, func, select
 
 from lti_tool.db import get_engine, new_session
 from lti_tool.models import Base, RateLimitCounter
-from lti_tool.rate_limit import Limit, RateLimiter, SqlCounter
-from lti_tool.web.rate_limits import get_limiter
+from lti_tool.rate_limit import Limit, RateLimiter, SqlCounter, get_limiter
 
 from .conftest import error_code
 

@@ -1,49 +1,50 @@
-"""LTI Advantage service calls: OAuth 2 client-credentials tokens (cached per registration and scopes),
-Assignment and Grade Services line items and scores, Names and Role Provisioning memberships."""
+"""Assignment and Grade Services on pylti1p3, and ``ServiceClient``: the tool's entry point to a platform's
+services (AGS here, NRPS in ``nrps``) through ``service_connector.DatabaseServiceConnector``.
+
+``ServiceClient(keys, timeout=..., policy=...)`` holds the guarded session; per database session and
+registration it makes the library's connector (``connector``), and on it the library's services
+(``assignments_grades``, ``names_roles``). Every failure is a ``ServiceError``.
+
+Overrides of the library (name: what, why):
+
+- ``AssignmentsGrades._add_url_path_ending``: ``<line item>/scores`` by URL parsing (``scores_url``): the
+  library cuts the URL at every ``?`` and drops a query's second ``?`` and all after it.
+- ``AssignmentsGrades.find_lineitem_of_link`` (added): the column of a resourceId and a resourceLinkId, asked of
+  the platform with both as filters and taken from its first page only when it is the placement's: the
+  library's ``find_lineitem*`` filter nothing on the platform and read every page; a platform that ignores the
+  filter may list another placement's column of the same assignment.
+- ``AssignmentsGrades.create_lineitem``: an answer without an id (or not a line item) is a ``ServiceError``
+  with the platform's answer, where the library returns a line item without id (or raises ``LtiException``);
+  so is a line-item scope no longer granted (a dead letter, as for a context without a line-item service).
+- ``AssignmentsGrades.post_score`` (added): ``put_grade`` of an outbox score (a dict, made the library's
+  ``Grade`` by ``grade_of``) answering the platform's response, whose status and text the outbox keeps (the
+  library returns the parsed body only).
+"""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
+import typing as t
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import jwt
+from pylti1p3.assignments_grades import AssignmentsGradesService, TAssignmentsGradersData
+from pylti1p3.exception import LtiException
+from pylti1p3.grade import Grade
+from pylti1p3.lineitem import LineItem
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import outbound
-from ..models import Registration, ServiceToken
+from ..models import Registration
 from .keys import KeyStore
-from .platform_keys import USER_AGENT
+from .nrps import NamesRoles
+from .service_connector import ANSWER_KEPT, DatabaseServiceConnector, ServiceError, ServiceSession
+from .tool_config import ToolRegistration
 
-MEDIA_LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"
-MEDIA_LINEITEMS = "application/vnd.ims.lis.v2.lineitemcontainer+json"
-MEDIA_SCORE = "application/vnd.ims.lis.v1.score+json"
-MEDIA_MEMBERSHIPS = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
-TOKEN_MARGIN = timedelta(seconds=60)  # a token is renewed this long before it expires
-SERVICE_MAX_BYTES = 8 * 1024 * 1024  # one answer of a platform's service (a roster page of a large course)
-
-
-class ServiceError(Exception):
-    """A platform call failed: ``status`` is None for no answer (timeout, connection error, or an address the
-    outbound guard refused)."""
-
-    def __init__(self, message: str, status: int | None = None, body: str = "", retry_after: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
-
-
-def scores_url(lineitem_url: str) -> str:
-    """``<lineitem>/scores`` built by URL parsing: a line-item URL may carry a query string."""
-    parts = urlsplit(lineitem_url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
+__all__ = ["AssignmentsGrades", "ServiceClient", "ServiceError", "grade_of", "lookup_registration", "scores_url",
+           "with_query"]
 
 
 def with_query(url: str, **params: str) -> str:
@@ -52,131 +53,68 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-@dataclass
-class ServiceClient:
-    """Calls the platforms' services through the outbound guard: ``policy`` is the app's
-    (``get_lti().outbound``); without one, ``outbound.STRICT``."""
+_GRADE_FIELDS: dict[str, Callable[[Grade, Any], Grade]] = {
+    "userId": Grade.set_user_id, "scoreGiven": Grade.set_score_given, "scoreMaximum": Grade.set_score_maximum,
+    "activityProgress": Grade.set_activity_progress, "gradingProgress": Grade.set_grading_progress,
+    "timestamp": Grade.set_timestamp, "comment": Grade.set_comment}
+_SUBMISSION_FIELDS: dict[str, Callable[[Grade, Any], Grade]] = {
+    "startedAt": Grade.set_started_at, "submittedAt": Grade.set_submitted_at}
 
-    keys: KeyStore
-    timeout: float = 10.0
-    http: outbound.OutboundSession | None = None
-    token_requests: int = 0  # new tokens asked for; grades.deliver reads it to know a token came from the cache
-    policy: outbound.OutboundPolicy | None = None
 
-    def __post_init__(self) -> None:
-        if self.http is None:
-            self.http = outbound.session(self.policy)
-        self.http.headers["User-Agent"] = USER_AGENT  # Canvas requires one on service calls
+def grade_of(score: Mapping[str, Any]) -> Grade:
+    """An outbox score as the library's ``Grade``; what it does not model goes as extra claims."""
+    grade, extra = Grade(), {}
+    for name, value in score.items():
+        submission = value if name == "submission" and isinstance(value, Mapping) else None
+        if name in _GRADE_FIELDS and value is not None:
+            _GRADE_FIELDS[name](grade, value)
+        elif submission is not None and set(submission) <= set(_SUBMISSION_FIELDS):
+            for field, moment in submission.items():
+                if moment is not None:
+                    _SUBMISSION_FIELDS[field](grade, moment)
+        elif value is not None:
+            extra[name] = value
+    if extra:
+        grade.set_extra_claims(extra)
+    return grade
 
-    def _session(self) -> outbound.OutboundSession:
-        assert self.http is not None  # made in __post_init__
-        return self.http
 
-    # -- tokens -----------------------------------------------------------------------------------------
-    def _assertion(self, registration: Registration) -> str:
-        key = self.keys.current()
-        now = int(time.time())
-        claims = {"iss": registration.client_id, "sub": registration.client_id,
-                  "aud": registration.token_audience or registration.auth_token_url,
-                  "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
-        return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
+class AssignmentsGrades(AssignmentsGradesService):
+    """The library's AGS for one context (its line-item container and the scopes of its token)."""
 
-    def token(self, session: Session, registration: Registration, scopes: list[str]) -> str:
-        """An access token for exactly these scopes: from the cache while it has a minute left, else new."""
-        scope = " ".join(sorted(set(scopes)))
-        now = datetime.now(timezone.utc)
-        cached = session.get(ServiceToken, (registration.id, scope))
-        if cached is not None and cached.expires_at - TOKEN_MARGIN > now:
-            return cached.access_token
-        self.token_requests += 1
-        try:
-            response = self._session().post(registration.auth_token_url, data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self._assertion(registration), "scope": scope}, timeout=self.timeout,
-                max_bytes=SERVICE_MAX_BYTES)
-        except outbound.OutboundError as exc:
-            raise ServiceError(f"token request failed: {exc.reason}") from exc
-        if response.status_code != 200:
-            raise ServiceError(f"token request answered {response.status_code}", response.status_code,
-                               response.text[:2000], response.headers.get("Retry-After"))
-        try:
-            body = response.json()
-            access_token = str(body["access_token"])
-            lifetime = int(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ServiceError(
-                "token response without access_token", response.status_code, response.text[:2000]
-            ) from exc
-        expires = now + timedelta(seconds=lifetime)
-        if cached is None:
-            try:
-                with session.begin_nested():
-                    session.add(
-                        ServiceToken(
-                            registration_id=registration.id, scopes=scope, access_token=access_token, expires_at=expires
-                        )
-                    )
-            except IntegrityError:
-                cached = session.get(ServiceToken, (registration.id, scope), populate_existing=True)
-        if cached is not None:
-            cached.access_token, cached.expires_at = access_token, expires
-        session.flush()
-        return access_token
+    def __init__(self, connector: DatabaseServiceConnector, service_data: TAssignmentsGradersData) -> None:
+        super().__init__(connector, service_data)
+        self.connector = connector
 
-    def forget_token(self, session: Session, registration: Registration, scopes: list[str]) -> None:
-        cached = session.get(ServiceToken, (registration.id, " ".join(sorted(set(scopes)))))
-        if cached is not None:
-            session.delete(cached)
-            session.flush()
+    @staticmethod
+    def _add_url_path_ending(url: str, url_path_ending: str) -> str:
+        """By URL parsing, the query kept whole: the library splits at every ``?``."""
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{url_path_ending}"))
 
-    # -- calls ------------------------------------------------------------------------------------------
-    def call(
-        self,
-        method: str,
-        url: str,
-        token: str,
-        *,
-        accept: str | None = None,
-        content_type: str | None = None,
-        json_body: dict[str, Any] | None = None,
-    ) -> outbound.Response:
-        headers = {"Authorization": f"Bearer {token}"}
-        if accept:
-            headers["Accept"] = accept
-        if content_type:
-            headers["Content-Type"] = content_type
-        try:
-            data = json.dumps(json_body) if json_body is not None else None
-            response = self._session().request(
-                method, url, headers=headers, data=data, timeout=self.timeout, max_bytes=SERVICE_MAX_BYTES
-            )
-        except outbound.OutboundError as exc:
-            raise ServiceError(f"{method} {url}: {exc.reason}") from exc
-        if not 200 <= response.status_code < 300:
-            raise ServiceError(
-                f"{method} {url} answered {response.status_code}",
-                response.status_code,
-                response.text[:2000],
-                response.headers.get("Retry-After"),
-            )
-        return response
+    def _no_lineitem_scope(self) -> ServiceError:
+        return ServiceError("the platform no longer grants the line-item scope for the context", status=400,
+                            body="no line item")
 
-    def find_lineitem(
-        self, token: str, lineitems_url: str, resource_id: str, resource_link_id: str | None = None
-    ) -> str | None:
-        """A column with this resourceId (and, when given, this resourceLinkId: a platform that ignores the
-        filter may list another placement's column, or an unattached one, of the same assignment: never
-        taken)."""
+    def _unusable(self, message: str) -> ServiceError:
+        response = self.connector.http.last_response
+        return ServiceError(message, response.status_code if response is not None else None,
+                            response.text[:ANSWER_KEPT] if response is not None else "")
+
+    def find_lineitem_of_link(self, resource_id: str, resource_link_id: str | None = None) -> str | None:
+        """The id of a column with this resourceId (and, when given, this resourceLinkId: a platform that
+        ignores the filter may list another placement's column, or an unattached one, of the same assignment:
+        never taken). Filtered by the platform, first page only."""
+        if not self.can_read_lineitem():
+            raise self._no_lineitem_scope()
         params = {"resource_id": resource_id}
         if resource_link_id:
             params["resource_link_id"] = resource_link_id
-        response = self.call("GET", with_query(lineitems_url, **params), token, accept=MEDIA_LINEITEMS)
         try:
-            items = response.json()
-        except ValueError:
+            items, _next = self.get_lineitems_page(with_query(self._service_data["lineitems"], **params))
+        except LtiException:  # an answer that is not a list of columns: none found
             return None
-        for item in items if isinstance(items, list) else []:
+        for item in items:
             if not (isinstance(item, dict) and item.get("resourceId") == resource_id and item.get("id")):
                 continue
             if resource_link_id and item.get("resourceLinkId") != resource_link_id:
@@ -184,46 +122,67 @@ class ServiceClient:
             return str(item["id"])
         return None
 
-    def create_lineitem(
-        self,
-        token: str,
-        lineitems_url: str,
-        *,
-        label: str,
-        score_maximum: float,
-        resource_id: str,
-        tag: str,
-        resource_link_id: str | None = None,
-        start: str | None = None,
-        end: str | None = None,
-    ) -> str:
-        body = {"label": label, "scoreMaximum": score_maximum, "resourceId": resource_id, "tag": tag}
-        if resource_link_id:
-            body["resourceLinkId"] = resource_link_id
-        if start:
-            body["startDateTime"] = start
-        if end:
-            body["endDateTime"] = end
-        response = self.call(
-            "POST", lineitems_url, token, accept=MEDIA_LINEITEM, content_type=MEDIA_LINEITEM, json_body=body
-        )
+    def create_lineitem(self, new_lineitem: LineItem) -> LineItem:
+        """The library's; an answer without an id is a ``ServiceError`` with the answer."""
+        if not self.can_create_lineitem():
+            raise self._no_lineitem_scope()
         try:
-            return str(response.json()["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ServiceError("line item created without an id", response.status_code, response.text[:2000]) from exc
+            created = super().create_lineitem(new_lineitem)
+        except LtiException as exc:  # an answer that is not a line item
+            raise self._unusable("line item created without an id") from exc
+        if not created.get_id():
+            raise self._unusable("line item created without an id")
+        return created
 
-    def post_score(self, token: str, lineitem_url: str, score: dict[str, Any]) -> outbound.Response:
-        return self.call("POST", scores_url(lineitem_url), token, content_type=MEDIA_SCORE, json_body=score)
-
-    def memberships_page(self, token: str, url: str) -> tuple[dict[str, Any], dict[str, str]]:
-        """One page of a roster and its Link relations (``next``, ``differences``), URLs kept exactly."""
-        response = self.call("GET", url, token, accept=MEDIA_MEMBERSHIPS)
+    def post_score(self, lineitem_url: str, score: Mapping[str, Any]) -> outbound.Response:
+        """``put_grade`` of an outbox score to the column ``lineitem_url``; the platform's response."""
         try:
-            body = response.json()
-        except ValueError as exc:
-            raise ServiceError("roster is not JSON", response.status_code, response.text[:2000]) from exc
-        links = {rel: link["url"] for rel, link in response.links.items() if "url" in link}
-        return body, links
+            grade = grade_of(score)
+        except LtiException as exc:  # a score the library does not accept (a negative one)
+            raise ServiceError(f"score not sent: {exc}", status=400, body=str(exc)) from exc
+        self.put_grade(grade, LineItem({"id": lineitem_url}))
+        response = self.connector.http.last_response
+        assert response is not None  # put_grade made the request
+        return response
+
+
+def scores_url(lineitem_url: str) -> str:
+    """``<lineitem>/scores``, a query string of the line-item URL kept."""
+    return AssignmentsGrades._add_url_path_ending(lineitem_url, "scores")
+
+
+@dataclass
+class ServiceClient:
+    """Calls the platforms' services through the outbound guard: ``policy`` is the app's
+    (``get_lti().outbound``); without one, ``outbound.STRICT``. ``http`` (made when not given) is its guarded
+    session; like any ``requests`` session, one thread at a time."""
+
+    keys: KeyStore
+    timeout: float = 10.0
+    http: ServiceSession | None = None
+    policy: outbound.OutboundPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if self.http is None:
+            self.http = ServiceSession(self.policy, timeout=self.timeout)
+
+    def connector(self, session: Session, registration: Registration) -> DatabaseServiceConnector:
+        """The library's connector for ``registration``, its tokens in ``session``."""
+        assert self.http is not None  # made in __post_init__
+        return DatabaseServiceConnector(session, ToolRegistration.of(registration, self.keys.current()), self.http)
+
+    @staticmethod
+    def assignments_grades(connector: DatabaseServiceConnector, scopes: t.Sequence[str],
+                           lineitems_url: str | None = None) -> AssignmentsGrades:
+        """AGS for a context: its token asks for exactly ``scopes``."""
+        data: dict[str, Any] = {"scope": list(scopes)}
+        if lineitems_url:
+            data["lineitems"] = lineitems_url
+        return AssignmentsGrades(connector, t.cast(TAssignmentsGradersData, data))
+
+    @staticmethod
+    def names_roles(connector: DatabaseServiceConnector, memberships_url: str) -> NamesRoles:
+        return NamesRoles(connector, memberships_url)
 
 
 def lookup_registration(session: Session, registration_id: int) -> Registration:

@@ -8,9 +8,9 @@ Layout of the keys directory::
     .lock         the file lock writers take (``ensure``, ``rotate``, ``purge``), so many processes may share it
 
 The current key signs, with its kid in the JWT header: the client assertions of the AGS/NRPS token requests
-(``ags``) and the deep-linking responses (``deep_linking``). A retired key stays published for the grace period
-(``KEY_GRACE_DAYS``) so that what it signed can still be verified, and is deleted by the next rotation (or
-``flask keys purge``) once the grace period is over.
+(``service_connector``) and the deep-linking responses (``deep_linking``). A retired key stays published for
+the grace period (``KEY_GRACE_DAYS``) so that what it signed can still be verified, and is deleted by the next
+rotation (or ``flask keys purge``) once the grace period is over.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
+
+from .. import clock
 
 STATE_FILE = "keys.json"
 LOCK_FILE = ".lock"
@@ -102,7 +104,7 @@ class KeyStore:
 
     def published(self, now: datetime | None = None) -> list[ToolKey]:
         """The current key and every retired key still inside its grace period."""
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         state = self._read_state()
         keys = [self.current()] if state.get("current") else []
         for kid, retired in sorted(state.get("retired", {}).items()):
@@ -154,7 +156,7 @@ class KeyStore:
 
         Returns the new key and the kids deleted because their grace period was over.
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         with self._locked():
             state = self._read_state()
             retired = dict(state.get("retired", {}))
@@ -170,7 +172,7 @@ class KeyStore:
     def purge(self, now: datetime | None = None) -> list[str]:
         """Delete retired keys whose grace period is over."""
         with self._locked():
-            return self._purge_locked(now or datetime.now(timezone.utc))
+            return self._purge_locked(now or clock.now())
 
     def _purge_locked(self, now: datetime) -> list[str]:
         state = self._read_state()

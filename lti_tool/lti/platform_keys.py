@@ -28,7 +28,7 @@ from sqlalchemy import Table, case, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import outbound
+from .. import clock, outbound
 from ..domain.errors import LaunchError
 from ..models import PlatformKeySet, RateLimitCounter
 
@@ -87,7 +87,7 @@ class PlatformKeys:
         self._lock = threading.Lock()
 
     def _fetch(self, session: Session, url: str, cached: PlatformKeySet | None) -> PlatformKeySet:
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         headers = {"Accept": "application/json"}
         if cached is not None and cached.etag:
             headers["If-None-Match"] = cached.etag
@@ -125,7 +125,7 @@ class PlatformKeys:
     def get_key(self, session: Session, url: str, kid: str) -> Any:
         """The public key for ``kid`` at ``url``: from the cache while it is fresh; otherwise, or when
         the kid is unknown, fetched again (once)."""
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         remembered = self._remembered.get(url)
         if remembered is not None and remembered.expires_at > now:
             key = remembered.parsed.get(kid)

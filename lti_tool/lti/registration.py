@@ -5,11 +5,11 @@ The new registration stays pending until national staff approve it."""
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pylti1p3.dynamic_registration import DynamicRegistration
 from sqlalchemy.orm import Session
 
 from ..domain.claims import (MESSAGE_DATA_PRIVACY, MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK, SCOPE_LINEITEM,
@@ -69,8 +69,11 @@ def fetch_platform_configuration(url: str, token: str | None, *, timeout: float,
     # One code, whatever went wrong (an address the outbound guard refuses, no answer, another status, not
     # JSON): the page must not tell whether some address answered. The detail goes to the log.
     try:
-        with _client(http, policy) as client:
-            response = client.get(url, headers=headers, timeout=timeout)
+        if http is not None:
+            response = http.get(url, headers=headers, timeout=timeout)
+        else:
+            with outbound.session(policy) as client:
+                response = client.get(url, headers=headers, timeout=timeout)
     except outbound.OutboundError as exc:
         raise RegistrationError(f"cannot fetch the configuration: {exc}",
                                 code="registration_config_unavailable") from exc
@@ -148,43 +151,6 @@ def check_platform_configuration(url: str, config: Any, *, allow_http: bool = Fa
         _origin(config.get(name), name, allow_http=allow_http, invalid_code="registration_config_invalid")
 
 
-def client_registration(config: dict[str, Any], urls: ToolUrls) -> dict[str, Any]:
-    """The registration request: what we are and what we need, nothing more (no names or e-mail)."""
-    supported = config.get("scopes_supported")
-    scopes = [s for s in SCOPES if not isinstance(supported, list) or s in supported]
-    claims_supported = config.get("claims_supported")
-    claims = [c for c in ("iss", "sub", "locale") if not isinstance(claims_supported, list) or c in claims_supported]
-    return {
-        "application_type": "web",
-        "response_types": ["id_token"],
-        "grant_types": ["implicit", "client_credentials"],
-        "initiate_login_uri": urls.login,
-        "redirect_uris": [urls.launch],
-        "client_name": TOOL_NAME,
-        "jwks_uri": urls.jwks,
-        "policy_uri": urls.privacy,
-        "token_endpoint_auth_method": "private_key_jwt",
-        "scope": " ".join(scopes),
-        TOOL_CONFIGURATION: {
-            "domain": urls.domain,
-            "description": TOOL_DESCRIPTION,
-            "target_link_uri": urls.launch,
-            "claims": claims,
-            "messages": [
-                {"type": MESSAGE_RESOURCE_LINK, "target_link_uri": urls.launch},
-                {"type": MESSAGE_DEEP_LINKING, "target_link_uri": urls.launch, "label": TOOL_NAME},
-                {"type": MESSAGE_DATA_PRIVACY, "target_link_uri": urls.launch},
-            ],
-        },
-    }
-
-
-def _client(http: outbound.OutboundSession | None,
-            policy: outbound.OutboundPolicy | None) -> AbstractContextManager[outbound.OutboundSession]:
-    """The caller's guarded session, or one of our own (closed afterwards) with ``policy``."""
-    return nullcontext(http) if http is not None else outbound.session(policy)
-
-
 def _errors_of(response: outbound.Response) -> str:
     """Canvas answers a refused registration with 422 and ``{"errors": [...]}``; others with
     ``error``/``error_description``."""
@@ -203,30 +169,6 @@ def _errors_of(response: outbound.Response) -> str:
     if isinstance(body, dict) and (body.get("error") or body.get("error_description")):
         return " ".join(str(body.get(k)) for k in ("error", "error_description") if body.get(k))
     return response.text[:500]
-
-
-def register_with_platform(config: dict[str, Any], token: str | None, urls: ToolUrls, *, timeout: float,
-                           http: outbound.OutboundSession | None = None,
-                           policy: outbound.OutboundPolicy | None = None) -> dict[str, Any]:
-    headers = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": USER_AGENT}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        with _client(http, policy) as client:
-            response = client.post(config["registration_endpoint"], json=client_registration(config, urls),
-                                   headers=headers, timeout=timeout)
-    except outbound.OutboundError as exc:
-        raise RegistrationError(f"registration request failed: {exc}", code="registration_refused") from exc
-    if response.status_code not in (200, 201):
-        raise RegistrationError(f"the platform refused the registration ({response.status_code}): "
-                                f"{_errors_of(response)}", code="registration_refused")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise RegistrationError("the platform's answer is not JSON", code="registration_refused") from exc
-    if not isinstance(body, dict) or not body.get("client_id"):
-        raise RegistrationError("the platform's answer has no client_id", code="registration_refused")
-    return body
 
 
 @dataclass(frozen=True)
@@ -275,3 +217,118 @@ def store_registration(session: Session, config: dict[str, Any], answer: dict[st
         deployment_id = None
     session.flush()
     return Registered(registration, deployment_id, product)
+
+
+class ToolDynamicRegistration(DynamicRegistration):
+    """pylti1p3next's dynamic registration (``register()``: fetch the platform's configuration, post the tool's
+    registration, complete it). Overrides, each because the library falls short for this tool:
+
+    - ``get_request_session``: every request through the outbound guard (https, no private addresses, a
+      deadline), not a bare ``requests.Session``;
+    - ``get_openid_configuration``: the configuration URL must be at its issuer and the configuration checked
+      (:func:`fetch_platform_configuration`), with one neutral code whatever went wrong;
+    - ``lti_registration_data``: the library's request plus the privacy notice (``policy_uri``), only the
+      scopes and claims the platform supports, and no logo;
+    - ``register``: the same flow, but an answer without the tool configuration (Brightspace) is accepted and
+      the platform's refusal (Canvas's 422 ``errors`` list, ``error_description``) becomes
+      ``registration_refused``;
+    - ``complete_registration``: a new pending registration for national staff (:func:`store_registration`).
+    """
+
+    client_name = TOOL_NAME
+    description = TOOL_DESCRIPTION
+
+    def __init__(self, session: Session, url: str, token: str | None, urls: ToolUrls, *, timeout: float,
+                 policy: outbound.OutboundPolicy | None = None, allow_http: bool = False):
+        self.session = session
+        self.url = url
+        self.token = token
+        self.urls = urls
+        self.timeout = timeout
+        self.policy = policy
+        self.allow_http = allow_http
+        self.configuration: dict[str, Any] = {}
+
+    def get_request_session(self) -> outbound.OutboundSession:
+        http = outbound.session(self.policy)
+        http.headers["User-Agent"] = USER_AGENT
+        return http
+
+    def get_openid_configuration_endpoint(self) -> str:
+        return self.url
+
+    def get_registration_token(self) -> str | None:  # type: ignore[override]
+        return self.token or None
+
+    def get_openid_configuration(self) -> dict[str, Any]:
+        with self.get_request_session() as http:
+            self.configuration = fetch_platform_configuration(self.url, self.token, timeout=self.timeout, http=http,
+                                                              allow_http=self.allow_http)
+        return self.configuration
+
+    def get_initiate_login_uri(self) -> str:
+        return self.urls.login
+
+    def get_jwks_uri(self) -> str:
+        return self.urls.jwks
+
+    def get_redirect_uris(self) -> list[str]:
+        return [self.urls.launch]
+
+    def get_target_link_uri(self) -> str:
+        return self.urls.launch
+
+    def get_domain(self) -> str:
+        return self.urls.domain
+
+    def get_scopes(self) -> list[str]:
+        supported = self.configuration.get("scopes_supported")
+        return [s for s in SCOPES if not isinstance(supported, list) or s in supported]
+
+    def get_claims(self) -> list[str]:
+        supported = self.configuration.get("claims_supported")
+        return [c for c in ("iss", "sub", "locale") if not isinstance(supported, list) or c in supported]
+
+    def get_messages(self) -> list[dict[str, str]]:
+        return [{"type": MESSAGE_RESOURCE_LINK, "target_link_uri": self.urls.launch},
+                {"type": MESSAGE_DEEP_LINKING, "target_link_uri": self.urls.launch, "label": TOOL_NAME},
+                {"type": MESSAGE_DATA_PRIVACY, "target_link_uri": self.urls.launch}]
+
+    def lti_registration_data(self) -> dict[str, Any]:
+        """What we are and what we need, nothing more (no names or e-mail)."""
+        data = {name: value for name, value in super().lti_registration_data().items() if name != "logo_uri"}
+        data["policy_uri"] = self.urls.privacy
+        return data
+
+    def get_logo_uri(self) -> str:
+        return ""
+
+    def register(self) -> Registered:  # type: ignore[override]
+        """The library's flow (configuration, registration request, completion) with the tool's error codes.
+        Not the library's ``register``: it asserts that the platform's answer repeats the tool configuration,
+        which Brightspace's does not, and it raises on a refusal instead of reading the platform's reasons."""
+        configuration = self.get_openid_configuration()
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        token = self.get_registration_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            with self.get_request_session() as http:
+                response = http.post(configuration["registration_endpoint"], json=self.lti_registration_data(),
+                                     headers=headers, timeout=self.timeout)
+        except outbound.OutboundError as exc:
+            raise RegistrationError(f"registration request failed: {exc}", code="registration_refused") from exc
+        if response.status_code not in (200, 201):
+            raise RegistrationError(f"the platform refused the registration ({response.status_code}): "
+                                    f"{_errors_of(response)}", code="registration_refused")
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise RegistrationError("the platform's answer is not JSON", code="registration_refused") from exc
+        return self.complete_registration(configuration, answer)
+
+    def complete_registration(self, openid_configuration: dict[str, Any],
+                              openid_registration: dict[str, Any]) -> Registered:
+        if not isinstance(openid_registration, dict) or not openid_registration.get("client_id"):
+            raise RegistrationError("the platform's answer has no client_id", code="registration_refused")
+        return store_registration(self.session, openid_configuration, openid_registration)

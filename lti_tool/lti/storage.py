@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Any, Callable, ParamSpec, Protocol, TypeVar, cast
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
+from ..clock import now
 from ..domain.errors import DomainError
 from ..models import LoginState
 
@@ -72,7 +73,7 @@ class LoginStore(Protocol):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return now()
 
 
 class SqlLoginStore:

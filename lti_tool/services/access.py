@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..models import Launch, Submission
-from . import NotFoundError
+from .errors import NotFoundError
 
 CONTEXT_MISSING = "context_missing"
 # What a teacher's launch must prove, all of it, to see any pupil's work.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
@@ -14,12 +14,13 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..domain.claims import ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, Assignment, Course, CourseModule,
                       Launch, Lesson, LessonProgress, Review, Seat, Submission)
 from ..uploads import UploadStore, download_name
-from . import NotFoundError
+from .errors import NotFoundError
 # Who may see whose work is decided in .access; ForbiddenError stays importable from here.
 from .access import (ForbiddenError, Viewer, check_submission, classroom_launches, require_classroom,
                      visible_submissions)
@@ -284,7 +285,7 @@ def submit(
         submission.text = None
     submission.status = SUBMISSION_SUBMITTED
     submission.attempts = (submission.attempts or 0) + 1
-    submission.submitted_at = datetime.now(timezone.utc)
+    submission.submitted_at = clock.now()
     submission.resource_link_id = launch.resource_link_id or submission.resource_link_id  # its placement
     session.add(submission)
     session.flush()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
+from pylti1p3.lineitem import LineItem as Column
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -22,7 +23,7 @@ from ..domain import retry
 from ..domain.calendar import time_zone
 from ..domain.claims import ROLE_LEARNER, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_SCORE, normalise_locale
 from ..domain.gradebook import column_label, column_language, total_progress
-from ..lti.ags import ServiceClient, ServiceError, lookup_registration
+from ..lti.ags import AssignmentsGrades, ServiceClient, ServiceError, lookup_registration
 from ..metrics import OutboxStats
 from ..models import (GRADES_COURSE_TOTAL, GRADES_PER_ASSIGNMENT, OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING,
                       OUTBOX_SENT, OUTBOX_SUPERSEDED, SUBMISSION_REVIEWED, Assignment, Course, CourseModule,
@@ -444,8 +445,7 @@ def _round_bounds(session: Session, context: LtiContext, item: OutboxItem) -> di
 
 def _lineitem_url(
     session: Session,
-    client: ServiceClient,
-    token: str,
+    ags: AssignmentsGrades,
     item: OutboxItem,
     context: LtiContext,
     placement: GradePlacement,
@@ -477,25 +477,23 @@ def _lineitem_url(
         )
     assignment = session.get(Assignment, item.assignment_id)
     resource_id = f"{placement.course_code}:{assignment.key}"
-    url = client.find_lineitem(
-        token, context.ags_lineitems_url, resource_id, resource_link_id=placement.resource_link_id
-    )
+    url = ags.find_lineitem_of_link(resource_id, placement.resource_link_id)
     if url is None:
         course = session.get(Course, placement.course_code)
         ordered = [a.id for a in _course_assignments(session, placement.course_code)]
         number = ordered.index(assignment.id) + 1 if assignment.id in ordered else assignment.position
-        bounds = _round_bounds(session, context, item)
-        url = client.create_lineitem(
-            token,
-            context.ags_lineitems_url,
-            label=column_label(placement.language, course.title if course else None, number, assignment.title),
-            score_maximum=float(assignment.max_score),
-            resource_id=resource_id,
-            tag=TAG,
-            resource_link_id=placement.resource_link_id,
-            start=bounds.get("start"),
-            end=bounds.get("end"),
+        column = (
+            Column()
+            .set_label(column_label(placement.language, course.title if course else None, number, assignment.title))
+            .set_score_maximum(float(assignment.max_score))
+            .set_resource_id(resource_id)
+            .set_tag(TAG)
+            .set_resource_link_id(placement.resource_link_id)
         )
+        bounds = _round_bounds(session, context, item)
+        if bounds:
+            column.set_start_date_time(bounds["start"]).set_end_date_time(bounds["end"])
+        url = ags.create_lineitem(column).get_id()
     try:
         with session.begin_nested():
             session.add(
@@ -535,15 +533,16 @@ def deliver(session: Session, client: ServiceClient, item_id: int, now: datetime
     context = session.get(LtiContext, item.context_pk)
     # One token for everything the worker does in this context: a thousand scores, one token request.
     scopes = sorted({s for s in (context.ags_scopes or []) if s in GRADE_SCOPES} | {SCOPE_SCORE})
+    connector = client.connector(session, registration)
+    ags = client.assignments_grades(connector, scopes, context.ags_lineitems_url)
     refreshed = False
     item.attempts += 1
     while True:
-        requests_before = client.token_requests
         try:
-            token = client.token(session, registration, scopes)
+            connector.get_access_token(scopes)
         except ServiceError as error:
             return _failed(session, item, error, retry.classify(error.status), now)
-        cached = client.token_requests == requests_before
+        cached = not connector.fresh
         try:
             old_row = item.placement_id is None
             placement = _placement_of_item(session, item, context)
@@ -551,20 +550,20 @@ def deliver(session: Session, client: ServiceClient, item_id: int, now: datetime
                 # A row written before placements were recorded, overtaken by a newer score for its column.
                 item.status, item.locked_until = OUTBOX_SUPERSEDED, None
                 return "retried"
-            url = _lineitem_url(session, client, token, item, context, placement)
-            response = client.post_score(token, url, item.payload)
+            url = _lineitem_url(session, ags, item, context, placement)
+            response = ags.post_score(url, item.payload)
             status, text = response.status_code, response.text[:2000]
         except ServiceError as error:
             # An expired or revoked token: platforms answer 401, some (Open edX) 403. The token is dropped
             # and the call made once more with a new one; only then is a 403 the platform's final word.
             if not refreshed and (error.status == 401 or (error.status == 403 and cached)):
                 refreshed = True
-                client.forget_token(session, registration, scopes)
+                connector.forget(scopes)
                 continue
             if not _already_stored(item, error):
                 action = retry.classify(error.status)
                 if action == retry.REFRESH_TOKEN:
-                    client.forget_token(session, registration, scopes)
+                    connector.forget(scopes)
                 return _failed(session, item, error, action, now)
             status, text = error.status, error.body[:2000]
         item.status, item.sent_at, item.locked_until = OUTBOX_SENT, now or _now(), None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .. import services as launch_records  # admission and the launch record (the fault tests patch them)
+from . import admission as launch_records  # admission and the launch record (the fault tests patch them)
 from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER, ROLE_OTHER, may_place_courses
 from ..domain.errors import DomainError
 from ..domain.seats import SeatRefusedError

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from ..domain.claims import may_place_courses
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..lti.deep_linking import RESOURCE_LINK, build_response, resource_link_item
+from ..lti.deep_linking import RESOURCE_LINK, CourseLink, build_response, resource_link_item
 from ..lti.keys import KeyStore
+from ..lti.tool_config import DatabaseToolConf
 from ..models import (COURSE_ACTIVE, ROUND_OPEN, ROUND_RUNNING, Course, CourseRound, Deployment, Launch, Order,
                       Registration)
 from .grades import course_maximum
@@ -63,7 +64,7 @@ def pick_offers(offers: list[Offer], chosen: Collection[int], settings: dict) ->
 
 
 def placement_items(session: Session, picked: list[Offer], settings: dict, *, locale: str,
-                    launch_url: str) -> list[dict]:
+                    launch_url: str) -> list[CourseLink]:
     """The ``ltiResourceLink`` items for the picked offers: title and summary in the page's language, the
     course and round as custom parameters, and (unless the platform declines) a gradebook column for the
     course total."""
@@ -80,9 +81,9 @@ def placement_items(session: Session, picked: list[Offer], settings: dict, *, lo
     return items
 
 
-def placement_response(session: Session, keys: KeyStore, launch: Launch, items: list[dict]) -> str:
+def placement_response(session: Session, keys: KeyStore, launch: Launch, items: list[CourseLink]) -> str:
     """The signed ``LtiDeepLinkingResponse`` (a JWT) for the launch's platform and deployment."""
     registration = session.get(Registration, launch.registration_id)
     deployment = session.get(Deployment, launch.deployment_pk)
-    return build_response(keys, client_id=registration.client_id, issuer=registration.issuer,
+    return build_response(DatabaseToolConf(session, keys).registration(registration),
                           deployment_id=deployment.deployment_id, settings=launch.deep_linking, items=items)

@@ -24,12 +24,14 @@ from sqlalchemy import and_, delete, exists, func, inspect, or_, select, union, 
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column, table
 
+from .. import clock
 from ..domain.calendar import national_date
 from ..domain.errors import DomainError
 from ..models import (OUTBOX_DEAD, OUTBOX_SENT, OUTBOX_SUPERSEDED, SEAT_ACTIVE, WAITING, Assignment, AuditEntry,
                       CourseModule, CourseRound, Launch, Lesson, LessonProgress, LtiContext, MunicipalContact, Order,
                       OutboxItem, Registration, Review, RosterMember, Seat, Submission, WaitlistEntry)
-from . import NotFoundError, find_registration
+from .errors import NotFoundError
+from .platforms import find_registration
 
 ANONYMOUS_PREFIX = "anonymous:"
 # Audit actions for staff opening a pupil's work; the purge removes them after the retention period.
@@ -40,10 +42,6 @@ ACCESS_FILE = "pupil_work.file"
 ACCESS_EXPORT = "pupil_work.export"
 ACTION_ERASE = "privacy.erase"
 ACTION_PURGE = "privacy.purge"
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def anonymous_marker() -> str:
@@ -237,7 +235,7 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
 
     document = {
         "format": "kulturskola-lti-tool/pupil-export/1",
-        "exported_at": _iso(_now()),
+        "exported_at": _iso(clock.now()),
         "pupil": {"sub": sub, "registration": {"id": reg, "name": registration.name, "issuer": registration.issuer,
                                                "client_id": registration.client_id},
                   "audit_pseudonym": pseudonym},
@@ -370,7 +368,7 @@ def count_pupil_data(session: Session, pupil: Pupil) -> ErasureReport:
 
 
 def _active_seats(session: Session, pupil: Pupil) -> int:
-    today = national_date(_now())  # a round has ended when its last day is over in Sweden and Norway
+    today = national_date(clock.now())  # a round has ended when its last day is over in Sweden and Norway
     return int(session.scalar(select(func.count()).select_from(Seat).join(CourseRound, CourseRound.id == Seat.round_pk)
                               .where(Seat.registration_id == pupil.registration_id, Seat.sub == pupil.sub,
                                      Seat.status == SEAT_ACTIVE, CourseRound.ends_on >= today)) or 0)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import REGISTRATION_ACTIVE, REGISTRATION_PENDING, AuditEntry, Registration, ServiceToken
-from . import ConflictError, NotFoundError
+from .errors import ConflictError, NotFoundError
 
 # What a platform's (re-)registration sets, in the order staff compare them.
 PLATFORM_FIELDS = ("auth_login_url", "auth_token_url", "jwks_url", "token_audience", "product")

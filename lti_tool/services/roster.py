@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.claims import SCOPE_NRPS, map_role
+from ..domain.claims import map_role
 from ..domain.errors import DomainError
 from ..lti.ags import ServiceClient, ServiceError, lookup_registration
 from ..models import SEAT_ACTIVE, Launch, LtiContext, RosterMember, Seat
@@ -40,7 +40,7 @@ def fetch_members(session: Session, client: ServiceClient, context: LtiContext) 
     url = context.nrps_differences_url or context.nrps_url
     if not url:
         raise RosterError("the platform gave no memberships URL for this course")
-    token = client.token(session, registration, [SCOPE_NRPS])
+    nrps = client.names_roles(client.connector(session, registration), url)
     members: list[dict] = []
     differences = None
     seen = set()
@@ -48,7 +48,7 @@ def fetch_members(session: Session, client: ServiceClient, context: LtiContext) 
         if url in seen:
             raise RosterError(f"the roster's next link loops back to {url}")
         seen.add(url)
-        body, links = client.memberships_page(token, url)
+        body, links = nrps.members_page(url)
         if not isinstance(body, dict) or not isinstance(body.get("members"), list):
             raise RosterError("the roster response has no members array")
         members.extend(m for m in body["members"] if isinstance(m, dict) and m.get("user_id"))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..domain import calendar
 from ..domain import seats as rules
 from ..domain.errors import DomainError
@@ -25,11 +26,12 @@ from ..domain.seats import RoundView, SeatRefusedError
 from ..metrics import count_seat_decision
 from ..models import (COURSE_ACTIVE, SEAT_ACTIVE, SEAT_CANCELLED, SEAT_WITHDRAWN, WAITING, WAITING_ADMITTED,
                       WAITING_LEFT, Course, CoursePrice, CourseRound, Municipality, Order, Seat, WaitlistEntry)
-from . import NotFoundError
+from .errors import NotFoundError
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The tool's one clock (``clock.now``), through a hook a test replaces to move this module in time."""
+    return clock.now()
 
 
 def municipal_today(municipality_id: str) -> date:

@@ -29,9 +29,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from flask import Flask, current_app, request, session
+from flask import Flask, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ..config import settings
 from .errors import render_error
 from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT, launch_token_valid
 from .register import REGISTRATION_FORM_SECONDS, SALT as REGISTER_SALT
@@ -86,7 +87,7 @@ def _proven(proof: Proof) -> bool:
     if proof.kind == "protocol":
         return True
     if proof.kind == "sandbox":
-        return bool(current_app.config["SANDBOX"])
+        return settings().sandbox
     if proof.kind == "session":
         expected = session.get("csrf")
         given = request.form.get(proof.field, "")
@@ -95,7 +96,7 @@ def _proven(proof: Proof) -> bool:
         return launch_token_valid(request.values.get(proof.field, ""))
     if proof.kind == "signed":
         try:
-            URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=proof.salt).loads(
+            URLSafeTimedSerializer(settings().secret_key, salt=proof.salt).loads(
                 request.form.get(proof.field, ""), max_age=proof.max_age)
         except BadSignature:
             return False

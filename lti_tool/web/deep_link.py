@@ -4,9 +4,10 @@ their municipality has ordered; the picked ones go back as signed ``ltiResourceL
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale
 
+from ..config import settings as tool_settings
 from ..db import get_session
 from ..domain.texts import pick_text
 from ..lti import get_lti
@@ -39,6 +40,6 @@ def pick():
     if not picked:
         return page(error=True), 400
     items = placement.placement_items(session, picked, settings, locale=locale,
-                                      launch_url=current_app.config["BASE_URL"] + "/lti/launch")
+                                      launch_url=tool_settings().base_url + "/lti/launch")
     token = placement.placement_response(session, get_lti().keys, launch, items)
     return render_template("lti/form_post.html", action=settings["deep_link_return_url"], fields={"JWT": token})

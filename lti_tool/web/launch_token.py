@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, request, url_for
+from flask import g, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
+from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..i18n import set_locale
@@ -21,7 +22,7 @@ WAITLIST_OFFER_SECONDS = 3600
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    return URLSafeTimedSerializer(settings().secret_key, salt=SALT)
 
 
 def issue_launch_token(launch_id: str) -> str:
@@ -31,7 +32,7 @@ def issue_launch_token(launch_id: str) -> str:
 def read_launch_token(token: str) -> str | None:
     """The launch id of a token the tool signed, still within its lifetime; None for anything else."""
     try:
-        launch_id: str = _serializer().loads(token, max_age=int(current_app.config["LAUNCH_TOKEN_TTL_SECONDS"]))
+        launch_id: str = _serializer().loads(token, max_age=settings().launch_token_ttl_seconds)
     except BadSignature:  # SignatureExpired is a BadSignature
         return None
     return launch_id
@@ -85,13 +86,13 @@ def launch_url(endpoint: str, **values) -> str:
 
 def issue_waitlist_token(registration_id: int, sub: str, order_id: int, locale: str | None) -> str:
     """The offer to join a waiting list, shown on a refusal page: valid for an hour."""
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=WAITLIST_SALT).dumps(
+    return URLSafeTimedSerializer(settings().secret_key, salt=WAITLIST_SALT).dumps(
         {"r": registration_id, "s": sub, "o": order_id, "l": locale})
 
 
 def read_waitlist_token(token: str) -> dict:
     try:
-        data = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=WAITLIST_SALT).loads(
+        data = URLSafeTimedSerializer(settings().secret_key, salt=WAITLIST_SALT).loads(
             token, max_age=WAITLIST_OFFER_SECONDS)
     except (SignatureExpired, BadSignature) as exc:
         raise DomainError("waiting-list offer missing, bad or expired", code="waitlist_expired", status=400) from exc

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, g, jsonify, make_response, redirect, render_template, request, url_for
 
+from ..config import settings
 from ..db import get_session
 from ..domain.claims import locale_from_claims
 from ..domain.errors import DomainError
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 def state_cookie_options() -> dict:
     """State cookies travel in the platform's cross-site form post: SameSite=None; Secure; Partitioned
     where the tool is on https or loopback, SameSite=Lax on another plain-http development host."""
-    secure = bool(current_app.config["COOKIE_SECURE"])
+    secure = settings().cookie_secure
     options = {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/lti/"}
     if secure:
         options["partitioned"] = True
@@ -57,16 +58,15 @@ def request_claims() -> dict:
 def _storage_config(mode: str, registration: Registration, state: str, **fields) -> dict:
     """What ``lti-storage.js`` needs: ``put`` on the login page, ``get`` on the launch page. Messages go to the
     origin of the platform's authorization endpoint only."""
-    config = current_app.config
+    config = settings()
     return {"mode": mode, "origin": origin_of(registration.auth_login_url), "key": STORAGE_KEY_PREFIX + state,
-            "timeout": int(config["PLATFORM_STORAGE_TIMEOUT_MS"]),
-            "capabilitiesTimeout": int(config["PLATFORM_CAPABILITIES_TIMEOUT_MS"]), **fields}
+            "timeout": config.platform_storage_timeout_ms,
+            "capabilitiesTimeout": config.platform_capabilities_timeout_ms, **fields}
 
 
 def _login_response(target, *, ask_storage: bool):
     """The answer to a login: a plain redirect to the platform, or, inside a frame, a page that first keeps the
     state in the platform's storage (``lti.put_data``). The state cookie is set either way, as the fallback."""
-    config = current_app.config
     allow_framing_by(target.registration)
     if ask_storage:
         page = render_template("lti/login_storage.html", storage_config=_storage_config(
@@ -78,16 +78,16 @@ def _login_response(target, *, ask_storage: bool):
         response.headers["Cache-Control"] = "no-store"
     else:
         response = redirect(target.url, code=302)
-    response.set_cookie(target.cookie_name, target.state, max_age=int(config["LOGIN_STATE_TTL_SECONDS"]),
+    response.set_cookie(target.cookie_name, target.state, max_age=settings().login_state_ttl_seconds,
                         **state_cookie_options())
     return response
 
 
 def _begin_login(params, registration_id: int | None, *, relaunch: bool = False):
-    config = current_app.config
-    return start_login(get_session(), get_lti().logins, params, base_url=config["BASE_URL"],
-                       redirect_uri=config["BASE_URL"] + url_for("lti.launch"),
-                       ttl=timedelta(seconds=int(config["LOGIN_STATE_TTL_SECONDS"])),
+    config = settings()
+    return start_login(get_session(), get_lti().logins, params, base_url=config.base_url,
+                       redirect_uri=config.base_url + url_for("lti.launch"),
+                       ttl=timedelta(seconds=config.login_state_ttl_seconds),
                        registration_id=registration_id, relaunch=relaunch)
 
 
@@ -171,7 +171,7 @@ def _same_origin_request() -> bool:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:
         return site == "same-origin"
-    return request.headers.get("Origin") == origin_of(current_app.config["BASE_URL"])
+    return request.headers.get("Origin") == origin_of(settings().base_url)
 
 
 def _storage_page(form, login_record, cookie_bound: bool):

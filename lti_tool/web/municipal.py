@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 from decimal import Decimal
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+from flask import Blueprint, Response, g, redirect, render_template, request
 from flask_babel import get_locale
 from sqlalchemy import func, select
 
+from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
@@ -28,17 +29,16 @@ bp = Blueprint("municipal", __name__, url_prefix="/municipal")
 
 
 def _is_sandbox(registration) -> bool:
-    if not current_app.config["SANDBOX"]:
+    if not settings().sandbox:
         return False
-    from ..sandbox import CLIENT_ID
-    from .sandbox import get_platform
+    from ..sandbox import CLIENT_ID, get_platform
 
     return (registration.issuer, registration.client_id) == (get_platform().issuer, CLIENT_ID)
 
 
 def named_roles(launch: Launch) -> frozenset[str]:
     """The roles ``MUNICIPAL_ADMIN_ROLES`` names for the launch's platform."""
-    return access.named_admin_roles(current_app.config["MUNICIPAL_ADMIN_ROLES"], launch.registration_id,
+    return access.named_admin_roles(settings().municipal_admin_roles, launch.registration_id,
                                     sandbox=_is_sandbox(launch.registration))
 
 

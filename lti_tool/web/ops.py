@@ -1,5 +1,5 @@
-"""Operations: liveness and readiness probes, Prometheus metrics, request ids and access logs, the trusted
-proxy setting and the rate limits of the LTI endpoints.
+"""Operations: liveness and readiness probes, Prometheus metrics, request ids and access logs, and the trusted
+proxy setting. (The rate limits of the LTI endpoints are ``lti_tool/rate_limit.py``.)
 
 - ``GET /healthz``: the process answers (no database, no Redis).
 - ``GET /readyz``: the database answers ``SELECT 1``, Redis answers ``PING`` (when configured), the tool's
@@ -19,15 +19,16 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 from sqlalchemy import text
 
 from .. import metrics
+from ..config import settings
 from ..db import get_engine, new_session
 from ..logs import ACCESS_LOGGER, REQUEST_ID_HEADER, parse_request_id
+from ..redis_client import get_redis
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 PROBES = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
-REDIS_KEY = "lti_tool.ops.redis"
 KEY_CHECKED = "lti_tool.ops.key_checked"
 
 
@@ -39,7 +40,7 @@ def healthz():
 @bp.route("/readyz")
 def readyz():
     checks = {"database": _check(_database), "keys": _check(_keys)}
-    if current_app.config["REDIS_URL"]:
+    if settings().redis_url:
         checks["redis"] = _check(_redis)
     ready = all(check["status"] == "ok" for check in checks.values())
     response = jsonify(status="ok" if ready else "failing", checks=checks)
@@ -64,13 +65,8 @@ def _database() -> None:
 
 
 def _redis() -> None:
-    client = current_app.extensions.get(REDIS_KEY)
-    if client is None:
-        import redis
-
-        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1)
-        current_app.extensions[REDIS_KEY] = client
-    if not client.ping():
+    client = get_redis()
+    if client is None or not client.ping():
         raise ConnectionError("no PONG")
 
 
@@ -111,11 +107,11 @@ bp.add_url_rule("/metrics", endpoint="metrics", view_func=metrics_view)
 
 
 def _metrics_allowed() -> bool:
-    token = str(current_app.config["METRICS_TOKEN"] or "")
+    token = settings().metrics_token
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and hmac.compare_digest(header[len("Bearer "):].encode(), token.encode()):
         return True
-    if int(current_app.config["PROXY_FIX_HOPS"] or 0) > 0:
+    if settings().proxy_fix_hops > 0:
         # Behind a proxy every outside request may arrive from a loopback address (a proxy on the same machine),
         # and the forwarded address is the client's say-so: only the token opens the metrics.
         return False
@@ -149,8 +145,8 @@ def _finish(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the probes and metrics, the request-id and access-log hooks (first, so they see every
-    request), the trusted proxies and the rate limits."""
-    hops = int(app.config["PROXY_FIX_HOPS"])
+    request) and the trusted proxies."""
+    hops = settings(app).proxy_fix_hops
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -158,7 +154,3 @@ def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
     app.register_blueprint(bp)
-
-    from . import rate_limits
-
-    rate_limits.init_app(app)

@@ -7,8 +7,9 @@ Also the audit of staff opening a pupil's work (``audit_pupil_access``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
+from ..config import settings
 from ..domain.errors import DomainError
 from ..models import Launch
 from ..services import privacy
@@ -25,11 +26,11 @@ def notice():
             launch = current_launch()
         except DomainError:
             launch = None  # an expired link still gets the notice, in the browser's language
-    config = current_app.config
+    config = settings()
     return render_template("privacy/notice.html", launch=launch,
                            municipality=launch.municipality if launch is not None else None,
-                           retention_days=int(config["RETENTION_DAYS"]), roster_names=bool(config["ROSTER_NAMES"]),
-                           contact=str(config.get("PRIVACY_CONTACT") or "").strip())
+                           retention_days=config.retention_days, roster_names=config.roster_names,
+                           contact=config.privacy_contact.strip())
 
 
 def staff_actor(launch: Launch) -> str:
@@ -42,7 +43,7 @@ def audit_pupil_access(session, launch: Launch, action: str, *, registration_id:
     """A teacher opened a pupil's page, hand-in or file: written to the audit log (the pupil as a keyed
     pseudonym, never a name or the ``sub``) and committed at once, whatever the page does next."""
     privacy.record_access(session, actor=staff_actor(launch), action=action,
-                          pseudonym=privacy.pupil_pseudonym(current_app.config["SECRET_KEY"], registration_id, sub),
+                          pseudonym=privacy.pupil_pseudonym(settings().secret_key, registration_id, sub),
                           submission_id=submission_id, municipality=launch.municipality_id,
                           context=launch.context_id, course=launch.course_code)
     session.commit()

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_babel import get_locale
 from sqlalchemy import and_, bindparam, select
 
+from ..config import settings
 from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
@@ -24,9 +25,8 @@ OUTLINES_KEY = "lti_tool.outlines"
 
 
 def upload_store() -> UploadStore:
-    config = current_app.config
-    types = tuple(t.strip() for t in str(config["UPLOAD_TYPES"]).split(",") if t.strip())
-    return UploadStore(config["UPLOAD_DIR"], int(float(config["UPLOAD_MAX_MB"]) * 1024 * 1024), types)
+    config = settings()
+    return UploadStore(config.upload_dir, config.upload_max_bytes, config.upload_types)
 
 
 def _seat(session, launch):
@@ -129,7 +129,7 @@ def assignment(assignment_id: int):
                            review=submission.reviews[-1] if submission and submission.reviews else None,
                            error_code=error_code, error_message=MESSAGES.get(error_code) if error_code else None,
                            draft=request.form.get("text", "") if error_code else "",
-                           saved=request.args.get("saved") == "1", max_mb=current_app.config["UPLOAD_MAX_MB"],
+                           saved=request.args.get("saved") == "1", max_mb=f"{settings().upload_max_mb:g}",
                            **_common(session, launch)), status
 
 

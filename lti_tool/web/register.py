@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..lti import get_lti
-from ..lti.registration import (SCOPES, TOOL_DESCRIPTION, TOOL_NAME, ToolUrls, fetch_platform_configuration,
-                                register_with_platform, store_registration)
+from ..lti.registration import (SCOPES, TOOL_DESCRIPTION, TOOL_NAME, ToolDynamicRegistration, ToolUrls,
+                                fetch_platform_configuration)
 from .errors import render_domain_error
 
 bp = Blueprint("register", __name__, url_prefix="/lti")
@@ -20,20 +21,20 @@ REGISTRATION_FORM_SECONDS = 3600  # how long the confirmation form may wait befo
 
 
 def _urls() -> ToolUrls:
-    return ToolUrls(current_app.config["BASE_URL"])
+    return ToolUrls(settings().base_url)
 
 
 def _timeout() -> float:
-    return float(current_app.config["HTTP_TIMEOUT_SECONDS"])
+    return settings().http_timeout_seconds
 
 
 def _allow_http() -> bool:
     """Plain http platform URLs only outside production (a local test platform); production wants https."""
-    return current_app.config["ENV"] != "production"
+    return not settings().production
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    return URLSafeTimedSerializer(settings().secret_key, salt=SALT)
 
 
 def platform_host() -> str | None:
@@ -76,10 +77,8 @@ def finish():
         return render_domain_error(DomainError("registration form expired", code="registration_expired"))
     session = get_session()
     try:
-        config = fetch_platform_configuration(carried["u"], carried["t"], timeout=_timeout(), allow_http=_allow_http(),
-                                              policy=get_lti().outbound)
-        answer = register_with_platform(config, carried["t"], _urls(), timeout=_timeout(), policy=get_lti().outbound)
-        registered = store_registration(session, config, answer)
+        registered = ToolDynamicRegistration(session, carried["u"], carried["t"], _urls(), timeout=_timeout(),
+                                             policy=get_lti().outbound, allow_http=_allow_http()).register()
         session.commit()
     except DomainError as error:
         session.rollback()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
+
+from ..config import settings
 
 
 def origin_of(url: str | None) -> str | None:
@@ -44,7 +46,7 @@ def _frame_src() -> str:
     """The sandbox platform frames the tool, which may be served on another site."""
     if request.blueprint != "sandbox":
         return ""
-    tool = origin_of(current_app.config["BASE_URL"])
+    tool = origin_of(settings().base_url)
     return f"frame-src 'self' {tool}; " if tool else ""
 
 
@@ -65,6 +67,6 @@ def init_app(app: Flask) -> None:
                 f"{_frame_src()}frame-ancestors {_frame_ancestors()}")
         if request.blueprint == "staff":
             headers.setdefault("X-Frame-Options", "DENY")
-        if current_app.config["ENV"] == "production":
+        if settings().production:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         return response

@@ -5,7 +5,7 @@ the catalog sync history. Every change is written to the audit log."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
@@ -13,7 +13,8 @@ from flask import (Blueprint, Response, abort, current_app, redirect, render_tem
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from .. import services
+from ..clock import now
+from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, OUTBOX_DEAD,
@@ -21,9 +22,11 @@ from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEP
                       STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment, Municipality, Order, OutboxItem,
                       Registration)
 from ..services import grades
+from ..services import platforms as platform_service
 from ..services import registrations as registration_service
 from ..services import seats as seat_service
 from ..services.privacy import ACCESS_ACTION_PREFIX
+from ..services.reports import count_launch_paths
 from .forms import parse_id
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -34,17 +37,17 @@ SESSION_KEY = "staff"
 
 def oidc_client():
     """The configured OpenID Connect provider (authlib), or None when none is configured."""
-    config = current_app.config
-    if not config.get("STAFF_OIDC_ISSUER"):
+    config = settings()
+    if not config.staff_oidc_issuer:
         return None
     oauth = current_app.extensions.get("lti_tool.staff_oauth")
     if oauth is None:
         from authlib.integrations.flask_client import OAuth
 
         oauth = OAuth(current_app)
-        oauth.register("staff", client_id=config["STAFF_OIDC_CLIENT_ID"],
-                       client_secret=config["STAFF_OIDC_CLIENT_SECRET"],
-                       server_metadata_url=(config["STAFF_OIDC_ISSUER"].rstrip("/")
+        oauth.register("staff", client_id=config.staff_oidc_client_id,
+                       client_secret=config.staff_oidc_client_secret,
+                       server_metadata_url=(config.staff_oidc_issuer.rstrip("/")
                                             + "/.well-known/openid-configuration"),
                        client_kwargs={"scope": "openid email profile"})
         current_app.extensions["lti_tool.staff_oauth"] = oauth
@@ -63,15 +66,15 @@ def verified_email(claims: dict) -> str | None:
 def is_staff(claims: dict) -> bool:
     """Staff are those listed in LTI_TOOL_STAFF_USERS (a verified e-mail, or the provider's ``sub``) or holding
     LTI_TOOL_STAFF_CLAIM (``name=value``; a list claim matches when it contains the value)."""
-    config = current_app.config
-    allowed = {u.strip().lower() for u in str(config.get("STAFF_USERS") or "").split(",") if u.strip()}
+    config = settings()
+    allowed = {u.strip().lower() for u in config.staff_users.split(",") if u.strip()}
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         return False
     email = verified_email(claims)
     if sub.lower() in allowed or (email is not None and email in allowed):
         return True
-    wanted = str(config.get("STAFF_CLAIM") or "")
+    wanted = config.staff_claim
     if "=" in wanted:
         name, value = wanted.split("=", 1)
         have = claims.get(name)
@@ -103,7 +106,7 @@ def audit(action: str, target: str, **details) -> None:
 @bp.route("/sign-in")
 def sign_in():
     client = oidc_client()
-    return render_template("staff/sign_in.html", oidc=client is not None, dev=current_app.config["SANDBOX"],
+    return render_template("staff/sign_in.html", oidc=client is not None, dev=settings().sandbox,
                            csrf=csrf_token())
 
 
@@ -124,11 +127,11 @@ def callback():
         token = client.authorize_access_token()
     except Exception as exc:  # authlib raises several kinds; every one is a refused sign-in
         current_app.logger.warning("staff sign-in refused: %s", exc.__class__.__name__)
-        return render_template("staff/sign_in.html", oidc=True, dev=current_app.config["SANDBOX"], refused=True,
+        return render_template("staff/sign_in.html", oidc=True, dev=settings().sandbox, refused=True,
                                csrf=csrf_token()), 403
     claims = dict(token.get("userinfo") or {})
     if not is_staff(claims):
-        return render_template("staff/sign_in.html", oidc=True, dev=current_app.config["SANDBOX"], refused=True,
+        return render_template("staff/sign_in.html", oidc=True, dev=settings().sandbox, refused=True,
                                csrf=csrf_token()), 403
     session.clear()
     session[SESSION_KEY] = {"name": verified_email(claims) or claims["sub"], "via": "oidc"}
@@ -138,7 +141,7 @@ def callback():
 @bp.route("/sign-in/local", methods=["POST"])
 def sign_in_local():
     """Development only: works only while the sandbox is on (never in production)."""
-    if not current_app.config["SANDBOX"]:
+    if not settings().sandbox:
         abort(404)
     name = (request.form.get("name") or "").strip()[:100] or "developer"
     session.clear()
@@ -182,8 +185,8 @@ def launches():
     """Launches per platform and path (cookie, platform storage, new window): which platforms' pupils meet
     blocked third-party cookies."""
     days = request.args.get("days", type=int)
-    since = datetime.now(timezone.utc) - timedelta(days=days) if days and days > 0 else None
-    rows = services.count_launch_paths(get_session(), since)
+    since = now() - timedelta(days=days) if days and days > 0 else None
+    rows = count_launch_paths(get_session(), since)
     paths = sorted({row.path for row in rows})
     table: dict[tuple[int, str], dict[str, int]] = {}
     for row in rows:
@@ -240,8 +243,8 @@ def bind(deployment_pk: int):
     deployment = db.get(Deployment, deployment_pk) or abort(404)
     municipalities = request.form.getlist("municipality")
     try:
-        services.bind_deployment(db, deployment.registration, deployment.deployment_id, municipalities,
-                                 (request.form.get("custom_param") or "").strip() or None)
+        platform_service.bind_deployment(db, deployment.registration, deployment.deployment_id, municipalities,
+                                         (request.form.get("custom_param") or "").strip() or None)
     except (DomainError, ValueError) as error:
         db.rollback()
         return render_template("staff/message.html", message=str(error), back=url_for("staff.registrations")), 400
@@ -320,13 +323,13 @@ def catalog():
     from catalog_sync.sync import history
 
     return render_template("staff/catalog.html", runs=history(get_session(), 30),
-                           source=current_app.config.get("CATALOG_SOURCE"))
+                           source=settings().catalog_source)
 
 
 @bp.route("/catalog/sync", methods=["POST"])
 @staff_required
 def catalog_sync_now():
-    source = current_app.config.get("CATALOG_SOURCE")
+    source = settings().catalog_source
     if not source:
         abort(400, "LTI_TOOL_CATALOG_SOURCE is not set")
     from catalog_sync.sync import run_sync
@@ -335,7 +338,7 @@ def catalog_sync_now():
     from ..lti import get_lti
 
     report = run_sync(current_app.extensions[SESSIONMAKER_KEY], source,
-                      timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]), policy=get_lti().outbound)
+                      timeout=settings().http_timeout_seconds, policy=get_lti().outbound)
     audit("catalog.sync", source, result=report.result, summary=report.summary())
     get_session().commit()
     return redirect(url_for("staff.catalog"))

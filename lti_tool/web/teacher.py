@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
 from flask_babel import get_locale
 
+from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
@@ -34,15 +35,15 @@ def _context(session, launch):
 def _refresh_roster(session, launch) -> bool:
     """Fetch the course roster again when it is stale (services.roster decides); on failure the last known
     roster is shown."""
-    config = current_app.config
+    config = settings()
 
     def client() -> ServiceClient:
-        return ServiceClient(get_lti().keys, timeout=min(5.0, float(config["HTTP_TIMEOUT_SECONDS"])),
+        return ServiceClient(get_lti().keys, timeout=min(5.0, config.http_timeout_seconds),
                              policy=get_lti().outbound)
 
     refresh = roster_service.refresh_stale_roster(
-        session, launch, client, max_age=timedelta(seconds=float(config["ROSTER_MAX_AGE_SECONDS"])),
-        keep_names=bool(config["ROSTER_NAMES"]))
+        session, launch, client, max_age=timedelta(seconds=config.roster_max_age_seconds),
+        keep_names=config.roster_names)
     if refresh.synced:
         session.commit()
     return refresh.fresh

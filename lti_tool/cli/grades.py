@@ -1,4 +1,4 @@
-"""Command line for the grade outbox and its workers."""
+"""``outbox`` and ``worker``: the grade outbox and the workers that drain it."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .db import SESSIONMAKER_KEY, new_session
-from .lti import get_lti
-from .lti.ags import ServiceClient
-from .models import OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_SUPERSEDED
-from .services import grades
+from ..config import settings
+from ..db import SESSIONMAKER_KEY, new_session
+from ..lti import get_lti
+from ..lti.ags import ServiceClient
+from ..models import OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_SUPERSEDED
+from ..services import grades
 
 
 def service_client() -> ServiceClient:
-    return ServiceClient(get_lti().keys, timeout=float(current_app.config["HTTP_TIMEOUT_SECONDS"]),
+    """The AGS/NRPS client of the commands (signed with the tool's current key, outbound policy applied)."""
+    return ServiceClient(get_lti().keys, timeout=settings().http_timeout_seconds,
                          policy=get_lti().outbound)
 
 
@@ -105,52 +107,3 @@ def outbox_placements(context_id: str | None) -> None:
             maximum = f"\tmax {view.score_maximum}" if view.score_maximum is not None else ""
             click.echo(f"{view.context_id}\t{view.resource_link_id}\t{view.course_code}\t{view.mode}\t"
                        f"{view.columns} column(s)\t{view.language}{maximum}\t{view.lineitem_url or ''}")
-
-
-@click.group("roster", cls=AppGroup)
-def roster_cli() -> None:
-    """Course rosters from the platforms (NRPS)."""
-
-
-@roster_cli.command("sync")
-@click.option(
-    "--context", "context_id", help="Only this platform context id (default: every course with a roster URL)."
-)
-def roster_sync(context_id: str | None) -> None:
-    """Fetch the memberships of each course (every page; the differences since last time when the platform
-    offers them); learners who have left are withdrawn from their round."""
-    from sqlalchemy import select
-
-    from .models import LtiContext
-    from .services.roster import RosterError, sync_roster
-
-    client = service_client()
-    failed = 0
-    with new_session() as session:
-        query = select(LtiContext).where(LtiContext.nrps_url.is_not(None)).order_by(LtiContext.id)
-        if context_id:
-            query = query.where(LtiContext.context_id == context_id)
-        contexts = session.scalars(query).all()
-        if context_id and not contexts:
-            raise click.ClickException(f"no course with context id {context_id} and a roster URL")
-        for context in contexts:
-            try:
-                report = sync_roster(session, client, context, keep_names=bool(current_app.config["ROSTER_NAMES"]))
-                session.commit()
-            except RosterError as error:
-                session.rollback()
-                failed += 1
-                click.echo(f"{context.context_id}: {error}", err=True)
-                continue
-            click.echo(
-                f"{context.context_id}: {report.members} member(s) listed, {len(report.gone)} gone, "
-                f"{len(report.withdrawn)} seat(s) freed"
-            )
-    if failed:
-        raise click.ClickException(f"{failed} roster(s) could not be synced")
-
-
-def init_app(app) -> None:
-    app.cli.add_command(worker_command)
-    app.cli.add_command(outbox_cli)
-    app.cli.add_command(roster_cli)

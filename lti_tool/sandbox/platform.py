@@ -1,4 +1,4 @@
-"""The built-in sandbox LTI 1.3 platform: a development platform that registers itself with the tool
+"""The sandbox platform itself (no Flask): a development platform that registers itself with the tool
 and launches it through the real ``/lti/login`` and ``/lti/launch`` with real signed id_tokens.
 
 Never enabled in production. The same emulator drives the test suite's end-to-end flows: its
@@ -19,13 +19,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import services
-from .domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID,
+from ..domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID,
                             CLAIM_LAUNCH_PRESENTATION, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES,
                             CLAIM_TARGET_LINK_URI, CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_DEEP_LINKING,
                             MESSAGE_RESOURCE_LINK)
-from .lti.keys import KeyStore
-from .models import REGISTRATION_ACTIVE, Municipality, Registration
+from ..lti.keys import KeyStore
+from ..models import REGISTRATION_ACTIVE, Municipality, Registration
+from ..services.platforms import add_registration, bind_deployment
 
 CLIENT_ID = "kulturskola-sandbox"
 STORAGE_FRAME = "post_message_forwarding"
@@ -117,15 +117,15 @@ class SandboxPlatform:
                                                                  Registration.client_id == CLIENT_ID,
                                                                  Registration.status == REGISTRATION_ACTIVE))
         if registration is None:
-            registration = services.add_registration(
+            registration = add_registration(
                 session, name="Sandbox platform", issuer=self.issuer, client_id=CLIENT_ID,
                 auth_login_url=self.auth_login_url, auth_token_url=self.auth_token_url, jwks_url=self.jwks_url)
         municipalities = list(session.scalars(select(Municipality).order_by(Municipality.id)))
         for municipality in municipalities:
-            services.bind_deployment(session, registration, sandbox_deployment_id(municipality.id), [municipality.id])
+            bind_deployment(session, registration, sandbox_deployment_id(municipality.id), [municipality.id])
         swedish = [m.id for m in municipalities if m.country == "SE"]
         if len(swedish) >= 2:
-            services.bind_deployment(session, registration, SHARED_DEPLOYMENT, swedish, custom_param=SHARED_PARAM)
+            bind_deployment(session, registration, SHARED_DEPLOYMENT, swedish, custom_param=SHARED_PARAM)
         return registration
 
     # -- login initiation (platform -> tool) --------------------------------------------------------

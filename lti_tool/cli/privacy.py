@@ -1,22 +1,23 @@
-"""Command line for pupils' data: ``privacy export``, ``privacy erase`` and ``privacy purge`` (retention)."""
+"""``privacy``: pupils' data: ``privacy export``, ``privacy erase`` and ``privacy purge`` (retention)."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from .db import new_session
-from .domain.errors import DomainError
-from .services import privacy
-from .uploads import UploadError, UploadStore, download_name
+from ..clock import now
+from ..config import settings
+from ..db import new_session
+from ..domain.errors import DomainError
+from ..services import privacy
+from ..uploads import UploadError, UploadStore, download_name
+from .common import actor
 
 COUNT_LABELS = {
     "submissions": "hand-ins",
@@ -36,17 +37,8 @@ COUNT_LABELS = {
 
 
 def _store() -> UploadStore:
-    config = current_app.config
-    return UploadStore(config["UPLOAD_DIR"], int(float(config["UPLOAD_MAX_MB"]) * 1024 * 1024), ())
-
-
-def _actor(by: str | None) -> str:
-    if not by:
-        try:
-            by = getpass.getuser()
-        except (KeyError, OSError):
-            by = "unknown"
-    return f"cli {by}"
+    config = settings()
+    return UploadStore(config.upload_dir, config.upload_max_bytes, ())
 
 
 def _pupil_options(command):
@@ -99,8 +91,8 @@ def privacy_export(sub, issuer, client_id, registration_id, by, output, files_di
     to the platform, and who opened the pupil's work. The export is written to the audit log."""
     with new_session() as session:
         pupil = _resolve(session, sub, issuer, client_id, registration_id)
-        result = privacy.export_pupil(session, pupil, secret=current_app.config["SECRET_KEY"],
-                                      retention_days=current_app.config["RETENTION_DAYS"])
+        result = privacy.export_pupil(session, pupil, secret=settings().secret_key,
+                                      retention_days=settings().retention_days)
         document = result.document
         if files_dir:
             folder = Path(files_dir)
@@ -116,7 +108,7 @@ def privacy_export(sub, issuer, client_id, registration_id, by, output, files_di
                     by_id[file.submission_id]["file"]["copied_as"] = name
                 except (OSError, UploadError):
                     by_id[file.submission_id]["file"]["missing"] = True
-        privacy.record_access(session, actor=_actor(by), action=privacy.ACCESS_EXPORT,
+        privacy.record_access(session, actor=actor(by), action=privacy.ACCESS_EXPORT,
                               pseudonym=document["pupil"]["audit_pseudonym"], registration=pupil.registration_id,
                               files=len(result.files) if files_dir else 0)
         session.commit()
@@ -149,7 +141,7 @@ def privacy_erase(sub, issuer, client_id, registration_id, by, yes) -> None:
     if not yes:
         click.confirm("Erase this for good?", abort=True)
     with new_session() as session:
-        report = privacy.erase_pupil(session, pupil, secret=current_app.config["SECRET_KEY"], actor=_actor(by))
+        report = privacy.erase_pupil(session, pupil, secret=settings().secret_key, actor=actor(by))
         session.commit()
     failed = _remove_files(report.file_keys)
     click.echo(f"erased: {report.total()} row(s) removed or anonymised, "
@@ -177,10 +169,10 @@ def privacy_purge(days, dry_run, by) -> None:
     """Delete pupils' data older than the retention period (daily from cron): hand-ins and their files,
     reviews, lesson marks, launch records, old waiting-list and roster rows, finished grade messages, the
     access log; seats of rounds that ended before then keep only an anonymous marker (invoices unchanged)."""
-    days = days or int(current_app.config["RETENTION_DAYS"])
-    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+    days = days or settings().retention_days
+    cutoff = now() - timedelta(days=days)
     with new_session() as session:
-        report = privacy.purge_expired(session, cutoff=cutoff, actor=_actor(by))
+        report = privacy.purge_expired(session, cutoff=cutoff, actor=actor(by))
         if dry_run:
             session.rollback()
         else:
@@ -201,6 +193,3 @@ def privacy_purge(days, dry_run, by) -> None:
     if failed:
         raise click.ClickException(f"{len(failed)} file(s) could not be removed: {', '.join(failed)}")
 
-
-def init_app(app) -> None:
-    app.cli.add_command(privacy_cli)

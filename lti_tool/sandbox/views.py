@@ -1,24 +1,29 @@
-"""The sandbox platform's pages: pick a municipality and a role, launch the tool in an iframe."""
+"""The sandbox platform's pages (blueprint ``sandbox``, at ``/sandbox/``): pick a municipality and a role,
+launch the tool in an iframe; its OIDC authorization endpoint, key set and deep-linking return.
+:func:`init_app` makes the app's :class:`SandboxPlatform` and :func:`get_platform` returns it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
 from sqlalchemy import select
 
+from ..config import settings
 from ..db import get_session
 from ..models import REGISTRATION_ACTIVE, Deployment, Registration
 from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
-from ..sandbox import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
-                       SandboxPlatform, sandbox_deployment_id)
-from .security import origin_of
+from ..web.security import origin_of
+from .platform import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
+                       SandboxPlatform)
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 EXTENSION_KEY = "lti_tool.sandbox"
 LOCALES = {"sv-SE": "Svenska", "nb-NO": "Norsk bokmål", "nn-NO": "Norsk nynorsk", "en-GB": "English"}
 
 
-def get_platform(app=None) -> SandboxPlatform:
-    return (app or current_app).extensions[EXTENSION_KEY]
+def get_platform(app: Flask | None = None) -> SandboxPlatform:
+    """The app's sandbox platform (the current app by default)."""
+    platform: SandboxPlatform = (app or current_app).extensions[EXTENSION_KEY]
+    return platform
 
 
 def _choices():
@@ -123,10 +128,9 @@ def jwks():
     return jsonify(get_platform().jwks())
 
 
-def init_app(app) -> None:
-    app.extensions[EXTENSION_KEY] = SandboxPlatform(app.config["SANDBOX_BASE_URL"], app.config["KEYS_DIR"],
-                                                    app.config["SECRET_KEY"], tool_base_url=app.config["BASE_URL"])
+def init_app(app: Flask) -> None:
+    """Make the app's sandbox platform and serve its pages (only while the sandbox is on)."""
+    config = settings(app)
+    app.extensions[EXTENSION_KEY] = SandboxPlatform(config.sandbox_base_url, config.keys_dir, config.secret_key,
+                                                    tool_base_url=config.base_url)
     app.register_blueprint(bp)
-
-
-__all__ = ["bp", "init_app", "get_platform", "sandbox_deployment_id"]
