@@ -218,6 +218,8 @@ class Course(Base):
     languages: Mapped[list] = mapped_column(JSON, default=list)
     # sha256 of the course's canonical JSON in the feed: equal hash, nothing to do.
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The arts school that provides the course's teaching (named by national staff; not in the feed).
+    providing_school: Mapped[str | None] = mapped_column(String(200))
     retired_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
@@ -262,6 +264,8 @@ class CourseRound(Base):
     # Seats taken in this round, all municipalities together (never above capacity).
     seats_taken: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=ROUND_OPEN)
+    # The round's showcase: pupils share finished pieces with the round, shown after the teacher approves.
+    showcase_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     course: Mapped[Course] = relationship(back_populates="rounds")
 
@@ -387,6 +391,8 @@ class Seat(Base):
     status: Mapped[str] = mapped_column(String(16), default=SEAT_ACTIVE)
     taken_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     released_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # When the pupil last saw the round's announcements (newer ones are marked new).
+    announcements_seen_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
 
@@ -646,3 +652,88 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- the round's classroom: its teachers, announcements, conversations on hand-ins, the showcase ----------
+
+class RoundTeacher(Base):
+    """A teacher of a course round, assigned by national staff. Identified the way they arrive: an LTI launch
+    from their own platform (``registration_id`` + ``sub``, bound when they open their invitation link from
+    such a launch; until then only ``invite_hash`` is set), or the staff OpenID Connect sign-in (``email``,
+    verified by the provider)."""
+
+    __tablename__ = "round_teachers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))  # shown to the round's pupils
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # sha256 of the invitation token while the invitation waits to be opened from a launch.
+    invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+
+    round: Mapped[CourseRound] = relationship()
+
+    __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub", name="uq_round_teachers_launch"),
+                      UniqueConstraint("round_pk", "email", name="uq_round_teachers_email"),
+                      Index("ix_round_teachers_identity", "registration_id", "sub"),
+                      Index("ix_round_teachers_email", "email"))
+
+
+class Announcement(Base):
+    """A round teacher's message to the whole round, shown on its pupils' course page in the language it was
+    written in (``language``)."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    author_name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
+
+
+MESSAGE_FROM_PUPIL = "pupil"
+MESSAGE_FROM_TEACHER = "teacher"
+
+
+class HandInMessage(Base):
+    """One message of the conversation between a pupil and the round's teacher about a hand-in."""
+
+    __tablename__ = "hand_in_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    author_role: Mapped[str] = mapped_column(String(10))  # MESSAGE_FROM_PUPIL or MESSAGE_FROM_TEACHER
+    author_name: Mapped[str | None] = mapped_column(String(200))  # a teacher's name; a pupil's is never kept
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    read_at: Mapped[datetime | None] = mapped_column(AwareDateTime())  # by the other side
+
+
+SHOWCASE_PENDING = "pending"
+SHOWCASE_APPROVED = "approved"
+SHOWCASE_WITHDRAWN = "withdrawn"
+
+
+class ShowcaseItem(Base):
+    """A finished hand-in a pupil shares with the rest of the round: visible only inside the round, only once
+    the teacher has approved it, and gone when the pupil withdraws it."""
+
+    __tablename__ = "showcase_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    caption: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default=SHOWCASE_PENDING)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    approved_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    submission: Mapped[Submission] = relationship()

@@ -226,3 +226,36 @@ def error_code(response) -> str | None:
 def main_attrs(response) -> dict[str, str]:
     match = re.search(r"<main([^>]*)>", response.get_data(as_text=True))
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', match.group(1))) if match else {}
+
+
+def name_round_teacher(app, sub: str, *, course: str = "GIT-AK-1", round_id: str | None = None,
+                       registration_id: int | None = None, name: str | None = None) -> int:
+    """National staff name the platform user ``sub`` (of the sandbox registration unless ``registration_id``) a
+    teacher of the course's round (its first round unless ``round_id``), as ``rounds teachers add`` does; a
+    teacher already named stays as they are."""
+    from sqlalchemy import select
+
+    from lti_tool.models import CourseRound, Registration, RoundTeacher
+    from lti_tool.sandbox import CLIENT_ID
+    from lti_tool.services import round_teachers
+
+    with new_session(app) as session:
+        query = select(Registration)
+        query = (query.where(Registration.id == registration_id) if registration_id is not None
+                 else query.where(Registration.client_id == CLIENT_ID))
+        registration = session.scalars(query.order_by(Registration.id)).first()
+        rounds = select(CourseRound).where(CourseRound.course_code == course)
+        if round_id is not None:
+            rounds = rounds.where(CourseRound.round_id == round_id)
+        course_round = session.scalars(rounds.order_by(CourseRound.starts_on, CourseRound.id)).first()
+        assert registration is not None and course_round is not None, "no such registration or round"
+        named = session.scalar(select(RoundTeacher.id).where(RoundTeacher.round_pk == course_round.id,
+                                                             RoundTeacher.registration_id == registration.id,
+                                                             RoundTeacher.sub == sub))
+        if named is not None:
+            return named
+        teacher = round_teachers.add_launch_teacher(session, course_round.id, issuer=registration.issuer,
+                                                    client_id=registration.client_id, sub=sub, name=name,
+                                                    actor="test")
+        session.commit()
+        return teacher.id

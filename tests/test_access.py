@@ -22,7 +22,7 @@ from lti_tool.services import access, seats
 from lti_tool.services.delivery import pupil_label
 
 from .catalog_factory import add_content, add_course
-from .conftest import LaunchActions, error_code, main_attrs
+from .conftest import LaunchActions, error_code, main_attrs, name_round_teacher
 from .sample_files import PNG
 from .test_delivery import Person
 
@@ -124,7 +124,9 @@ def assert_sees_nothing(app, teacher: Person, pupil_sub: str, text_id: int, file
         assert session.get(Submission, text_id).status == "submitted"
 
 
-def assert_sees_all(app, teacher: Person, pupil_sub: str, text_id: int, file_id: int):
+def assert_sees_all(app, teacher: Person, pupil_sub: str, text_id: int, file_id: int, *, reviews_too: bool):
+    """Every page shows the pupil and the work; ``reviews_too``: the teacher may review it (a round teacher),
+    else the review is refused (a local teacher follows, read-only)."""
     label = pupil_label(pupil_sub)
     dashboard = teacher.get("/teach/")
     assert dashboard.status_code == 200 and label in dashboard.get_data(as_text=True)
@@ -134,8 +136,11 @@ def assert_sees_all(app, teacher: Person, pupil_sub: str, text_id: int, file_id:
     file_ = teacher.get(f"/files/{file_id}")
     assert file_.status_code == 200 and file_.data == PNG
     file_.close()
-    assert teacher.post(f"/teach/submission/{text_id}", {"feedback": "Bra", "score": "5"}).status_code == 303
-    assert reviews(app) == 1
+    scored = teacher.post(f"/teach/submission/{text_id}", {"feedback": "Bra", "score": "5"})
+    if reviews_too:
+        assert scored.status_code == 303 and reviews(app) == 1
+    else:
+        assert (scored.status_code, error_code(scored)) == (403, "review_forbidden") and reviews(app) == 0
 
 
 def assert_pupil_keeps_own_work(pupil: Person, text_id: int, file_id: int):
@@ -180,11 +185,14 @@ def test_a_teacher_of_another_platform_sees_no_work_under_the_same_ids(app, clie
 
 
 def test_the_teacher_of_the_classroom_sees_its_pupils_work(app, client, launches, content):
-    """The control for the tests above: the same launches, every key equal, everything shown."""
+    """The control for the tests above: the same launches, every key equal, everything shown; a local teacher
+    follows (read-only), the round's teacher reviews."""
     pupil = browser(client, launches, "p1")
     text_id, file_id = hand_in(pupil, content)
     teacher = browser(client, launches, "t1", role="instructor")
-    assert_sees_all(app, teacher, "p1", text_id, file_id)
+    assert_sees_all(app, teacher, "p1", text_id, file_id, reviews_too=False)
+    name_round_teacher(app, "t1")
+    assert_sees_all(app, teacher, "p1", text_id, file_id, reviews_too=True)
 
 
 def test_a_regional_deployment_is_one_classroom_for_its_municipalities(app, client, launches, content):
@@ -196,8 +204,16 @@ def test_a_regional_deployment_is_one_classroom_for_its_municipalities(app, clie
     teacher = browser(client, launches, "t1", role="instructor", deployment="shared", municipality="SE-1490")
     dashboard = teacher.get("/teach/")
     body = dashboard.get_data(as_text=True)
-    assert main_attrs(dashboard)["pupils"] == "2" and "SE-1440" in body and "SE-1490" in body
-    assert pupil_label("p3") not in body and main_attrs(teacher.get("/teach/queue"))["queue"] == "2"
+    # a local teacher follows their own municipality's pupils of their course
+    assert main_attrs(dashboard)["pupils"] == "1" and pupil_label("p1") in body
+    assert pupil_label("p2") not in body and pupil_label("p3") not in body
+    assert main_attrs(teacher.get("/teach/queue"))["queue"] == "1"
+    # the round's teacher has the whole round, whichever municipality and placement the pupils came from
+    name_round_teacher(app, "t1")
+    dashboard = teacher.get("/teach/")
+    body = dashboard.get_data(as_text=True)
+    assert main_attrs(dashboard)["pupils"] == "3" and "SE-1440" in body and "SE-1490" in body
+    assert main_attrs(teacher.get("/teach/queue"))["queue"] == "3"
 
 
 def test_a_teacher_without_a_context_gets_a_page_that_says_why(app, client, launches, content):
@@ -259,4 +275,4 @@ def test_work_handed_in_through_another_placement_of_the_course_stays_there(app,
         assert SECRET_TEXT not in page.get_data(as_text=True) and PNG not in page.data
     assert reviews(app) == 0
     teacher_b = browser(client, launches, "t1", role="instructor", link="link-b")
-    assert_sees_all(app, teacher_b, "p1", text_id, file_id)
+    assert_sees_all(app, teacher_b, "p1", text_id, file_id, reviews_too=False)

@@ -24,7 +24,7 @@ from lti_tool.services import grades, seats
 from lti_tool.services.delivery import pupil_label
 
 from .catalog_factory import add_content, add_course
-from .conftest import error_code
+from .conftest import error_code, name_round_teacher
 from .sample_files import PNG
 from .test_access import SECRET_TEXT, browser, content, hand_in  # noqa: F401  (content: a fixture)
 
@@ -135,6 +135,7 @@ def test_score_goes_to_its_own_resource_links_column_not_another_courses(app, cl
                                overrides=ags(piano_column)))
     teacher = token_of(launch_as(launches, "teacher-t", [INSTRUCTOR], course="PIANO-1", link="link-piano",
                                  overrides=ags(piano_column)))
+    name_round_teacher(app, "teacher-t", course="PIANO-1")
     assert client.post(f"/assignment/{piano['assignment2']}?lt={pupil}", data={"text": "Piano"}).status_code == 303
     with new_session(app) as session:
         submission_id = session.scalar(select(Submission.id).where(Submission.assignment_id == piano["assignment2"]))
@@ -389,6 +390,7 @@ def test_lineitems_url_at_a_link_local_address_is_never_fetched(app, client, lau
                        "lineitems": lineitems}}
     pupil = token_of(launch_as(launches, "pupil-a", [LEARNER], overrides=ags))
     teacher = token_of(launch_as(launches, "teacher-t", [INSTRUCTOR], overrides=ags))
+    name_round_teacher(app, "teacher-t")
     assert client.post(f"/assignment/{content['assignment2']}?lt={pupil}", data={"text": "x"}).status_code == 303
     with new_session(app) as session:
         submission_id = session.scalar(select(Submission.id))

@@ -36,6 +36,7 @@ def live(config, app_factory, tmp_path):
     from lti_tool.services import seats
 
     from .catalog_factory import add_content, add_course
+    from .conftest import name_round_teacher
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -49,6 +50,7 @@ def live(config, app_factory, tmp_path):
         seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 1)
         seats.set_order(session, "NO-0301", "GIT-AK-1", "now", 5)
         session.commit()
+    name_round_teacher(app, "laerer-1", name="Lærer Lund")  # national staff name the round's teacher
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -150,14 +152,14 @@ def test_pupil_and_teacher_in_swedish_and_bokmal(live, browser):
     assert norwegian.locator("main").get_attribute("data-hand-in") == "submitted"
     check_page(norwegian, "pupil-assignment-nb")
 
-    # The teacher of the Swedish municipality's course, reading bokmål: the classroom is the teacher's own
-    # deployment's pupils (the Norwegian pupil came through Oslo's deployment); the queue holds the oldest
-    # hand-in first; review it.
+    # The round's teacher, reading bokmål, launching from the Swedish municipality's course: the classroom is
+    # the whole round (the Norwegian pupil came through Oslo's deployment); the queue holds the oldest hand-in
+    # first; review it.
     teacher = launch(browser, live, user="laerer-1", role="instructor", locale="nb-NO")
-    assert teacher.locator("main").get_attribute("data-pupils") == "1"
+    assert teacher.locator("main").get_attribute("data-pupils") == "2"
     check_page(teacher, "teacher-dashboard-nb")
     teacher.get_by_role("link", name="venter på vurdering").click()
-    assert teacher.locator("main").get_attribute("data-queue") == "2"
+    assert teacher.locator("main").get_attribute("data-queue") == "3"  # the Norwegian pupil's hand-in too
     check_page(teacher, "teacher-queue-nb")
     teacher.locator("ol.queue a").first.click()
     check_page(teacher, "teacher-review-nb")

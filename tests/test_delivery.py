@@ -16,7 +16,7 @@ from lti_tool.uploads import sniff
 
 from . import sample_files
 from .catalog_factory import add_content, add_course
-from .conftest import error_code, main_attrs
+from .conftest import error_code, main_attrs, name_round_teacher
 
 PNG = sample_files.PNG  # well-formed: the sniffer checks a file's header from start to end
 MP3 = sample_files.MP3_ID3
@@ -81,6 +81,7 @@ def test_lesson_done_and_next_previous(app, client, launches, content):
 def test_text_hand_in_review_and_feedback(app, client, launches, content):
     pupil = Person(client, launches, "p1")
     teacher = Person(client, launches, "t1", role="instructor")
+    name_round_teacher(app, "t1")
     path = f"/assignment/{content['assignment2']}"
     empty = pupil.post(path, {"text": "  "})
     assert empty.status_code == 400 and error_code(empty) == "hand_in_empty"

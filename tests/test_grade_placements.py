@@ -20,6 +20,7 @@ from lti_tool.services import grades, seats
 from lti_tool.services.delivery import record_review, submit
 
 from .catalog_factory import add_content, add_course
+from .conftest import name_round_teacher
 from .test_grades import LINEITEMS, TOKEN_URL, drain, token_reply, token_requests
 
 COL_A = "https://lms.example/api/lti/courses/7/line_items/41"
@@ -54,6 +55,8 @@ def place(launches, user, course, link, *, role="learner", scopes=READ_ONLY, col
         ags["lineitem"] = column
     response = launches.launch(spec, overrides={CLAIM_AGS: ags})
     assert response.status_code == 303, response.get_data(as_text=True)
+    if role == "instructor":
+        name_round_teacher(launches.client.application, user, course=course)  # the round's teacher reviews
 
 
 def work(app, pupil, link, assignment_id, score):

@@ -20,6 +20,7 @@ from lti_tool.services import grades, seats
 from lti_tool.services.delivery import record_review
 
 from .catalog_factory import add_content, add_course
+from .conftest import name_round_teacher
 
 LINEITEMS = "https://lms.example/api/lti/courses/7/line_items"
 TOKEN_URL = "http://localhost/sandbox/token"
@@ -43,6 +44,8 @@ def launch(launches, user, role="learner", scopes=(SCOPE_LINEITEM, SCOPE_SCORE),
     ags = {"scope": list(scopes), "lineitems": lineitems}
     response = launches.launch(spec, overrides={CLAIM_AGS: ags})
     assert response.status_code == 303, response.get_data(as_text=True)
+    if role == "instructor":
+        name_round_teacher(launches.client.application, user)  # the round's teacher reviews
     return response
 
 

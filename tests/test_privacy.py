@@ -25,7 +25,7 @@ from lti_tool.services.delivery import pupil_label
 
 from . import sample_files
 from .catalog_factory import add_content, add_course
-from .conftest import main_attrs
+from .conftest import main_attrs, name_round_teacher
 from .test_delivery import Person as DeliveryPerson
 from .test_staff import sign_in
 
@@ -69,6 +69,7 @@ def course_work(app, client, launches, content, demo):
     p1 = Person(client, launches, "p1")
     p2 = Person(client, launches, "p2")
     teacher = Person(client, launches, "t1", role="instructor")
+    name_round_teacher(app, "t1")
     assert p1.post(f"/lesson/{content['lesson1']}", {}).status_code == 303
     assert p1.post(f"/assignment/{content['assignment1']}", {"file": (io.BytesIO(PNG), "övning.png")},
                    content_type="multipart/form-data").status_code == 303

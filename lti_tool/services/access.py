@@ -1,24 +1,29 @@
 """Who may see whose work: one rule, in one place. Every teacher page, file download, review and export of a
 teacher's view asks here, and so do a pupil's own pages.
 
-A :class:`Viewer` is what a launch proves about who is looking. From it come
+A :class:`Viewer` is what a launch (or a teacher's sign-in) proves about who is looking. From it come
 
 - :func:`classroom_launches`: the condition on launch records that puts a pupil in the viewer's classroom
   (the teacher's roster is built from it);
 - :func:`visible_submissions`: the condition on hand-ins the viewer may see (queues, pupil pages, counts);
 - :func:`may_see` and :func:`check_submission`: may the viewer open this one hand-in (the review form, the
-  file download); the same SQL condition, so a page and a download can never disagree.
+  file download); the same SQL condition, so a page and a download can never disagree;
+- :func:`may_review` and :func:`check_review`: may the viewer give feedback and a score on it.
 
-Today's rule. A teacher (instructor launch on a course round) sees the work of pupils whose launch has the
-same registration (platform), deployment, LMS context, resource link and course round as the teacher's own,
-handed in from that context in that round; every one of these values must be present on the teacher's side.
-A missing value matches nothing (NULL never equals NULL): a teacher launch without a context sees no pupil
-and its pages say so (``context_missing``), never the work of everyone else who launched without one.
-A pupil sees their own work: the same registration and ``sub``. Nobody else sees anything here.
+The rule. **The course round is the classroom.**
 
-A later rule (the course round as a teacher's classroom across municipalities, with round teachers assigned
-by national staff) is another way for a viewer to hold a classroom: a field on :class:`Viewer` and a branch
-in :func:`classroom_launches` / :func:`visible_submissions`; the callers stay as they are.
+- A **round teacher** (named for the round by national staff, ``round_teachers``: identified by their
+  platform's registration and ``sub`` when they launch from their own platform, or by the verified e-mail of
+  the staff OpenID Connect sign-in) sees every pupil of the round, across municipalities and platforms, and
+  every hand-in of the round, and reviews them.
+- A **local teacher** (an instructor launch from a municipality's own LMS course, not named for the round)
+  sees the pupils of their own municipality who launched from the same registration, deployment, context,
+  resource link and round, and the work they handed in there: read-only. Every one of these values must be
+  present; a missing one matches nothing (NULL never equals NULL), and a teacher launch without a context sees
+  no pupil and its pages say so (``context_missing``).
+- A **pupil** sees their own work: the same registration and ``sub``.
+Nobody else sees anything here. The municipal console's view of a municipality's pupils is decided in
+:func:`municipality_submissions`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
-from ..models import Launch, Submission
+from ..models import Launch, RoundTeacher, Submission
 from .errors import NotFoundError
 
 CONTEXT_MISSING = "context_missing"
@@ -59,12 +64,27 @@ class Viewer:
     context_id: str | None
     resource_link_id: str | None
     round_pk: int | None
+    municipality_id: str | None = None
+    # A teacher signed in through the staff OpenID Connect provider (a verified e-mail), not by a launch.
+    email: str | None = None
 
     @classmethod
     def of(cls, launch: Launch) -> "Viewer":
         return cls(role=launch.role, sub=launch.sub, registration_id=launch.registration_id,
                    deployment_pk=launch.deployment_pk, context_id=launch.context_id,
-                   resource_link_id=launch.resource_link_id, round_pk=launch.round_pk)
+                   resource_link_id=launch.resource_link_id, round_pk=launch.round_pk,
+                   municipality_id=launch.municipality_id)
+
+    @classmethod
+    def signed_in(cls, email: str, round_pk: int) -> "Viewer":
+        """A teacher who signed in (staff OpenID Connect) and opened one of their rounds."""
+        return cls(role=ROLE_INSTRUCTOR, sub=None, registration_id=None, deployment_pk=None, context_id=None,
+                   resource_link_id=None, round_pk=round_pk, email=email.strip().lower())
+
+    @property
+    def reviewer_key(self) -> str:
+        """Who gave a review, as kept with it: the launch's ``sub``, or ``email:`` and the signed-in address."""
+        return f"email:{self.email}" if self.email else str(self.sub)
 
     @property
     def is_pupil(self) -> bool:
@@ -80,19 +100,48 @@ class Viewer:
 
     @property
     def has_classroom(self) -> bool:
-        return self.is_teacher and not self.missing()
+        """A local teacher's classroom: every key of their launch present."""
+        return self.is_teacher and self.email is None and not self.missing() and not _absent(self.municipality_id)
+
+
+def round_teacher_rows(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on :class:`RoundTeacher` rows that name this viewer a teacher of the viewer's round."""
+    if not viewer.is_teacher or _absent(viewer.round_pk):
+        return false()
+    if viewer.email:
+        return and_(RoundTeacher.round_pk == viewer.round_pk, RoundTeacher.email == viewer.email)
+    if _absent(viewer.registration_id) or _absent(viewer.sub):
+        return false()
+    return and_(RoundTeacher.round_pk == viewer.round_pk, RoundTeacher.registration_id == viewer.registration_id,
+                RoundTeacher.sub == viewer.sub)
+
+
+def _teaches(viewer: Viewer) -> ColumnElement[bool]:
+    return exists(select(RoundTeacher.id).where(round_teacher_rows(viewer)))
+
+
+def teaches_round(session: Session, who: "Viewer | Launch") -> bool:
+    """Is the viewer a named teacher of the round they are looking at?"""
+    return session.scalar(select(_teaches(_viewer(who)))) is True
 
 
 def _viewer(who: "Viewer | Launch") -> Viewer:
     return who if isinstance(who, Viewer) else Viewer.of(who)
 
 
-def require_classroom(who: "Viewer | Launch") -> Viewer:
-    """The viewer, when it is a teacher whose launch proves a classroom; refused otherwise, with a page that
-    says why (a teacher's launch without a context or resource link: ``context_missing``)."""
+def require_classroom(who: "Viewer | Launch", session: Session | None = None) -> Viewer:
+    """The viewer, when it is a teacher with a classroom: a round teacher (checked when ``session`` is given),
+    or a local teacher whose launch proves every key; refused otherwise, with a page that says why (a local
+    teacher's launch without a context or resource link: ``context_missing``)."""
     viewer = _viewer(who)
     if not viewer.is_teacher or _absent(viewer.round_pk):
         raise ForbiddenError("only the course's teacher can do this")
+    if viewer.email is not None:
+        if session is not None and not teaches_round(session, viewer):
+            raise ForbiddenError("not a teacher of this round")
+        return viewer
+    if session is not None and teaches_round(session, viewer):
+        return viewer
     missing = viewer.missing()
     if missing:
         raise ForbiddenError(f"the teacher's launch has no {', '.join(missing)}: it shows no pupil's work",
@@ -100,38 +149,58 @@ def require_classroom(who: "Viewer | Launch") -> Viewer:
     return viewer
 
 
-def classroom_launches(who: "Viewer | Launch") -> ColumnElement[bool]:
-    """The condition on :class:`Launch` rows that put a pupil in the viewer's classroom: a pupil's launch with
-    every key equal to the teacher's. Matches nothing for a viewer without a classroom."""
-    viewer = _viewer(who)
+def _local_launches(viewer: Viewer) -> ColumnElement[bool]:
     if not viewer.has_classroom:
         return false()
-    return and_(Launch.role == ROLE_LEARNER,
-                Launch.registration_id == viewer.registration_id,
+    return and_(Launch.registration_id == viewer.registration_id,
                 Launch.deployment_pk == viewer.deployment_pk,
                 Launch.context_id == viewer.context_id,
                 Launch.resource_link_id == viewer.resource_link_id,
-                Launch.round_pk == viewer.round_pk)
+                Launch.municipality_id == viewer.municipality_id)
+
+
+def classroom_launches(who: "Viewer | Launch") -> ColumnElement[bool]:
+    """The condition on :class:`Launch` rows that put a pupil in the viewer's classroom: a pupil's launch into
+    the viewer's round, from anywhere when the viewer teaches the round, else with every key equal to the
+    local teacher's. Matches nothing for a viewer without a classroom."""
+    viewer = _viewer(who)
+    if not viewer.is_teacher or _absent(viewer.round_pk):
+        return false()
+    return and_(Launch.role == ROLE_LEARNER, Launch.round_pk == viewer.round_pk,
+                or_(_teaches(viewer), _local_launches(viewer)))
 
 
 def visible_submissions(who: "Viewer | Launch") -> ColumnElement[bool]:
-    """The condition on :class:`Submission` rows the viewer may see: a pupil's own; a teacher's classroom's
-    (handed in from the teacher's context in the teacher's round, by a pupil of the classroom). Nothing for
-    anyone else or for a launch that lacks a key."""
+    """The condition on :class:`Submission` rows the viewer may see: a pupil's own; every hand-in of the round
+    for its teachers; a local teacher's classroom's (handed in from the teacher's context in the teacher's
+    round, by a pupil of the classroom). Nothing for anyone else or for a launch that lacks a key."""
     viewer = _viewer(who)
     if viewer.is_pupil:
         if _absent(viewer.registration_id) or _absent(viewer.sub):
             return false()
         return and_(Submission.registration_id == viewer.registration_id, Submission.sub == viewer.sub)
-    if not viewer.has_classroom:
+    if not viewer.is_teacher or _absent(viewer.round_pk):
         return false()
-    return and_(Submission.registration_id == viewer.registration_id,
-                Submission.context_id == viewer.context_id,
-                Submission.round_pk == viewer.round_pk,
-                # handed in through the teacher's placement (hand-ins stored before placements were recorded
-                # carry none; the pupil's launch from the teacher's placement below still has to exist)
-                or_(Submission.resource_link_id == viewer.resource_link_id, Submission.resource_link_id.is_(None)),
-                exists(select(Launch.id).where(classroom_launches(viewer), Launch.sub == Submission.sub)))
+    round_wide = and_(Submission.round_pk == viewer.round_pk, _teaches(viewer))
+    if not viewer.has_classroom:
+        return round_wide
+    local = and_(Submission.registration_id == viewer.registration_id,
+                 Submission.context_id == viewer.context_id,
+                 Submission.round_pk == viewer.round_pk,
+                 Submission.municipality_id == viewer.municipality_id,
+                 # handed in through the teacher's placement (hand-ins stored before placements were recorded
+                 # carry none; the pupil's launch from the teacher's placement below still has to exist)
+                 or_(Submission.resource_link_id == viewer.resource_link_id, Submission.resource_link_id.is_(None)),
+                 exists(select(Launch.id).where(Launch.role == ROLE_LEARNER, Launch.round_pk == viewer.round_pk,
+                                                _local_launches(viewer), Launch.sub == Submission.sub)))
+    return or_(round_wide, local)
+
+
+def municipality_submissions(municipality_id: str) -> ColumnElement[bool]:
+    """The hand-ins a municipal contact follows (read-only): every hand-in of the municipality's pupils."""
+    if _absent(municipality_id):
+        return false()
+    return Submission.municipality_id == municipality_id
 
 
 def may_see(session: Session, who: "Viewer | Launch", submission_id: int) -> bool:
@@ -148,7 +217,22 @@ def check_submission(session: Session, who: "Viewer | Launch", submission_id: in
     if submission is None:
         raise NotFoundError("no such hand-in")
     if viewer.is_teacher:
-        require_classroom(viewer)
+        require_classroom(viewer, session)
     if not may_see(session, viewer, submission.id):
         raise ForbiddenError("not your hand-in")
+    return submission
+
+
+def may_review(session: Session, who: "Viewer | Launch", submission: Submission) -> bool:
+    """Feedback and scores are given by the round's teachers only (a local teacher follows, read-only)."""
+    viewer = _viewer(who)
+    return viewer.is_teacher and submission.round_pk == viewer.round_pk and teaches_round(session, viewer)
+
+
+def check_review(session: Session, who: "Viewer | Launch", submission_id: int) -> Submission:
+    """The hand-in, when the viewer may review it; ``review_forbidden`` for a teacher who may only follow."""
+    viewer = _viewer(who)
+    submission = check_submission(session, viewer, submission_id)
+    if not may_review(session, viewer, submission):
+        raise ForbiddenError("only the round's teachers review", code="review_forbidden")
     return submission

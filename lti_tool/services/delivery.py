@@ -22,7 +22,7 @@ from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, As
 from ..uploads import UploadStore, download_name
 from .errors import NotFoundError
 # Who may see whose work is decided in .access; ForbiddenError stays importable from here.
-from .access import (ForbiddenError, Viewer, check_submission, classroom_launches, require_classroom,
+from .access import (ForbiddenError, Viewer, check_review, check_submission, classroom_launches, require_classroom,
                      visible_submissions)
 from .grades import enqueue_hand_in, enqueue_score
 
@@ -310,9 +310,9 @@ class RosterLine:
     waiting: int
 
 
-def roster(session: Session, launch: Launch) -> list[RosterLine]:
+def roster(session: Session, who: Viewer | Launch) -> list[RosterLine]:
     """The pupils of the teacher's classroom (see .access), with what each has handed in."""
-    viewer = require_classroom(launch)
+    viewer = require_classroom(who, session)
     pupils = session.execute(
         select(Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
         .where(classroom_launches(viewer))
@@ -340,9 +340,9 @@ def roster(session: Session, launch: Launch) -> list[RosterLine]:
     ]
 
 
-def review_queue(session: Session, launch: Launch) -> list[Submission]:
+def review_queue(session: Session, who: Viewer | Launch) -> list[Submission]:
     """Work waiting for review, oldest first."""
-    viewer = require_classroom(launch)
+    viewer = require_classroom(who, session)
     return list(
         session.scalars(
             select(Submission)
@@ -353,8 +353,8 @@ def review_queue(session: Session, launch: Launch) -> list[Submission]:
     )
 
 
-def submissions_of(session: Session, launch: Launch, sub: str) -> list[Submission]:
-    viewer = require_classroom(launch)
+def submissions_of(session: Session, who: Viewer | Launch, sub: str) -> list[Submission]:
+    viewer = require_classroom(who, session)
     return list(
         session.scalars(
             select(Submission)
@@ -364,9 +364,9 @@ def submissions_of(session: Session, launch: Launch, sub: str) -> list[Submissio
     )
 
 
-def get_submission_for(session: Session, launch: Launch, submission_id: int) -> Submission:
+def get_submission_for(session: Session, who: Viewer | Launch, submission_id: int) -> Submission:
     """A hand-in, for its pupil or for a teacher of its classroom (see .access); anyone else is refused."""
-    return check_submission(session, Viewer.of(launch), submission_id)
+    return check_submission(session, who if isinstance(who, Viewer) else Viewer.of(who), submission_id)
 
 
 def hand_in_download_name(session: Session, submission: Submission) -> str:
@@ -388,10 +388,13 @@ def parse_score(raw: str, maximum: Decimal) -> Decimal:
     return score.quantize(Decimal("0.01"))
 
 
-def record_review(session: Session, launch: Launch, submission_id: int, *, feedback: str, score: str) -> Review:
-    """The teacher's written feedback and score, with its timestamp: the work counts as reviewed."""
-    require_classroom(launch)
-    submission = get_submission_for(session, launch, submission_id)
+def record_review(session: Session, who: Viewer | Launch, submission_id: int, *, feedback: str,
+                  score: str) -> Review:
+    """A round teacher's written feedback and score, with its timestamp: the work counts as reviewed. The
+    score goes to the pupil's own platform and column (the hand-in's placement), wherever the teacher came
+    from."""
+    viewer = who if isinstance(who, Viewer) else Viewer.of(who)
+    submission = check_review(session, viewer, submission_id)
     assignment = session.get(Assignment, submission.assignment_id)
     text = (feedback or "").strip()
     if not text:
@@ -401,7 +404,7 @@ def record_review(session: Session, launch: Launch, submission_id: int, *, feedb
         assignment_id=submission.assignment_id,
         registration_id=submission.registration_id,
         sub=submission.sub,
-        reviewer_sub=launch.sub,
+        reviewer_sub=viewer.reviewer_key,
         feedback=text[:MAX_TEXT],
         score=parse_score(score, assignment.max_score),
         score_max=assignment.max_score,
