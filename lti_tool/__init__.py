@@ -57,10 +57,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         sandbox.init_app(app)
 
-    @app.errorhandler(404)
-    def _not_found(_error):
-        return errors.render_error("not_found", 404)
-
     from .web import outages
 
     errors.init_app(app)  # every refusal (DomainError) a view does not answer itself: the error page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, render_template
+from werkzeug.exceptions import HTTPException, InternalServerError
 from flask_babel import lazy_gettext as _l
 
 from ..domain.errors import DomainError
@@ -128,9 +129,23 @@ MESSAGES = {
                        "open."),
     "role_not_served": _l("Your role in this course (for example parent, observer or guest) does not give a place "
                           "in it. Pupils and teachers open the course themselves. Nothing has been booked."),
+    "review_forbidden": _l("Feedback and scores in this round are given by the round's teacher. You can follow "
+                           "your pupils' work and the feedback they get here."),
+    "invitation_invalid": _l("This teaching invitation is not valid or has already been used. Ask the national "
+                             "course catalog's staff for a new one."),
+    "invitation_expired": _l("This teaching invitation has expired. Ask the national course catalog's staff for a "
+                             "new one."),
+    "invitation_not_teacher": _l("Open the course catalog from your learning platform as a teacher to accept a "
+                                 "teaching invitation."),
+    "method_not_allowed": _l("This address is opened by your learning platform, not directly. Go back to the "
+                             "learning platform and open the course from there."),
+    "too_large": _l("What was sent is larger than the tool accepts."),
+    "bad_request": _l("The request could not be understood. Go back and try again."),
     "csrf_invalid": _l("This form could not be accepted: it was sent from another page or site, or it was left "
                        "open too long. Go back, reload the page and try again."),
 }
+# Flask's own refusals, by HTTP status.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 TITLES = {
     "service_unavailable": _l("Try again in a minute"),
     "registration_pending": _l("Waiting for approval"),
@@ -152,8 +167,9 @@ DEFAULT_MESSAGE = _SECURITY
 
 
 def render_error(code: str, status: int, detail: str = "", **context):
-    status = status if 400 <= status < 500 or status == 503 else 400  # 503: an outage (see outages.py)
+    status = status if 400 <= status < 500 or status in (500, 503) else 400  # 503: an outage (see outages.py)
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
+    g.error_page = True  # shown in whatever frame it was opened in (web/security.py)
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
                            message=MESSAGES.get(code, DEFAULT_MESSAGE), **context), status
 
@@ -187,3 +203,18 @@ def init_app(app: Flask) -> None:
     def _refused(error: DomainError):
         _roll_back_request()
         return render_domain_error(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        """Flask's own refusals (an unknown address, a method the address does not take, ...) are the tool's
+        error page too, in the visitor's language, with their status."""
+        _roll_back_request()
+        status = error.code or 400
+        return render_error(HTTP_CODES.get(status, "error"), status if status < 500 else 500, error.description or "")
+
+    @app.errorhandler(InternalServerError)
+    def _failed(error: InternalServerError):
+        _roll_back_request()
+        log.error("request failed: %s", error.original_exception.__class__.__name__ if error.original_exception
+                  else "error", exc_info=error.original_exception)
+        return render_error("error", 500)

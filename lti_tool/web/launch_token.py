@@ -14,7 +14,7 @@ from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
 from ..i18n import set_locale
-from ..models import Launch
+from ..models import Launch, Registration
 
 SALT = "lti_tool.launch-token"
 WAITLIST_SALT = "lti_tool.waitlist-offer"
@@ -44,12 +44,46 @@ def launch_token_valid(token: str) -> bool:
     return read_launch_token(token) is not None
 
 
+def _expired_launch_id(token: str) -> str | None:
+    """The launch a token the tool signed names, however old (only to frame and word the refusal)."""
+    try:
+        _serializer().loads(token, max_age=settings().launch_token_ttl_seconds)
+    except SignatureExpired as expired:
+        payload = _expired_payload(_serializer(), expired)
+        return payload if isinstance(payload, str) else None
+    except BadSignature:
+        return None
+    return None
+
+
+def _expired_payload(serializer: URLSafeTimedSerializer, expired: SignatureExpired) -> object:
+    """What an expired token the tool signed holds (its signature was verified before its age was)."""
+    try:
+        return serializer.load_payload(expired.payload) if expired.payload is not None else None
+    except BadSignature:
+        return None
+
+
+def _refuse_expired(token: str) -> None:
+    """The refusal of a missing, bad or expired token. An expired one the tool signed still names its launch:
+    that platform may frame the page (else the pupil sees the browser's "refused to connect" inside the LMS)
+    and it is worded in the launch's language."""
+    launch_id = _expired_launch_id(token) if token else None
+    launch = get_session().execute(_LAUNCH_QUERY, {"id": launch_id}).scalar_one_or_none() if launch_id else None
+    if launch is not None:
+        set_locale(launch.locale)
+        from .security import allow_framing_by
+
+        allow_framing_by(launch.registration)
+    raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401)
+
+
 def current_launch() -> Launch:
     """The launch named by the request's token; its locale becomes the page's locale."""
     token = request.values.get("lt", "")
     launch_id = read_launch_token(token)
     if launch_id is None:
-        raise DomainError("launch token missing, bad or expired", code="launch_expired", status=401)
+        _refuse_expired(token)
     # The registration (framing) and the municipality (every page shows it) come with the launch.
     launch = get_session().execute(_LAUNCH_QUERY, {"id": launch_id}).scalar_one_or_none()
     if launch is None:
@@ -91,10 +125,26 @@ def issue_waitlist_token(registration_id: int, sub: str, order_id: int, locale: 
 
 
 def read_waitlist_token(token: str) -> dict:
+    """The offer, valid for an hour. Its platform may frame the answer (the offer is made inside the LMS), the
+    refusal of an expired offer too."""
+    serializer = URLSafeTimedSerializer(settings().secret_key, salt=WAITLIST_SALT)
     try:
-        data = URLSafeTimedSerializer(settings().secret_key, salt=WAITLIST_SALT).loads(
-            token, max_age=WAITLIST_OFFER_SECONDS)
-    except (SignatureExpired, BadSignature) as exc:
-        raise DomainError("waiting-list offer missing, bad or expired", code="waitlist_expired", status=400) from exc
-    set_locale(data.get("l"))
+        data = serializer.loads(token, max_age=WAITLIST_OFFER_SECONDS)
+    except SignatureExpired as exc:
+        _frame_for_offer(_expired_payload(serializer, exc))
+        raise DomainError("waiting-list offer expired", code="waitlist_expired", status=400) from exc
+    except BadSignature as exc:
+        raise DomainError("waiting-list offer missing or bad", code="waitlist_expired", status=400) from exc
+    _frame_for_offer(data)
     return data
+
+
+def _frame_for_offer(data: object) -> None:
+    if not isinstance(data, dict):
+        return
+    set_locale(data.get("l"))
+    registration = get_session().get(Registration, data.get("r")) if isinstance(data.get("r"), int) else None
+    if registration is not None:
+        from .security import allow_framing_by
+
+        allow_framing_by(registration)

@@ -35,9 +35,10 @@ def _frame_ancestors() -> str:
     origins = g.get("frame_ancestors")
     if origins is not None:
         return " ".join(["'self'", *origins])
-    if request.blueprint == "lti":
-        # A refusal before the platform is known (no registration): harmless to frame, and it must show in
-        # whatever LMS iframe it was opened in.
+    if request.blueprint == "lti" or g.get("error_page"):
+        # A refusal before the platform is known (no registration, an expired or bad launch token, an unknown
+        # address): it holds nothing and does nothing, and it must show in whatever LMS iframe it was opened
+        # in, never as the browser's "refused to connect".
         return "*"
     return "'self'"
 

@@ -1,0 +1,74 @@
+"""Every refusal is the tool's own page, in the visitor's language, and shows inside the frame it was opened in:
+Flask's own refusals (404, 405, 500), an expired launch token, an expired waiting-list offer."""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import error_code, main_attrs
+
+
+def frame_ancestors(response) -> str:
+    policy = response.headers["Content-Security-Policy"]
+    return re.search(r"frame-ancestors ([^;]+)", policy).group(1)
+
+
+def test_get_on_the_launch_address_is_the_tools_page_in_the_visitors_language(client):
+    response = client.get("/lti/launch", headers={"Accept-Language": "nb-NO,nb;q=0.9"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 405 and error_code(response) == "method_not_allowed"
+    assert 'lang="nb"' in body and "Method Not Allowed" not in body
+
+
+def test_an_unknown_address_is_the_tools_page(client):
+    response = client.get("/no/such/page", headers={"Accept-Language": "sv"})
+    assert response.status_code == 404 and error_code(response) == "not_found"
+    assert 'lang="sv"' in response.get_data(as_text=True)
+    assert frame_ancestors(response) == "*"  # whatever frame it was opened in: never "refused to connect"
+
+
+def test_a_failing_view_is_the_tools_page_with_500(app_factory, config):
+    app = app_factory({**config, "PROPAGATE_EXCEPTIONS": False})
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    response = app.test_client().get("/boom", headers={"Accept-Language": "en"})
+    assert response.status_code == 500 and error_code(response) == "error"
+    assert "a bug" not in response.get_data(as_text=True)
+
+
+def test_a_bad_launch_token_is_a_page_any_frame_may_show(client, launches):
+    response = client.get("/home?lt=not-a-token")
+    assert response.status_code == 401 and error_code(response) == "launch_expired"
+    assert frame_ancestors(response) == "*"
+
+
+def test_an_expired_launch_token_is_framed_by_its_platform_and_worded_in_the_launchs_language(
+        app, client, launches, monkeypatch):
+    from lti_tool.config import settings
+
+    spec = launches.spec("SE-1490", user="p1", locale="nn-NO")
+    home = launches.launch(spec).headers["Location"]
+    token = re.search(r"lt=([^&]+)", home).group(1)
+    monkeypatch.setitem(app.config, "LAUNCH_TOKEN_TTL_SECONDS", -1)  # every token is now past its lifetime
+    assert settings(app).launch_token_ttl_seconds == -1
+    response = client.get(f"/home?lt={token}", headers={"Accept-Language": "en"})
+    assert response.status_code == 401 and error_code(response) == "launch_expired"
+    assert 'lang="nn"' in response.get_data(as_text=True)
+    origins = frame_ancestors(response).split()
+    assert "'self'" in origins and "http://localhost" in origins and "*" not in origins
+    assert main_attrs(response)["error-code"] == "launch_expired"
+
+
+def test_an_expired_waiting_list_offer_is_refused_inside_the_platforms_frame(app, client, demo, monkeypatch):
+    from lti_tool.web import launch_token
+
+    with app.test_request_context():
+        offer = launch_token.issue_waitlist_token(demo, "p1", 1, "sv-SE")
+    monkeypatch.setattr(launch_token, "WAITLIST_OFFER_SECONDS", -1)
+    response = client.post("/waitlist", data={"wt": offer}, headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and error_code(response) == "waitlist_expired"
+    assert 'lang="sv"' in response.get_data(as_text=True)
+    assert "http://localhost" in frame_ancestors(response).split()
