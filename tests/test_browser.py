@@ -98,10 +98,19 @@ def launch(browser, base, *, user, role="learner", municipality="SE-1490", local
     page.fill("#user", user)
     page.select_option("#locale", value=locale)
     page.select_option("#course", value="GIT-AK-1")
+    page.evaluate("window.resizes = []; window.addEventListener('message', (event) => {"
+                  " if (event.data && event.data.subject === 'lti.frameResize') window.resizes.push(event.data.height);"
+                  " });")
     page.click("button[type=submit]")
     frame = page.frame(name="tool")
     frame.wait_for_selector("main[data-role]")
+    # Inside the platform's frame: no second header, and the frame is told the page's height.
+    assert "in-frame" in (frame.locator("html").get_attribute("class") or "")
+    assert not frame.locator("header.site").is_visible()
+    page.wait_for_function("window.resizes.length > 0")
+    assert page.evaluate("window.resizes[window.resizes.length - 1]") > 100
     page.goto(frame.url)
+    assert page.locator("header.site").is_visible()  # at top level the tool shows its own header
     return page
 
 
