@@ -36,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import cli, db, i18n, rate_limit
     from . import lti as lti_protocol
     from .web import deep_link, errors, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
+    from .web import classroom as classroom_web
 
     db.init_app(app)
     from .web import ops
@@ -47,6 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(lti_web.bp)
     app.register_blueprint(pupil.bp)
     app.register_blueprint(teacher.bp)
+    app.register_blueprint(classroom_web.bp)
     app.register_blueprint(deep_link.bp)
     app.register_blueprint(register.bp)
     app.register_blueprint(staff.bp)

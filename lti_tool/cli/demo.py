@@ -1,4 +1,5 @@
-"""``demo``: the database, the demo municipalities, catalog and orders, and the sandbox platform, then serve.
+"""``demo``: the database, the demo municipalities, catalog and orders, the sandbox platforms and the demo's
+cross-border round (``sandbox/demo_round.py``), then serve.
 
 :func:`prepare_demo` is also what the tests and the browser tests set up with."""
 
@@ -6,17 +7,24 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from importlib import resources
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..clock import now
 from ..config import settings
 from ..db import new_session, upgrade
-from ..models import Municipality
+from ..models import CourseRound, Municipality
+
+if TYPE_CHECKING:
+    from ..sandbox import SandboxPlatform
+
+DEMO_ACTOR = "flask demo"
 
 
 def demo_feed(today: date) -> dict:
@@ -35,13 +43,65 @@ def demo_feed(today: date) -> dict:
     return feed
 
 
+def prepare_demo_round(session: Session, platforms: Mapping[str, SandboxPlatform]) -> CourseRound | None:
+    """The demo's cross-border round, when its course is in the catalog: the providing school, an order with
+    seats for each of its pupils' municipalities, its teacher who launches from their own sandbox platform and
+    one who signs in by e-mail; idempotent (nothing already there is changed)."""
+    from ..models import Course, Order, RoundTeacher
+    from ..sandbox import demo_round
+    from ..services import round_teachers
+    from ..services.seats import set_order
+
+    course_round = session.scalar(select(CourseRound).where(CourseRound.course_code == demo_round.COURSE,
+                                                            CourseRound.round_id == demo_round.ROUND))
+    course = session.get(Course, demo_round.COURSE)
+    if course_round is None or course is None:
+        return None
+    if not course.providing_school:
+        round_teachers.set_providing_school(session, course.code, demo_round.PROVIDING_SCHOOL, actor=DEMO_ACTOR)
+    for municipality in demo_round.MUNICIPALITIES:
+        ordered = session.scalar(select(Order.id).where(Order.municipality_id == municipality,
+                                                        Order.round_pk == course_round.id))
+        if ordered is None:
+            set_order(session, municipality, demo_round.COURSE, demo_round.ROUND, demo_round.SEATS)
+    registration = platforms[demo_round.TEACHER_PLATFORM].ensure_registration(session)
+    named = select(RoundTeacher.id).where(RoundTeacher.round_pk == course_round.id)
+    if session.scalar(named.where(RoundTeacher.registration_id == registration.id,
+                                  RoundTeacher.sub == demo_round.TEACHER_SUB)) is None:
+        round_teachers.add_launch_teacher(session, course_round.id, issuer=registration.issuer,
+                                          client_id=registration.client_id, sub=demo_round.TEACHER_SUB,
+                                          name=demo_round.TEACHER_NAME, actor=DEMO_ACTOR)
+    if session.scalar(named.where(RoundTeacher.email == demo_round.EMAIL_TEACHER)) is None:
+        round_teachers.add_email_teacher(session, course_round.id, email=demo_round.EMAIL_TEACHER,
+                                         name=demo_round.EMAIL_TEACHER_NAME, actor=DEMO_ACTOR)
+    return course_round
+
+
+def demo_round_lines(app: Flask) -> list[str]:
+    """The demo round's ready-made launches (label and address), in English, for the terminal."""
+    from flask_babel import force_locale
+
+    from ..sandbox import demo_round, get_platforms
+
+    platforms = get_platforms(app)
+    base = settings(app).sandbox_base_url.rstrip("/")
+    with new_session(app) as session:
+        names = {m.id: m.name for m in session.scalars(select(Municipality))}
+    lines = []
+    with app.test_request_context(), force_locale("en"):
+        for launch in demo_round.LAUNCHES:
+            label = launch.label(names.get(launch.municipality, launch.municipality), platforms[launch.platform].name)
+            lines += [f"  {label}", f"    {base}{launch.path()}"]
+    return lines
+
+
 def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
-    """Schema, the demo municipalities, the sandbox registration and (``catalog``) the demo catalog with
-    orders; idempotent."""
+    """Schema, the demo municipalities, the sandbox platforms' registrations and (``catalog``) the demo catalog
+    with orders and the demo's cross-border round; idempotent."""
     from catalog_sync.municipalities import import_municipalities
     from catalog_sync.sync import sync_catalog, validate_feed
 
-    from ..sandbox import get_platform
+    from ..sandbox import get_platforms
     from ..services.seats import national_today, set_order
 
     upgrade(app)
@@ -50,10 +110,12 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
         for country in ("SE", "NO"):
             with resources.as_file(data / f"municipalities-{country.lower()}.csv") as path:
                 import_municipalities(session, path, country)
-        get_platform(app).ensure_registration(session)
+        platforms = get_platforms(app)
+        for platform in platforms.values():  # the first first: it keeps the registration it always had
+            platform.ensure_registration(session)
         session.commit()
         count = session.scalar(select(func.count()).select_from(Municipality))
-        from ..models import Course, CourseRound, Order
+        from ..models import Course, Order
 
         if catalog and session.scalar(select(func.count()).select_from(Course)) == 0:
             feed = demo_feed(national_today())
@@ -68,7 +130,10 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
                     for municipality in session.scalars(select(Municipality.id)):
                         set_order(session, municipality, round_.course_code, round_.round_id, 3)
                 session.commit()
-    click.echo(f"demo ready: {count} municipalities, sandbox platform registered")
+        if catalog and prepare_demo_round(session, platforms) is not None:
+            session.commit()
+    names = ", ".join(platform.name for platform in platforms.values())
+    click.echo(f"demo ready: {count} municipalities, sandbox platforms registered ({names})")
 
 
 @click.command("demo")
@@ -81,6 +146,13 @@ def demo_command(no_serve: bool) -> None:
     if not config.sandbox:
         raise click.ClickException("the sandbox is off (production, or LTI_TOOL_SANDBOX=0): no demo")
     prepare_demo(app)
+    from ..sandbox import demo_round
+
+    click.echo(f"the cross-border round {demo_round.COURSE} {demo_round.ROUND}: ready-made launches (also on the "
+               f"sandbox page)")
+    for line in demo_round_lines(app):
+        click.echo(line)
+    click.echo(f"  its second teacher signs in by e-mail: {demo_round.EMAIL_TEACHER} ({demo_round.EMAIL_TEACHER_NAME})")
     if no_serve:
         return
     base = urlsplit(config.base_url)

@@ -14,7 +14,7 @@ from .common import actor, fail
 
 def invitation_url(token: str) -> str:
     """The link a teacher opens from a launch in their own platform (see ``web/teacher.py: join``)."""
-    return f"{settings().base_url}/teach/join/{token}"
+    return round_teachers.invitation_url(settings().base_url, token)
 
 
 @click.group("rounds", cls=AppGroup)
@@ -125,3 +125,18 @@ def teachers_remove(teacher_id, by) -> None:
         except DomainError as error:
             fail(error)
     click.echo(f"teacher {teacher_id} removed")
+
+
+@rounds_cli.command("school")
+@click.option("--course", "course_code", required=True, help="Course code")
+@click.option("--school", default="", help="The providing arts school's name (empty or left out: clears it)")
+@click.option("--by", help="Who changes it (for the audit log; default: the OS user)")
+def rounds_school(course_code, school, by) -> None:
+    """Name the arts school that provides a course's teaching (shown to the course's pupils and teachers)."""
+    with new_session() as session:
+        try:
+            course = round_teachers.set_providing_school(session, course_code, school, actor=actor(by))
+            session.commit()
+        except DomainError as error:
+            fail(error)
+        click.echo(f"{course_code}: providing school {course.providing_school or '(none)'}")

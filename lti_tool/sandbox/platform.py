@@ -1,5 +1,10 @@
-"""The sandbox platform itself (no Flask): a development platform that registers itself with the tool
-and launches it through the real ``/lti/login`` and ``/lti/launch`` with real signed id_tokens.
+"""The sandbox platforms themselves (no Flask): development platforms that register themselves with the tool
+and launch it through the real ``/lti/login`` and ``/lti/launch`` with real signed id_tokens.
+
+The sandbox serves two platforms (:data:`PROFILES`), so that one round's pupils can come from two platforms as
+they do in real life: "Sandbox Canvas", the first, whose issuer is ``<sandbox base URL>/sandbox`` and client id
+:data:`CLIENT_ID`, and "Sandbox Moodle", issuer ``<sandbox base URL>/sandbox/moodle``. Each has its own key
+pair, client id, registration, deployments, key set, authorization and token URLs.
 
 Never enabled in production. The same emulator drives the test suite's end-to-end flows: its
 ``build_id_token`` takes overrides, so a test can tamper with any claim, header or signing key.
@@ -12,22 +17,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jwt
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.claims import (CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID,
+from ..domain.claims import (CLAIM_AGS, CLAIM_CONTEXT, CLAIM_CUSTOM, CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID,
                             CLAIM_LAUNCH_PRESENTATION, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES,
                             CLAIM_TARGET_LINK_URI, CLAIM_TOOL_PLATFORM, CLAIM_VERSION, MESSAGE_DEEP_LINKING,
                             MESSAGE_RESOURCE_LINK)
 from ..lti.keys import KeyStore
 from ..models import REGISTRATION_ACTIVE, Municipality, Registration
 from ..services.platforms import add_registration, bind_deployment
+from .gradebook import GRANTED, Gradebook
 
-CLIENT_ID = "kulturskola-sandbox"
+CLIENT_ID = "kulturskola-sandbox"  # the first sandbox platform's (Sandbox Canvas)
 STORAGE_FRAME = "post_message_forwarding"
 STORAGE_MODES = ("parent", "frame", "capabilities", "none")
 SHARED_DEPLOYMENT = "sandbox-region"
@@ -39,6 +45,29 @@ ROLES = {
                    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty"],
     "administrator": ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"],
 }
+
+
+@dataclass(frozen=True)
+class PlatformProfile:
+    """Who a sandbox platform is. ``key``: empty for the first platform (its URLs are ``/sandbox/auth``,
+    ``/sandbox/jwks``, ...), else the path segment of its URLs (``/sandbox/<key>/auth``, ...) and its issuer."""
+
+    key: str
+    name: str  # shown to people on the sandbox page
+    client_id: str
+    registration_name: str  # the registration's name in the tool (console, reports)
+    regional: bool = True  # a regional deployment shared by the Swedish municipalities, besides their own
+
+    @property
+    def path(self) -> str:
+        return "/sandbox" + (f"/{self.key}" if self.key else "")
+
+
+# The first keeps the sandbox's original issuer, client id, URLs and registration name.
+CANVAS = PlatformProfile(key="", name="Sandbox Canvas", client_id=CLIENT_ID, registration_name="Sandbox platform")
+MOODLE = PlatformProfile(key="moodle", name="Sandbox Moodle", client_id="kulturskola-sandbox-moodle",
+                         registration_name="Sandbox Moodle", regional=False)
+PROFILES = (CANVAS, MOODLE)
 
 
 class SandboxError(ValueError):
@@ -64,6 +93,8 @@ class LaunchSpec:
     # forwarding frame, as Canvas's post_message_forwarding) or "capabilities" (no target in the login; the
     # platform answers lti.capabilities, as Blackboard).
     storage: str = "none"
+    # Offer the platform's gradebook (the AGS claim: columns of the launch's context, scores) with a course link.
+    gradebook: bool = False
 
 
 def sandbox_deployment_id(municipality_id: str) -> str:
@@ -71,27 +102,44 @@ def sandbox_deployment_id(municipality_id: str) -> str:
 
 
 class SandboxPlatform:
-    def __init__(self, base_url: str, keys_dir: str | Path, secret: str, tool_base_url: str | None = None):
+    def __init__(self, base_url: str, keys_dir: str | Path, secret: str, tool_base_url: str | None = None,
+                 profile: PlatformProfile = CANVAS):
         """``base_url``: where the platform itself is served (another site from the tool, to try launches in a
-        third-party iframe); ``tool_base_url``: the tool's BASE_URL."""
+        third-party iframe); ``tool_base_url``: the tool's BASE_URL; ``profile``: which sandbox platform."""
+        self.profile = profile
         self.base_url = base_url.rstrip("/")
         self.tool_base_url = (tool_base_url or base_url).rstrip("/")
-        self.issuer = self.base_url + "/sandbox"
-        self.keys = KeyStore(Path(keys_dir) / "sandbox-platform", grace=timedelta(days=1))
-        self._hints = URLSafeTimedSerializer(secret, salt="lti_tool.sandbox-hint")
+        self.issuer = self.base_url + profile.path
+        folder = "sandbox-platform" + (f"-{profile.key}" if profile.key else "")
+        self.keys = KeyStore(Path(keys_dir) / folder, grace=timedelta(days=1))
+        salt = "lti_tool.sandbox-hint" + (f".{profile.key}" if profile.key else "")
+        self._hints = URLSafeTimedSerializer(secret, salt=salt)
+        self.gradebook = Gradebook(Path(keys_dir) / folder / "gradebook.json")
+
+    @property
+    def key(self) -> str:
+        return self.profile.key
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def client_id(self) -> str:
+        return self.profile.client_id
 
     # -- URLs ---------------------------------------------------------------------------------------
     @property
     def auth_login_url(self) -> str:
-        return self.base_url + "/sandbox/auth"
+        return self.issuer + "/auth"
 
     @property
     def auth_token_url(self) -> str:
-        return self.base_url + "/sandbox/token"
+        return self.issuer + "/token"
 
     @property
     def jwks_url(self) -> str:
-        return self.base_url + "/sandbox/jwks"
+        return self.issuer + "/jwks"
 
     @property
     def tool_login_url(self) -> str:
@@ -107,24 +155,39 @@ class SandboxPlatform:
 
     @property
     def deep_link_return_url(self) -> str:
-        return self.base_url + "/sandbox/deep-link-return"
+        return self.issuer + "/deep-link-return"
+
+    def lineitems_url(self, context_id: str) -> str:
+        """The gradebook columns of one LMS course (AGS line items container)."""
+        return f"{self.issuer}/courses/{quote(context_id, safe='')}/line_items"
+
+    def lineitem_url(self, context_id: str, column_id: str) -> str:
+        return f"{self.lineitems_url(context_id)}/{column_id}"
 
     # -- registration with the tool -----------------------------------------------------------------
+    def registration(self, session: Session) -> Registration | None:
+        """This platform's active registration with the tool, if it is registered."""
+        return session.scalar(select(Registration).where(Registration.issuer == self.issuer,
+                                                         Registration.client_id == self.client_id,
+                                                         Registration.status == REGISTRATION_ACTIVE))
+
+    def is_registration(self, registration: Registration) -> bool:
+        return (registration.issuer, registration.client_id) == (self.issuer, self.client_id)
+
     def ensure_registration(self, session: Session) -> Registration:
-        """Register the sandbox with the tool and give every known municipality its own deployment, plus
-        one regional deployment shared by the Swedish ones (picked by the custom parameter)."""
-        registration = session.scalar(select(Registration).where(Registration.issuer == self.issuer,
-                                                                 Registration.client_id == CLIENT_ID,
-                                                                 Registration.status == REGISTRATION_ACTIVE))
+        """Register the sandbox platform with the tool and give every known municipality its own deployment,
+        plus (unless the profile has none) one regional deployment shared by the Swedish ones (picked by the
+        custom parameter)."""
+        registration = self.registration(session)
         if registration is None:
             registration = add_registration(
-                session, name="Sandbox platform", issuer=self.issuer, client_id=CLIENT_ID,
+                session, name=self.profile.registration_name, issuer=self.issuer, client_id=self.client_id,
                 auth_login_url=self.auth_login_url, auth_token_url=self.auth_token_url, jwks_url=self.jwks_url)
         municipalities = list(session.scalars(select(Municipality).order_by(Municipality.id)))
         for municipality in municipalities:
             bind_deployment(session, registration, sandbox_deployment_id(municipality.id), [municipality.id])
         swedish = [m.id for m in municipalities if m.country == "SE"]
-        if len(swedish) >= 2:
+        if self.profile.regional and len(swedish) >= 2:
             bind_deployment(session, registration, SHARED_DEPLOYMENT, swedish, custom_param=SHARED_PARAM)
         return registration
 
@@ -141,7 +204,7 @@ class SandboxPlatform:
 
     def login_initiation(self, spec: LaunchSpec) -> dict[str, str]:
         params = {"iss": self.issuer, "login_hint": spec.user, "target_link_uri": self.target_link_uri,
-                  "lti_message_hint": self.encode_hint(spec), "client_id": CLIENT_ID,
+                  "lti_message_hint": self.encode_hint(spec), "client_id": self.client_id,
                   "lti_deployment_id": spec.deployment_id}
         target = {"parent": "_parent", "frame": STORAGE_FRAME}.get(spec.storage)
         if target:
@@ -155,7 +218,7 @@ class SandboxPlatform:
     def check_auth_request(self, params: Mapping[str, str]) -> LaunchSpec:
         """Validate the tool's authentication request as the OIDC spec asks a platform to."""
         expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post",
-                    "prompt": "none", "client_id": CLIENT_ID, "redirect_uri": self.tool_launch_url}
+                    "prompt": "none", "client_id": self.client_id, "redirect_uri": self.tool_launch_url}
         for name, value in expected.items():
             if params.get(name) != value:
                 raise SandboxError(f"{name} must be {value!r}, got {params.get(name)!r}")
@@ -176,7 +239,7 @@ class SandboxPlatform:
             custom[SHARED_PARAM] = spec.municipality_code
         claims = {
             "iss": self.issuer,
-            "aud": CLIENT_ID,
+            "aud": self.client_id,
             "sub": spec.user,
             "iat": now,
             "exp": now + 300,
@@ -191,9 +254,12 @@ class SandboxPlatform:
                             "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
             CLAIM_CUSTOM: custom,
             CLAIM_LAUNCH_PRESENTATION: {"locale": spec.locale, "document_target": "iframe"},
-            CLAIM_TOOL_PLATFORM: {"guid": "sandbox-platform", "name": "Sandbox platform",
+            CLAIM_TOOL_PLATFORM: {"guid": "sandbox-platform" + (f"-{self.key}" if self.key else ""),
+                                  "name": self.profile.registration_name,
                                   "product_family_code": "kulturskola-sandbox"},
         }
+        if spec.gradebook:
+            claims[CLAIM_AGS] = {"scope": list(GRANTED), "lineitems": self.lineitems_url(spec.context_id)}
         if spec.message_type == MESSAGE_DEEP_LINKING:
             claims[CLAIM_MESSAGE_TYPE] = MESSAGE_DEEP_LINKING
             del claims[CLAIM_RESOURCE_LINK]
@@ -235,7 +301,7 @@ class SandboxPlatform:
             raise SandboxError("the response is signed with a key the tool does not publish")
         try:
             return jwt.decode(token, jwt.PyJWK(keys[0]).key, algorithms=["RS256"], audience=self.issuer,
-                              issuer=CLIENT_ID)
+                              issuer=self.client_id)
         except jwt.PyJWTError as exc:
             raise SandboxError(f"deep-linking response refused: {exc}") from exc
 

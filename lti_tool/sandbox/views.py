@@ -1,38 +1,72 @@
-"""The sandbox platform's pages (blueprint ``sandbox``, at ``/sandbox/``): pick a municipality and a role,
-launch the tool in an iframe; its OIDC authorization endpoint, key set and deep-linking return.
-:func:`init_app` makes the app's :class:`SandboxPlatform` and :func:`get_platform` returns it."""
+"""The sandbox platforms' pages (blueprint ``sandbox``, at ``/sandbox/``): pick a platform and municipality and
+a role, launch the tool in an iframe (or take one of the demo round's ready-made launches); each platform's OIDC
+authorization endpoint, key set and deep-linking return, the first platform's at ``/sandbox/auth``,
+``/sandbox/jwks``, ..., the others' at ``/sandbox/<key>/auth``, ...
+
+:func:`init_app` makes the app's :class:`SandboxPlatform` s; :func:`get_platform` returns the first (or the one
+of a key), :func:`get_platforms` all of them."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from ..config import settings
 from ..db import get_session
-from ..models import REGISTRATION_ACTIVE, Deployment, Registration
-from ..domain.claims import MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK
+from ..models import Deployment, Registration
+from ..domain.claims import (MESSAGE_DEEP_LINKING, MESSAGE_RESOURCE_LINK, SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY,
+                             SCOPE_SCORE)
 from ..web.security import origin_of
-from .platform import (CLIENT_ID, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
+from . import demo_round
+from .gradebook import GradebookError
+from .platform import (PROFILES, ROLES, SHARED_DEPLOYMENT, STORAGE_FRAME, STORAGE_MODES, LaunchSpec, SandboxError,
                        SandboxPlatform)
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 EXTENSION_KEY = "lti_tool.sandbox"
+PLATFORMS_KEY = "lti_tool.sandbox.platforms"
 LOCALES = {"sv-SE": "Svenska", "nb-NO": "Norsk bokmål", "nn-NO": "Norsk nynorsk", "en-GB": "English"}
 
 
-def get_platform(app: Flask | None = None) -> SandboxPlatform:
-    """The app's sandbox platform (the current app by default)."""
-    platform: SandboxPlatform = (app or current_app).extensions[EXTENSION_KEY]
-    return platform
+def get_platform(app: Flask | None = None, key: str = "") -> SandboxPlatform:
+    """The app's sandbox platform (the current app by default): the first, or the one of ``key``
+    (``KeyError`` when there is none)."""
+    if not key:
+        platform: SandboxPlatform = (app or current_app).extensions[EXTENSION_KEY]
+        return platform
+    return get_platforms(app)[key]
 
 
-def _choices():
-    """(value, municipality, shared?) for every active deployment of the sandbox registration."""
-    platform = get_platform()
+def get_platforms(app: Flask | None = None) -> dict[str, SandboxPlatform]:
+    """The app's sandbox platforms by key, the first (key ``""``) first."""
+    platforms: dict[str, SandboxPlatform] = (app or current_app).extensions[PLATFORMS_KEY]
+    return platforms
+
+
+def is_sandbox_registration(registration: Registration, app: Flask | None = None) -> bool:
+    """Is this the registration of one of the app's sandbox platforms? (False while the sandbox is off.)"""
+    platforms = (app or current_app).extensions.get(PLATFORMS_KEY, {})
+    return any(platform.is_registration(registration) for platform in platforms.values())
+
+
+def _platform_or_404(key: str) -> SandboxPlatform:
+    try:
+        return get_platform(key=key)
+    except KeyError:
+        abort(404)
+
+
+def _choice_value(platform: SandboxPlatform, deployment_id: str, municipality: str) -> str:
+    """``deployment|municipality`` (the municipality only on the regional deployment), then ``|key`` for any
+    platform but the first."""
+    value = f"{deployment_id}|{municipality}"
+    return f"{value}|{platform.key}" if platform.key else value
+
+
+def _choices(platform: SandboxPlatform):
+    """(value, municipality, shared?) for every active deployment of the platform's registration."""
     session = get_session()
-    registration = session.scalar(select(Registration).where(Registration.issuer == platform.issuer,
-                                                             Registration.client_id == CLIENT_ID,
-                                                             Registration.status == REGISTRATION_ACTIVE))
+    registration = platform.registration(session)
     if registration is None:
         return []
     choices = []
@@ -41,10 +75,36 @@ def _choices():
     for deployment in deployments:
         for binding in deployment.municipalities:
             shared = deployment.deployment_id == SHARED_DEPLOYMENT
-            choices.append({"value": f"{deployment.deployment_id}|{binding.municipality_id if shared else ''}",
+            choices.append({"value": _choice_value(platform, deployment.deployment_id,
+                                                   binding.municipality_id if shared else ""),
                             "municipality": binding.municipality_id, "shared": shared,
                             "status": deployment.status})
-    return choices
+    return sorted(choices, key=lambda c: (c["shared"], c["municipality"]))
+
+
+def _demo_links(names: dict[str, str]) -> list[dict[str, str]]:
+    """The demo round's ready-made launches, once ``flask demo`` has set the round up (its teacher named)."""
+    from ..models import CourseRound, RoundTeacher
+
+    session = get_session()
+    named = session.scalar(select(RoundTeacher.id).join(CourseRound, CourseRound.id == RoundTeacher.round_pk)
+                           .where(CourseRound.course_code == demo_round.COURSE,
+                                  CourseRound.round_id == demo_round.ROUND).limit(1))
+    if named is None:
+        return []
+    platforms = get_platforms()
+    return [{"href": launch.path(), "kind": launch.kind,
+             "label": launch.label(names.get(launch.municipality, launch.municipality),
+                                   platforms[launch.platform].name)}
+            for launch in demo_round.LAUNCHES if launch.platform in platforms]
+
+
+def _email_sign_in() -> str | None:
+    """Where a round teacher named by e-mail signs in (the staff sign-in, on the tool's site), while the
+    sandbox's development sign-in for teachers is there."""
+    if "staff.sign_in_local_teacher" not in current_app.view_functions:
+        return None
+    return get_platform().tool_base_url + url_for("staff.sign_in")
 
 
 def _on_own_site():
@@ -64,13 +124,15 @@ def index():
         return moved
     session = get_session()
     names = {m.id: m.name for m in session.scalars(select(Municipality))}
-    choices = sorted(_choices(), key=lambda c: (c["shared"], c["municipality"]))
+    groups = [{"platform": platform, "choices": _choices(platform)} for platform in get_platforms().values()]
     courses = session.scalars(select(Course).where(Course.status == COURSE_ACTIVE).order_by(Course.code)).all()
     storage = request.args.get("storage", "parent")
-    return render_template("sandbox/index.html", choices=choices, names=names, roles=list(ROLES), locales=LOCALES,
-                           courses=courses, default_course=request.args.get("course", ""),
+    return render_template("sandbox/index.html", groups=[g for g in groups if g["choices"]], names=names,
+                           roles=list(ROLES), locales=LOCALES, courses=courses,
+                           default_course=request.args.get("course", ""),
                            storage=storage if storage in STORAGE_MODES else "parent", storage_frame=STORAGE_FRAME,
-                           tool_origin=origin_of(get_platform().tool_base_url))
+                           tool_origin=origin_of(get_platform().tool_base_url), demo_links=_demo_links(names),
+                           demo=demo_round, email_sign_in=_email_sign_in())
 
 
 @bp.route("/storage-frame")
@@ -82,26 +144,39 @@ def storage_frame():
 
 @bp.route("/start")
 def start():
-    """Third-party initiated login: the platform sends the browser to the tool's login URL."""
-    deployment_id, _, municipality = request.args.get("deployment", "").partition("|")
+    """Third-party initiated login: the platform sends the browser to the tool's login URL.
+
+    ``deployment``: ``deployment|municipality`` (the municipality on the regional deployment only), optionally
+    ``|platform key`` (the first platform when none); or ``platform`` names the platform. Optional: ``course``,
+    ``round``, ``context`` and ``link`` (the LMS course and the placement in it), ``locale``, ``storage``,
+    ``gradebook=1`` (offer the platform's gradebook), ``message=deep_linking``."""
+    deployment_id, municipality, key = (request.args.get("deployment", "").split("|") + ["", ""])[:3]
+    platform = _platform_or_404(request.args.get("platform", "").strip() or key)
     role = request.args.get("role", "learner")
     if not deployment_id or role not in ROLES:
         abort(400)
     user = request.args.get("user", "").strip() or f"{role}-1"
     deep = request.args.get("message") == "deep_linking"
+    round_id = request.args.get("round", "").strip()
+    default = LaunchSpec(deployment_id=deployment_id)
     spec = LaunchSpec(deployment_id=deployment_id, role=role, user=user,
                       locale=request.args.get("locale", "sv-SE"),
                       municipality_code=municipality or None,
                       course=None if deep else request.args.get("course", "").strip() or None,
+                      custom={"round": round_id} if round_id and not deep else {},
                       message_type=MESSAGE_DEEP_LINKING if deep else MESSAGE_RESOURCE_LINK,
-                      storage=storage if (storage := request.args.get("storage", "none")) in STORAGE_MODES else "none")
-    return redirect(get_platform().login_initiation_url(spec))
+                      storage=storage if (storage := request.args.get("storage", "none")) in STORAGE_MODES else "none",
+                      context_id=request.args.get("context", "").strip() or default.context_id,
+                      resource_link_id=request.args.get("link", "").strip() or default.resource_link_id,
+                      gradebook=not deep and request.args.get("gradebook") == "1")
+    return redirect(platform.login_initiation_url(spec))
 
 
-@bp.route("/auth", methods=["GET", "POST"])
-def auth():
+@bp.route("/auth", methods=["GET", "POST"], defaults={"key": ""})
+@bp.route("/<key>/auth", methods=["GET", "POST"])
+def auth(key: str):
     """The platform's OIDC authorization endpoint: answers with an auto-submitted form post."""
-    platform = get_platform()
+    platform = _platform_or_404(key)
     try:
         fields = platform.auth_response(request.values.to_dict())
     except SandboxError as error:
@@ -109,13 +184,15 @@ def auth():
     return render_template("sandbox/form_post.html", action=platform.tool_launch_url, fields=fields)
 
 
-@bp.route("/deep-link-return", methods=["POST"])
-def deep_link_return():
+@bp.route("/deep-link-return", methods=["POST"], defaults={"key": ""})
+@bp.route("/<key>/deep-link-return", methods=["POST"])
+def deep_link_return(key: str):
     """Where the tool sends placed courses back: the sandbox verifies them and shows what was placed."""
     from ..lti import get_lti
 
+    platform = _platform_or_404(key)
     try:
-        claims = get_platform().read_deep_link_response(request.form.get("JWT", ""), get_lti().keys.jwks())
+        claims = platform.read_deep_link_response(request.form.get("JWT", ""), get_lti().keys.jwks())
     except SandboxError as error:
         return render_template("sandbox/auth_error.html", message=str(error)), 400
     items = claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items", [])
@@ -123,14 +200,82 @@ def deep_link_return():
                            data=claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/data"))
 
 
-@bp.route("/jwks")
-def jwks():
-    return jsonify(get_platform().jwks())
+def _refused(error: GradebookError):
+    return jsonify({"error": error.error, "error_description": str(error)}), error.status
+
+
+@bp.route("/token", methods=["POST"], defaults={"key": ""})
+@bp.route("/<key>/token", methods=["POST"])
+def token(key: str):
+    """The platform's OAuth 2 token endpoint (client credentials, the tool's signed assertion)."""
+    from ..lti import get_lti
+
+    platform = _platform_or_404(key)
+    try:
+        return jsonify(platform.gradebook.issue_token(request.form.to_dict(), client_id=platform.client_id,
+                                                      token_url=platform.auth_token_url,
+                                                      tool_jwks=get_lti().keys.jwks()))
+    except GradebookError as error:
+        return _refused(error)
+
+
+@bp.route("/courses/<path:context>/line_items", methods=["GET", "POST"], defaults={"key": ""})
+@bp.route("/<key>/courses/<path:context>/line_items", methods=["GET", "POST"])
+def line_items(key: str, context: str):
+    """The gradebook columns of one LMS course (AGS line items): listed, or one created."""
+    platform = _platform_or_404(key)
+    try:
+        if request.method == "GET":
+            platform.gradebook.check_token(request.headers.get("Authorization"), SCOPE_LINEITEM,
+                                           SCOPE_LINEITEM_READONLY)
+            found = platform.gradebook.line_items(context, request.args, platform.lineitem_url)
+            return jsonify(found), 200, {"Content-Type": "application/vnd.ims.lis.v2.lineitemcontainer+json"}
+        platform.gradebook.check_token(request.headers.get("Authorization"), SCOPE_LINEITEM)
+        item = platform.gradebook.add_line_item(context, request.get_json(force=True, silent=True),
+                                                platform.lineitem_url)
+        return jsonify(item), 201, {"Content-Type": "application/vnd.ims.lis.v2.lineitem+json"}
+    except GradebookError as error:
+        return _refused(error)
+
+
+@bp.route("/courses/<path:context>/line_items/<column>/scores", methods=["POST"], defaults={"key": ""})
+@bp.route("/<key>/courses/<path:context>/line_items/<column>/scores", methods=["POST"])
+def scores(key: str, context: str, column: str):
+    """A score for one user in one column."""
+    platform = _platform_or_404(key)
+    try:
+        platform.gradebook.check_token(request.headers.get("Authorization"), SCOPE_SCORE)
+        platform.gradebook.add_score(context, column, request.get_json(force=True, silent=True))
+    except GradebookError as error:
+        return _refused(error)
+    return "", 204
+
+
+@bp.route("/gradebook")
+def gradebook():
+    """Every sandbox platform's gradebook: each LMS course's columns and the scores the tool sent there."""
+    moved = _on_own_site()
+    if moved is not None:
+        return moved
+    views = {key: platform.gradebook.view() for key, platform in get_platforms().items()}
+    total = sum(len(column["scores"])
+                for courses in views.values() for course in courses for column in course["columns"])
+    books = [{"platform": platform, "courses": views[key]} for key, platform in get_platforms().items()]
+    return render_template("sandbox/gradebook.html", books=books, total=total)
+
+
+@bp.route("/jwks", defaults={"key": ""})
+@bp.route("/<key>/jwks")
+def jwks(key: str):
+    return jsonify(_platform_or_404(key).jwks())
 
 
 def init_app(app: Flask) -> None:
-    """Make the app's sandbox platform and serve its pages (only while the sandbox is on)."""
+    """Make the app's sandbox platforms and serve their pages (only while the sandbox is on)."""
     config = settings(app)
-    app.extensions[EXTENSION_KEY] = SandboxPlatform(config.sandbox_base_url, config.keys_dir, config.secret_key,
-                                                    tool_base_url=config.base_url)
+    platforms = {profile.key: SandboxPlatform(config.sandbox_base_url, config.keys_dir, config.secret_key,
+                                              tool_base_url=config.base_url, profile=profile)
+                 for profile in PROFILES}
+    app.extensions[PLATFORMS_KEY] = platforms
+    app.extensions[EXTENSION_KEY] = platforms[""]
     app.register_blueprint(bp)

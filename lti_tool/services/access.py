@@ -36,7 +36,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
-from ..models import Launch, RoundTeacher, Submission
+from ..models import (SEAT_ACTIVE, SHOWCASE_APPROVED, SHOWCASE_PENDING, CourseRound, Launch, RoundTeacher, Seat,
+                      ShowcaseItem, Submission)
 from .errors import NotFoundError
 
 CONTEXT_MISSING = "context_missing"
@@ -236,3 +237,121 @@ def check_review(session: Session, who: "Viewer | Launch", submission_id: int) -
     if not may_review(session, viewer, submission):
         raise ForbiddenError("only the round's teachers review", code="review_forbidden")
     return submission
+
+
+# -- the round's classroom: announcements, conversations on hand-ins, the showcase -----------------------------
+#
+# The round is the classroom here too. Announcements and the showcase are the round's: its pupils (an active seat
+# in the round) and its teachers; a local teacher reads the announcements of the round their classroom is in. A
+# hand-in's conversation is read by whoever may see the hand-in (:func:`visible_submissions`) and written by its
+# pupil and the round's teachers only.
+
+def _holds_seat(viewer: Viewer) -> ColumnElement[bool]:
+    if not viewer.is_pupil or _absent(viewer.round_pk) or _absent(viewer.registration_id) or _absent(viewer.sub):
+        return false()
+    return exists(select(Seat.id).where(Seat.round_pk == viewer.round_pk, Seat.status == SEAT_ACTIVE,
+                                        Seat.registration_id == viewer.registration_id, Seat.sub == viewer.sub))
+
+
+def holds_seat(session: Session, who: "Viewer | Launch") -> bool:
+    """Is the viewer a pupil with an active seat in the round they are looking at?"""
+    return session.scalar(select(_holds_seat(_viewer(who)))) is True
+
+
+def in_round(session: Session, who: "Viewer | Launch") -> bool:
+    """A member of the round's classroom: a pupil with a seat in it, or one of its teachers."""
+    viewer = _viewer(who)
+    return holds_seat(session, viewer) if viewer.is_pupil else teaches_round(session, viewer)
+
+
+def may_read_announcements(session: Session, who: "Viewer | Launch") -> bool:
+    """The round's pupils and teachers; a local teacher reads their classroom's round's (never another round's)."""
+    viewer = _viewer(who)
+    return in_round(session, viewer) or viewer.has_classroom
+
+
+def may_announce(session: Session, who: "Viewer | Launch") -> bool:
+    """Announcements to the round are posted by its teachers only."""
+    return teaches_round(session, _viewer(who))
+
+
+def may_write_message(session: Session, who: "Viewer | Launch", submission: Submission) -> bool:
+    """A message on a hand-in is written by the pupil who handed it in (with a seat in its round) or by a teacher
+    of its round; everyone else who may see the hand-in (a local teacher) reads only."""
+    viewer = _viewer(who)
+    if viewer.is_pupil:
+        return (submission.registration_id == viewer.registration_id and submission.sub == viewer.sub
+                and submission.round_pk == viewer.round_pk and holds_seat(session, viewer))
+    return may_review(session, viewer, submission)
+
+
+def check_message(session: Session, who: "Viewer | Launch", submission_id: int) -> Submission:
+    """The hand-in, when the viewer may write on its conversation (``message_forbidden`` for a reader only)."""
+    viewer = _viewer(who)
+    submission = check_submission(session, viewer, submission_id)
+    if not may_write_message(session, viewer, submission):
+        raise ForbiddenError("only the pupil and the round's teachers write here", code="message_forbidden")
+    return submission
+
+
+def showcase_visible(who: "Viewer | Launch") -> ColumnElement[bool]:
+    """The condition on :class:`ShowcaseItem` rows the viewer may see on the round's showcase: approved items of
+    the viewer's round while its showcase is on, for a pupil with a seat in it; approved and waiting ones for a
+    teacher of the round (who moderates them). Never a withdrawn or declined one, never another round's, nothing
+    for a local teacher or anyone else."""
+    viewer = _viewer(who)
+    if _absent(viewer.round_pk):
+        return false()
+    same_round = ShowcaseItem.round_pk == viewer.round_pk
+    if viewer.is_pupil:
+        switched_on = exists(select(CourseRound.id).where(CourseRound.id == viewer.round_pk,
+                                                          CourseRound.showcase_enabled.is_(True)))
+        return and_(same_round, ShowcaseItem.status == SHOWCASE_APPROVED, switched_on, _holds_seat(viewer))
+    if viewer.is_teacher:
+        return and_(same_round, ShowcaseItem.status.in_((SHOWCASE_APPROVED, SHOWCASE_PENDING)), _teaches(viewer))
+    return false()
+
+
+def check_showcase_item(session: Session, who: "Viewer | Launch", item_id: int) -> ShowcaseItem:
+    """The showcase item (and through it its hand-in), when :func:`showcase_visible` lets the viewer see it: the
+    one check of the showcase's pages and of its file downloads. Anything else: 404, as if it did not exist."""
+    item = session.scalar(select(ShowcaseItem).where(ShowcaseItem.id == item_id, showcase_visible(who)))
+    if item is None:
+        raise NotFoundError("no such item on this round's showcase")
+    return item
+
+
+# -- which round a teacher's page shows ----------------------------------------------------------------------
+
+ROUND_CLASSROOM = "round"
+LOCAL_CLASSROOM = "local"
+
+
+def viewer_for_round(session: Session, who: "Viewer | Launch", round_pk: int | None) -> Viewer:
+    """The viewer of a teacher's page for the round named in its address. The launch's own round (or no round
+    named): the launch as it is. Another round: only for a named teacher of that round, as the launch's
+    registration and ``sub`` (no local classroom: the launch's course, context and link belong to its own round);
+    anyone else is refused."""
+    viewer = _viewer(who)
+    if round_pk is None or round_pk == viewer.round_pk:
+        return viewer
+    other = Viewer(role=viewer.role, sub=viewer.sub, registration_id=viewer.registration_id, deployment_pk=None,
+                   context_id=None, resource_link_id=None, round_pk=round_pk, email=viewer.email)
+    if not teaches_round(session, other):
+        raise ForbiddenError("not a teacher of this round")
+    return other
+
+
+def signed_in_viewer(session: Session, email: str, round_pk: int) -> Viewer:
+    """A teacher signed in by e-mail (staff OpenID Connect) opening one of their rounds; refused for any round
+    they are not named for."""
+    viewer = Viewer.signed_in(email, round_pk)
+    if not teaches_round(session, viewer):
+        raise ForbiddenError("not a teacher of this round")
+    return viewer
+
+
+def classroom_kind(session: Session, who: "Viewer | Launch") -> str:
+    """``round`` for a round teacher (sees and reviews the whole round), ``local`` for a local teacher (follows
+    their own municipality's pupils of their course, read-only)."""
+    return ROUND_CLASSROOM if teaches_round(session, who) else LOCAL_CLASSROOM

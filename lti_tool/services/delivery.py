@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .. import clock
 from ..domain.claims import ROLE_LEARNER
@@ -308,23 +308,29 @@ class RosterLine:
     first_launch: datetime
     handed_in: int
     waiting: int
+    # The pupil's platform: a round's pupils come from many, and a ``sub`` is only unique within one.
+    registration_id: int = 0
+
+    @property
+    def reviewed(self) -> int:
+        return self.handed_in - self.waiting
 
 
 def roster(session: Session, who: Viewer | Launch) -> list[RosterLine]:
     """The pupils of the teacher's classroom (see .access), with what each has handed in."""
     viewer = require_classroom(who, session)
     pupils = session.execute(
-        select(Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
+        select(Launch.registration_id, Launch.sub, Launch.municipality_id, func.min(Launch.created_at))
         .where(classroom_launches(viewer))
-        .group_by(Launch.sub, Launch.municipality_id)
+        .group_by(Launch.registration_id, Launch.sub, Launch.municipality_id)
         .order_by(func.min(Launch.created_at))
     ).all()
     counts = {
-        (sub, status): n
-        for sub, status, n in session.execute(
-            select(Submission.sub, Submission.status, func.count())
+        (registration_id, sub, status): n
+        for registration_id, sub, status, n in session.execute(
+            select(Submission.registration_id, Submission.sub, Submission.status, func.count())
             .where(visible_submissions(viewer))
-            .group_by(Submission.sub, Submission.status)
+            .group_by(Submission.registration_id, Submission.sub, Submission.status)
         )
     }
     return [
@@ -333,10 +339,12 @@ def roster(session: Session, who: Viewer | Launch) -> list[RosterLine]:
             pupil_label(sub),
             municipality,
             first,
-            counts.get((sub, SUBMISSION_SUBMITTED), 0) + counts.get((sub, SUBMISSION_REVIEWED), 0),
-            counts.get((sub, SUBMISSION_SUBMITTED), 0),
+            counts.get((registration_id, sub, SUBMISSION_SUBMITTED), 0)
+            + counts.get((registration_id, sub, SUBMISSION_REVIEWED), 0),
+            counts.get((registration_id, sub, SUBMISSION_SUBMITTED), 0),
+            registration_id,
         )
-        for sub, municipality, first in pupils
+        for registration_id, sub, municipality, first in pupils
     ]
 
 
@@ -353,15 +361,17 @@ def review_queue(session: Session, who: Viewer | Launch) -> list[Submission]:
     )
 
 
-def submissions_of(session: Session, who: Viewer | Launch, sub: str) -> list[Submission]:
+def submissions_of(session: Session, who: Viewer | Launch, sub: str,
+                   registration_id: int | None = None) -> list[Submission]:
+    """One pupil's hand-ins the viewer may see, with their reviews (every one, oldest first) and assignments;
+    ``registration_id``: the pupil's platform (a ``sub`` is only unique within one)."""
     viewer = require_classroom(who, session)
-    return list(
-        session.scalars(
-            select(Submission)
-            .where(visible_submissions(viewer), Submission.sub == sub)
-            .order_by(Submission.submitted_at)
-        )
-    )
+    query = (select(Submission).where(visible_submissions(viewer), Submission.sub == sub)
+             .options(selectinload(Submission.reviews), selectinload(Submission.assignment))
+             .order_by(Submission.submitted_at, Submission.id))
+    if registration_id is not None:
+        query = query.where(Submission.registration_id == registration_id)
+    return list(session.scalars(query))
 
 
 def get_submission_for(session: Session, who: Viewer | Launch, submission_id: int) -> Submission:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..domain.claims import ROLE_INSTRUCTOR
 from ..domain.errors import DomainError
-from ..models import AuditEntry, CourseRound, Launch, Registration, RoundTeacher
+from ..models import AuditEntry, Course, CourseRound, Launch, Registration, RoundTeacher
 from .errors import ConflictError, NotFoundError
 
 INVITATION_DAYS = 14
@@ -32,6 +32,8 @@ ACTION_ADD = "round_teacher_add"
 ACTION_INVITE = "round_teacher_invite"
 ACTION_BIND = "round_teacher_bind"
 ACTION_REMOVE = "round_teacher_remove"
+ACTION_SCHOOL = "course_providing_school"
+INVITATION_PATH = "/teach/join/"
 
 
 class InvitationError(DomainError):
@@ -191,3 +193,29 @@ def describe_identity(teacher: RoundTeacher) -> str:
         return f"launch registration {teacher.registration_id} sub {teacher.sub}"
     expires = teacher.invite_expires_at
     return f"invited until {expires.date().isoformat()}" if expires else "invited"
+
+
+def invitation_url(base_url: str, token: str) -> str:
+    """The link a teacher opens (or pastes) from a launch in their own platform (``web/teacher.py: join``)."""
+    return f"{base_url.rstrip('/')}{INVITATION_PATH}{token}"
+
+
+def invitation_token(pasted: str) -> str:
+    """The token of an invitation as a teacher pastes it: the whole link (``.../teach/join/<token>``, with or
+    without a query or a trailing slash) or the code alone."""
+    text = (pasted or "").strip()
+    if INVITATION_PATH in text:
+        text = text.split(INVITATION_PATH, 1)[1]
+    return text.split("?", 1)[0].split("#", 1)[0].strip().strip("/")
+
+
+def set_providing_school(session: Session, course_code: str, school: str | None, *, actor: str) -> Course:
+    """Name the arts school that provides the course's teaching (shown to its pupils); empty clears it."""
+    course = session.get(Course, course_code)
+    if course is None:
+        raise NotFoundError(f"no course {course_code!r}")
+    before, course.providing_school = course.providing_school, _clean_name(school)
+    session.add(AuditEntry(actor=actor[:255], action=ACTION_SCHOOL, target=f"course {course_code}",
+                           details={"school": course.providing_school, "before": before}))
+    session.flush()
+    return course

@@ -15,6 +15,11 @@ blueprint) is named in :data:`RULES`, and the request carries the proof that rul
     A form that carries a value the tool signed for it: the waiting-list offer (``wt``) and the dynamic
     registration form (``carried``, which holds no one's authority: the page is public and the platform's
     registration token travels inside it).
+``LAUNCH_OR_SESSION``
+    The teacher's classroom (``web/teacher.py``): a teacher comes either by a launch (the launch token, as
+    above) or signed in by e-mail through the staff OpenID Connect provider (the session's token, as
+    ``SESSION``). The page then acts for the launch whenever the request carries a launch token, and for the
+    session only when it carries none, so either proof stands for the one who acts.
 ``PROTOCOL``
     The LTI login and launch: posted cross-site by the platform by design, and proven by the OIDC state, the
     nonce and the id_token's signature, all checked by the launch itself.
@@ -46,12 +51,14 @@ class Proof:
     field: str = ""
     salt: str = ""
     max_age: int = 0
+    options: tuple["Proof", ...] = ()  # kind "any": one of these
 
 
 SESSION = Proof("session", field="csrf")
 LAUNCH_TOKEN = Proof("launch_token", field="lt")
 PROTOCOL = Proof("protocol")
 SANDBOX = Proof("sandbox")
+LAUNCH_OR_SESSION = Proof("any", options=(LAUNCH_TOKEN, SESSION))
 
 
 def signed(field: str, salt: str, max_age: int) -> Proof:
@@ -62,7 +69,8 @@ RULES: dict[str, Proof] = {
     # Blueprints: every state-changing view of theirs needs this proof.
     "staff": SESSION,
     "pupil": LAUNCH_TOKEN,
-    "teacher": LAUNCH_TOKEN,
+    "teacher": LAUNCH_OR_SESSION,
+    "classroom": LAUNCH_OR_SESSION,  # the teacher's side of announcements, messages and the showcase
     "municipal": LAUNCH_TOKEN,
     "deep_link": LAUNCH_TOKEN,
     "sandbox": SANDBOX,
@@ -72,6 +80,7 @@ RULES: dict[str, Proof] = {
     "lti.launch_complete": PROTOCOL,
     "pupil.join_waitlist": signed("wt", WAITLIST_SALT, WAITLIST_OFFER_SECONDS),
     "register.finish": signed("carried", REGISTER_SALT, REGISTRATION_FORM_SECONDS),
+    "teacher.accept_invitation": LAUNCH_TOKEN,  # binds the launch's platform account: a launch only
 }
 
 
@@ -84,6 +93,8 @@ def rule_for(endpoint: str | None, blueprint: str | None) -> Proof | None:
 
 
 def _proven(proof: Proof) -> bool:
+    if proof.kind == "any":
+        return any(_proven(option) for option in proof.options)
     if proof.kind == "protocol":
         return True
     if proof.kind == "sandbox":

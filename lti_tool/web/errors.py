@@ -86,6 +86,19 @@ MESSAGES = {
     "feedback_empty": _l("Write some feedback for the pupil before saving."),
     "score_invalid": _l("The score must be a number from 0 up to the assignment's maximum."),
     "forbidden": _l("You do not have access to this page."),
+    "round_teacher_only": _l("Only the teachers of this course round can do this."),
+    "message_forbidden": _l("Only the pupil who handed in the work and the round's teachers write here. You can "
+                            "read the messages."),
+    "message_empty": _l("Write your message before sending it."),
+    "message_too_long": _l("The message is too long. Shorten it (at most 4000 characters) and send it again."),
+    "announcement_empty": _l("Write the announcement before posting it."),
+    "announcement_too_long": _l("The announcement is too long. Shorten it (at most 4000 characters) and post it "
+                                "again."),
+    "showcase_off": _l("The showcase of this course round is switched off, so nothing can be shared on it now."),
+    "showcase_not_reviewed": _l("You can share your work on the showcase once your teacher has given feedback on "
+                                "it."),
+    "showcase_already_shared": _l("This work is already on the showcase."),
+    "caption_too_long": _l("The caption is too long. Shorten it (at most 500 characters) and try again."),
     "municipal_console_forbidden": _l("The municipality's console is only for the platform's administrators who are "
                                       "registered as the municipality's arts-school contact. Ask the national course "
                                       "catalog's staff to register you."),

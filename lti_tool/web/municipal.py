@@ -1,7 +1,7 @@
 """The municipal console: a platform administrator listed as the municipality's arts-school contact (or carrying
 the platform's municipal administrator role, see services.municipal) opens the console of their own
 municipality only: order courses for a round, set and change budgets (never below the seats taken), follow
-seats taken, waiting lists and cost so far."""
+seats taken, waiting lists and cost so far; follow their own pupils' progress (read-only)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..domain.texts import pick_text
 from ..models import (COURSE_ACTIVE, ROUND_OPEN, WAITING, AuditEntry, Course, CoursePrice, CourseRound, Launch, Order,
                       WaitlistEntry)
 from ..services import municipal as access
-from ..services import seats
+from ..services import classroom_views, seats
 from ..services.delivery import ForbiddenError, pupil_label
 from .errors import MESSAGES
 from .forms import parse_id, parse_whole_number
@@ -31,9 +31,9 @@ bp = Blueprint("municipal", __name__, url_prefix="/municipal")
 def _is_sandbox(registration) -> bool:
     if not settings().sandbox:
         return False
-    from ..sandbox import CLIENT_ID, get_platform
+    from ..sandbox import is_sandbox_registration
 
-    return (registration.issuer, registration.client_id) == (get_platform().issuer, CLIENT_ID)
+    return is_sandbox_registration(registration)
 
 
 def named_roles(launch: Launch) -> frozenset[str]:
@@ -100,6 +100,19 @@ def _state(session, launch):
 def console():
     return render_template("municipal/console.html", saved=request.args.get("saved") == "1",
                            **_state(get_session(), g.launch))
+
+
+@bp.route("/progress")
+@console_required
+def progress():
+    """The municipality's own pupils per course round, read-only: progress and latest feedback (what
+    services.access lets a municipal contact follow)."""
+    session, launch = get_session(), g.launch
+    locale = str(get_locale())
+    rounds = classroom_views.municipality_progress(session, launch.municipality_id,
+                                                   keep_names=settings().roster_names)
+    return render_template("municipal/progress.html", rounds=rounds, municipality=launch.municipality, launch=launch,
+                           text=lambda value: pick_text(value, locale))
 
 
 @bp.route("/costs.csv")

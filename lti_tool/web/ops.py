@@ -128,6 +128,16 @@ def _start() -> None:
     g.request_id = parse_request_id(request.headers.get(REQUEST_ID_HEADER))
 
 
+# Addresses whose path itself is a secret (a teaching invitation's token): logged as their rule, not the path.
+SECRET_PATH_ENDPOINTS = frozenset({"teacher.join"})
+
+
+def _logged_path() -> str:
+    if request.endpoint in SECRET_PATH_ENDPOINTS and request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path
+
+
 def _finish(response: Response) -> Response:
     started = g.get("request_started")
     duration = time.perf_counter() - started if started is not None else 0.0
@@ -136,9 +146,10 @@ def _finish(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = request_id
     metrics.observe_request(request.endpoint, request.method, response.status_code, duration)
     # No query string (launch tokens), no body, no cookies: method, path, status and time only.
+    path = _logged_path()
     access_log.log(logging.DEBUG if request.endpoint in PROBES else logging.INFO,
-                   "%s %s %s %.1fms", request.method, request.path, response.status_code, duration * 1000,
-                   extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "%s %s %s %.1fms", request.method, path, response.status_code, duration * 1000,
+                   extra={"method": request.method, "path": path, "status": response.status_code,
                           "duration_ms": round(duration * 1000, 1)})
     return response
 

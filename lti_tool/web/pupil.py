@@ -1,4 +1,5 @@
-"""What a pupil sees after a launch: the course, its lessons and assignments, hand-ins and feedback."""
+"""What a pupil sees after a launch: the course, its lessons and assignments, hand-ins and feedback; the round's
+announcements, the conversation with the teacher on a hand-in, and the round's showcase (services.classroom)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat
-from ..services import delivery, privacy, seats
-from ..uploads import UploadStore, served_type
+from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat, Submission
+from ..services import classroom, delivery, privacy, seats
+from ..services.access import Viewer, check_showcase_item
+from ..uploads import UploadStore, download_name, served_type
 from .errors import MESSAGES
 from .forms import parse_id
 from .launch_token import launch_required, launch_url, read_waitlist_token
@@ -77,9 +79,15 @@ def home():
                            if launch.role == ROLE_LEARNER and launch.round_pk else (None, False))
     plan = delivery.outline(session, launch, outline_cache()) if course is not None else None
     round_ = context["round"]
+    board = unread = None
+    if seat is not None:
+        board = classroom.pupil_noticeboard(session, launch)  # seeing the page marks them seen
+        unread = classroom.unread_by_submission(session, launch)
+        session.commit()
     return render_template(
         "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
-        from_waitlist=from_waitlist,
+        from_waitlist=from_waitlist, board=board, unread=unread or {},
+        showcase_on=seat is not None and round_ is not None and round_.showcase_enabled,
         may_withdraw=seat is not None and seats.may_withdraw(round_, seat),
         may_open_console=launch.role != ROLE_LEARNER and may_open_console(launch),
         withdrawn=request.args.get("withdrawn") == "1", **context)
@@ -120,17 +128,138 @@ def assignment(assignment_id: int):
                 error_code = refusal.code  # shown next to the form, the pupil's text kept
             else:
                 raise
+    return _assignment_page(session, launch, item, error_code=error_code,
+                            draft=request.form.get("text", "") if error_code else "")
+
+
+def _assignment_page(session, launch, item, *, error_code: str | None = None, draft: str = "",
+                     talk_error: str | None = None, message_draft: str = "", caption_draft: str | None = None):
+    """The assignment page: instructions, the hand-in and its feedback, the conversation with the teacher on
+    it (seeing it marks the teacher's messages read) and sharing it on the round's showcase. A form refused
+    (``error_code``: the hand-in; ``talk_error``: a message or a caption) is shown again with its error."""
     plan = delivery.outline(session, launch, outline_cache())
     previous, following = plan.neighbours(item)
     submission = plan.submissions.get(item.id)
-    status = 400 if error_code else 200
+    talk = showcase_item = None
+    if submission is not None:
+        talk = classroom.thread(session, launch, submission.id)
+        showcase_item = classroom.own_items(session, launch).get(submission.id)
+        session.commit()
+    status = 400 if error_code or talk_error else 200
+    context = _common(session, launch)
     return render_template("pupil/assignment.html", plan=plan, assignment=item, previous=previous,
                            following=following, submission=submission, seat=_seat(session, launch),
                            review=submission.reviews[-1] if submission and submission.reviews else None,
                            error_code=error_code, error_message=MESSAGES.get(error_code) if error_code else None,
-                           draft=request.form.get("text", "") if error_code else "",
-                           saved=request.args.get("saved") == "1", max_mb=f"{settings().upload_max_mb:g}",
-                           **_common(session, launch)), status
+                           draft=draft, saved=request.args.get("saved") == "1", max_mb=f"{settings().upload_max_mb:g}",
+                           talk=talk, talk_error=talk_error,
+                           talk_message=MESSAGES.get(talk_error) if talk_error else None,
+                           message_draft=message_draft, sent=request.args.get("sent") == "1",
+                           showcase_item=showcase_item,
+                           showcase_on=context["round"] is not None and context["round"].showcase_enabled,
+                           caption_draft=caption_draft, shared=request.args.get("shared"),
+                           **context), status
+
+
+def _own_submission(session, launch, assignment_id: int) -> Submission:
+    """The pupil's hand-in for this assignment of the course, in the launch's round."""
+    item = delivery.get_assignment(session, launch, assignment_id)
+    found = session.scalar(select(Submission).where(Submission.assignment_id == item.id,
+                                                    Submission.round_pk == launch.round_pk,
+                                                    Submission.registration_id == launch.registration_id,
+                                                    Submission.sub == launch.sub))
+    if found is None:
+        raise DomainError("nothing handed in for this assignment", code="not_found", status=404)
+    return found
+
+
+TALK_ERRORS = ("message_empty", "message_too_long", "caption_too_long")
+
+
+@bp.route("/assignment/<int:assignment_id>/message", methods=["POST"])
+@launch_required
+def write_message(assignment_id: int):
+    """The pupil writes to the teacher about their hand-in for this assignment."""
+    session, launch = get_session(), g.launch
+    submission = _own_submission(session, launch, assignment_id)
+    body = request.form.get("body", "")
+    try:
+        classroom.write_message(session, launch, submission.id, body)
+    except DomainError as refusal:
+        session.rollback()
+        if refusal.code not in TALK_ERRORS:
+            raise
+        return _assignment_page(session, launch, delivery.get_assignment(session, launch, assignment_id),
+                                talk_error=refusal.code, message_draft=body[:classroom.MAX_BODY * 2])
+    session.commit()
+    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, sent="1", _anchor="talk"), code=303)
+
+
+@bp.route("/assignment/<int:assignment_id>/share", methods=["POST"])
+@launch_required
+def share(assignment_id: int):
+    """The pupil shares their reviewed hand-in for this assignment on the round's showcase (waits for the
+    teacher's approval)."""
+    session, launch = get_session(), g.launch
+    submission = _own_submission(session, launch, assignment_id)
+    caption = request.form.get("caption", "")
+    try:
+        classroom.share(session, launch, submission.id, caption)
+    except DomainError as refusal:
+        session.rollback()
+        if refusal.code not in TALK_ERRORS:
+            raise
+        return _assignment_page(session, launch, delivery.get_assignment(session, launch, assignment_id),
+                                talk_error=refusal.code, caption_draft=caption[:classroom.MAX_CAPTION * 2])
+    session.commit()
+    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, shared="1", _anchor="share"),
+                    code=303)
+
+
+@bp.route("/showcase/<int:item_id>/withdraw", methods=["POST"])
+@launch_required
+def withdraw_item(item_id: int):
+    """The pupil takes their item off the showcase: gone at once, for everyone."""
+    session, launch = get_session(), g.launch
+    item = classroom.withdraw(session, launch, item_id)
+    assignment_id = session.scalar(select(Submission.assignment_id).where(Submission.id == item.submission_id))
+    session.commit()
+    if request.form.get("back") == "showcase":
+        return redirect(launch_url("pupil.showcase", withdrawn="1"), code=303)
+    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, shared="withdrawn",
+                               _anchor="share"), code=303)
+
+
+@bp.route("/showcase")
+@launch_required
+def showcase():
+    """The round's showcase: the approved work its pupils shared, for the round's pupils (a seat in it)."""
+    session, launch = get_session(), g.launch
+    if launch.role == ROLE_INSTRUCTOR:
+        return redirect(launch_url("classroom.showcase"))
+    seat = _seat(session, launch)
+    if seat is None:
+        raise delivery.ForbiddenError("no place in this round", code="seat_missing")
+    context = _common(session, launch)
+    items = classroom.showcase(session, launch)
+    course = session.get(Course, launch.course_code) if launch.course_code else None
+    return render_template("pupil/showcase.html", items=items, course=course,
+                           enabled=context["round"] is not None and context["round"].showcase_enabled,
+                           own={i.id for i in classroom.own_items(session, launch).values()},
+                           label=delivery.pupil_label, withdrawn=request.args.get("withdrawn") == "1", **context)
+
+
+@bp.route("/showcase/<int:item_id>/file")
+@launch_required
+def showcase_file(item_id: int):
+    """The file of an item on the round's showcase, for whoever may see the item (services.access); gone the
+    moment the item is withdrawn or declined."""
+    session, launch = get_session(), g.launch
+    item = check_showcase_item(session, Viewer.of(launch), item_id)
+    if launch.role != ROLE_LEARNER:
+        audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=item.submission.registration_id,
+                           sub=item.submission.sub, submission_id=item.submission_id)
+    return send_hand_in(session, item.submission, showcase=True)
 
 
 @bp.route("/files/<int:submission_id>")
@@ -143,12 +272,25 @@ def hand_in_file(submission_id: int):
     submission = delivery.get_submission_for(session, launch, submission_id)
     if not submission.file_key:
         raise DomainError("no file", code="not_found", status=404)
-    path = upload_store().path(submission.file_key)
-    content_type, _extension = served_type(submission.content_type)
-    name = delivery.hand_in_download_name(session, submission)  # safe ASCII: [A-Za-z0-9_-] and one dot
     if launch.role != ROLE_LEARNER:  # a teacher opens a pupil's file: logged
         audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
                            sub=submission.sub, submission_id=submission.id)
+    return send_hand_in(session, submission)
+
+
+def send_hand_in(session, submission: Submission, *, showcase: bool = False):
+    """A hand-in's file: an attachment, as the type its content was sniffed as, under a name the tool makes
+    (never the name it was uploaded with; on the showcase, the assignment only, not the pupil's pseudonym).
+    Never cached: a withdrawn showcase item is gone at once."""
+    if not submission.file_key:
+        raise DomainError("no file", code="not_found", status=404)
+    path = upload_store().path(submission.file_key)
+    content_type, _extension = served_type(submission.content_type)
+    if showcase:
+        assignment = submission.assignment
+        name = download_name(["showcase", assignment.key if assignment else "work"], submission.content_type)
+    else:
+        name = delivery.hand_in_download_name(session, submission)  # safe ASCII: [A-Za-z0-9_-] and one dot
     response = send_file(path, mimetype=content_type, download_name=name, as_attachment=True, max_age=0)
     response.headers["Content-Type"] = content_type
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -1,6 +1,11 @@
 """The national staff console (/staff): sign-in with OpenID Connect (or, with the sandbox on, a local
-sign-in for development), registrations and deployments, orders and seats, costs, the grade outbox,
-the catalog sync history. Every change is written to the audit log."""
+sign-in for development), registrations and deployments, orders and seats, course rounds with their teachers
+and the providing arts school, costs, the grade outbox, the catalog sync history. Every change is written to
+the audit log.
+
+The same sign-in lets a round's teacher named by e-mail in: a signed-in person who is not staff but whose
+verified e-mail is a round teacher's gets a teacher session (``session["teacher"]``, see web/teacher.py) and
+their rounds, and nothing of this console."""
 
 from __future__ import annotations
 
@@ -20,14 +25,15 @@ from ..domain.errors import DomainError
 from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, OUTBOX_DEAD,
                       OUTBOX_PENDING, REGISTRATION_PENDING, STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW,
                       STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment, Municipality, Order, OutboxItem,
-                      Registration)
-from ..services import grades
+                      Registration, RoundTeacher)
+from ..services import grades, round_teachers
 from ..services import platforms as platform_service
 from ..services import registrations as registration_service
 from ..services import seats as seat_service
 from ..services.privacy import ACCESS_ACTION_PREFIX
 from ..services.reports import count_launch_paths
-from .forms import parse_id
+from .forms import parse_id, parse_whole_number
+from .teacher import TEACHER_SESSION_KEY
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 SESSION_KEY = "staff"
@@ -131,11 +137,23 @@ def callback():
                                csrf=csrf_token()), 403
     claims = dict(token.get("userinfo") or {})
     if not is_staff(claims):
+        email = verified_email(claims)
+        if email is not None and isinstance(claims.get("sub"), str) and claims["sub"] \
+                and round_teachers.rounds_of_email(get_session(), email):
+            return _teacher_signed_in(email, claims.get("name"), "oidc")
         return render_template("staff/sign_in.html", oidc=True, dev=settings().sandbox, refused=True,
                                csrf=csrf_token()), 403
     session.clear()
     session[SESSION_KEY] = {"name": verified_email(claims) or claims["sub"], "via": "oidc"}
     return redirect(url_for("staff.overview"))
+
+
+def _teacher_signed_in(email: str, name: object, via: str):
+    """A round's teacher signed in by e-mail: a teacher session (no staff session), on to their rounds."""
+    session.clear()
+    session[TEACHER_SESSION_KEY] = {"email": email, "name": name.strip()[:200] if isinstance(name, str) else None,
+                                    "via": via}
+    return redirect(url_for("teacher.rounds"))
 
 
 @bp.route("/sign-in/local", methods=["POST"])
@@ -147,6 +165,19 @@ def sign_in_local():
     session.clear()
     session[SESSION_KEY] = {"name": f"{name} (local)", "via": "local"}
     return redirect(url_for("staff.overview"))
+
+
+@bp.route("/sign-in/local-teacher", methods=["POST"])
+def sign_in_local_teacher():
+    """Development only, as the local sign-in above: sign in as the round teacher with this e-mail (what the
+    OpenID Connect provider would have verified)."""
+    if not settings().sandbox:
+        abort(404)
+    email = (request.form.get("email") or "").strip().lower()[:320]
+    if "@" not in email or any(c.isspace() for c in email):
+        return render_template("staff/sign_in.html", oidc=oidc_client() is not None, dev=True, csrf=csrf_token(),
+                               teacher_error=True), 400
+    return _teacher_signed_in(email, None, "local")
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -354,6 +385,111 @@ def audit_log():
         query = query.where(AuditEntry.action.startswith(ACCESS_ACTION_PREFIX))
     entries = get_session().scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
     return render_template("staff/audit.html", entries=list(entries), access=access)
+
+
+# -- course rounds: their teachers and the providing arts school ---------------------------------------------
+
+@bp.route("/rounds")
+@staff_required
+def rounds():
+    db = get_session()
+    teachers = dict(db.execute(select(RoundTeacher.round_pk, func.count()).group_by(RoundTeacher.round_pk)).all())
+    rows = db.execute(select(CourseRound, Course).join(Course, Course.code == CourseRound.course_code)
+                      .order_by(CourseRound.course_code, CourseRound.starts_on, CourseRound.id)).all()
+    return render_template("staff/rounds.html", rows=rows, teachers=teachers)
+
+
+def _round_page(round_pk: int, *, status: int = 200, **extra):
+    db = get_session()
+    course_round = db.get(CourseRound, round_pk) or abort(404)
+    teachers = round_teachers.list_teachers(db, round_pk)
+    return render_template("staff/round.html", round=course_round, course=course_round.course, teachers=teachers,
+                           identity=round_teachers.describe_identity, saved=request.args.get("saved"),
+                           now=now(), **extra), status
+
+
+@bp.route("/rounds/<int:round_pk>")
+@staff_required
+def round_page(round_pk: int):
+    """A round's teachers (add by e-mail, invite a teacher who arrives from their own platform, remove) and its
+    course's providing arts school."""
+    return _round_page(round_pk)
+
+
+def _round_change(round_pk: int, change, saved: str):
+    """A change through ``services.round_teachers`` (which audits it); a refusal shown on the round's page."""
+    db = get_session()
+    if db.get(CourseRound, round_pk) is None:
+        abort(404)
+    try:
+        change(db, session[SESSION_KEY]["name"])
+    except DomainError as error:
+        db.rollback()
+        return _round_page(round_pk, status=error.status, error=str(error), error_code=error.code)
+    db.commit()
+    return redirect(url_for("staff.round_page", round_pk=round_pk, saved=saved), code=303)
+
+
+@bp.route("/rounds/<int:round_pk>/teachers", methods=["POST"])
+@staff_required
+def add_round_teacher(round_pk: int):
+    """Name a teacher who signs in by e-mail (the staff OpenID Connect sign-in, verified e-mail)."""
+    return _round_change(round_pk, lambda db, actor: round_teachers.add_email_teacher(
+        db, round_pk, email=request.form.get("email", ""), name=request.form.get("name"), actor=actor), "added")
+
+
+@bp.route("/rounds/<int:round_pk>/teachers/<int:teacher_id>/remove", methods=["POST"])
+@staff_required
+def remove_round_teacher(round_pk: int, teacher_id: int):
+    db = get_session()
+    teacher = db.get(RoundTeacher, teacher_id)
+    if teacher is None or teacher.round_pk != round_pk:
+        abort(404)
+    return _round_change(round_pk, lambda db, actor: round_teachers.remove_teacher(db, teacher_id, actor=actor),
+                         "removed")
+
+
+@bp.route("/rounds/<int:round_pk>/invitations", methods=["POST"])
+@staff_required
+def invite_round_teacher(round_pk: int):
+    """An invitation link for a teacher who arrives from their own platform: shown once, on this answer only
+    (only its hash is kept)."""
+    db = get_session()
+    if db.get(CourseRound, round_pk) is None:
+        abort(404)
+    days = request.form.get("days", "").strip()
+    try:
+        chosen = parse_whole_number(days, code="invalid", maximum=90) if days else round_teachers.INVITATION_DAYS
+        if chosen < 1:
+            raise DomainError("an invitation is valid for 1 to 90 days", code="invalid")
+        teacher, token = round_teachers.invite(db, round_pk, name=request.form.get("name"),
+                                               actor=session[SESSION_KEY]["name"], days=chosen)
+    except DomainError as error:
+        db.rollback()
+        return _round_page(round_pk, status=error.status, error=str(error), error_code=error.code)
+    db.commit()
+    return _round_page(round_pk, invitation=round_teachers.invitation_url(settings().base_url, token),
+                       invited=teacher)
+
+
+@bp.route("/courses/<code>/school", methods=["POST"])
+@staff_required
+def set_providing_school(code: str):
+    """The arts school that provides the course's teaching (empty clears it); back to the round it was set on."""
+    db = get_session()
+    back = request.form.get("round", "").strip()
+    round_pk = parse_id(back, what="round") if back else None
+    try:
+        round_teachers.set_providing_school(db, code, request.form.get("school"), actor=session[SESSION_KEY]["name"])
+    except DomainError as error:
+        db.rollback()
+        if round_pk is not None:
+            return _round_page(round_pk, status=error.status, error=str(error), error_code=error.code)
+        raise
+    db.commit()
+    if round_pk is not None:
+        return redirect(url_for("staff.round_page", round_pk=round_pk, saved="school"), code=303)
+    return redirect(url_for("staff.rounds"), code=303)
 
 
 __all__ = ["bp", "DEPLOYMENT_ACTIVE"]
