@@ -176,23 +176,31 @@ def _own_submission(session, launch, assignment_id: int) -> Submission:
 TALK_ERRORS = ("message_empty", "message_too_long", "caption_too_long")
 
 
-@bp.route("/assignment/<int:assignment_id>/message", methods=["POST"])
-@launch_required
-def write_message(assignment_id: int):
-    """The pupil writes to the teacher about their hand-in for this assignment."""
+def _talk_form(assignment_id: int, act, field: str, limit: int, draft_name: str, done: str, anchor: str):
+    """A pupil's form about their hand-in (a message to the teacher, a share on the showcase): ``act`` does it;
+    a refusal of what was typed shows the page again with the error and the text kept, else the page anew."""
     session, launch = get_session(), g.launch
     submission = _own_submission(session, launch, assignment_id)
-    body = request.form.get("body", "")
+    typed = request.form.get(field, "")
     try:
-        classroom.write_message(session, launch, submission.id, body)
+        act(session, launch, submission.id, typed)
     except DomainError as refusal:
         session.rollback()
         if refusal.code not in TALK_ERRORS:
             raise
         return _assignment_page(session, launch, delivery.get_assignment(session, launch, assignment_id),
-                                talk_error=refusal.code, message_draft=body[:classroom.MAX_BODY * 2])
+                                talk_error=refusal.code, **{draft_name: typed[:limit * 2]})
     session.commit()
-    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, sent="1", _anchor="talk"), code=303)
+    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, _anchor=anchor, **{done: "1"}),
+                    code=303)
+
+
+@bp.route("/assignment/<int:assignment_id>/message", methods=["POST"])
+@launch_required
+def write_message(assignment_id: int):
+    """The pupil writes to the teacher about their hand-in for this assignment."""
+    return _talk_form(assignment_id, classroom.write_message, "body", classroom.MAX_BODY, "message_draft", "sent",
+                      "talk")
 
 
 @bp.route("/assignment/<int:assignment_id>/share", methods=["POST"])
@@ -200,20 +208,8 @@ def write_message(assignment_id: int):
 def share(assignment_id: int):
     """The pupil shares their reviewed hand-in for this assignment on the round's showcase (waits for the
     teacher's approval)."""
-    session, launch = get_session(), g.launch
-    submission = _own_submission(session, launch, assignment_id)
-    caption = request.form.get("caption", "")
-    try:
-        classroom.share(session, launch, submission.id, caption)
-    except DomainError as refusal:
-        session.rollback()
-        if refusal.code not in TALK_ERRORS:
-            raise
-        return _assignment_page(session, launch, delivery.get_assignment(session, launch, assignment_id),
-                                talk_error=refusal.code, caption_draft=caption[:classroom.MAX_CAPTION * 2])
-    session.commit()
-    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, shared="1", _anchor="share"),
-                    code=303)
+    return _talk_form(assignment_id, classroom.share, "caption", classroom.MAX_CAPTION, "caption_draft", "shared",
+                      "share")
 
 
 @bp.route("/showcase/<int:item_id>/withdraw", methods=["POST"])
