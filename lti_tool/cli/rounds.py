@@ -59,7 +59,7 @@ def teachers_add(course_code, round_id, issuer, client_id, sub, email, name, by)
         raise click.UsageError("give either --issuer, --client-id and --sub, or --email")
     with new_session() as session:
         try:
-            course_round = round_teachers.find_round(session, course_code, round_id)
+            course_round = seats.get_round(session, course_code, round_id)
             if email:
                 teacher = round_teachers.add_email_teacher(session, course_round.id, email=email, name=name,
                                                            actor=actor(by))
@@ -84,7 +84,7 @@ def teachers_invite(course_code, round_id, name, days, by) -> None:
     (any placement of the tool in their platform), which binds that platform account to the round."""
     with new_session() as session:
         try:
-            course_round = round_teachers.find_round(session, course_code, round_id)
+            course_round = seats.get_round(session, course_code, round_id)
             teacher, token = round_teachers.invite(session, course_round.id, name=name, actor=actor(by), days=days)
             session.commit()
         except DomainError as error:
@@ -102,7 +102,7 @@ def teachers_list(course_code, round_id) -> None:
         round_pk = None
         if course_code and round_id:
             try:
-                round_pk = round_teachers.find_round(session, course_code, round_id).id
+                round_pk = seats.get_round(session, course_code, round_id).id
             except DomainError as error:
                 fail(error)
         for teacher in round_teachers.list_teachers(session, round_pk):

@@ -49,14 +49,6 @@ def _audit(session: Session, actor: str, action: str, teacher: RoundTeacher, **d
                            details={"teacher": teacher.id, "name": teacher.name, **details}))
 
 
-def find_round(session: Session, course_code: str, round_id: str) -> CourseRound:
-    found = session.scalar(select(CourseRound).where(CourseRound.course_code == course_code,
-                                                     CourseRound.round_id == round_id))
-    if found is None:
-        raise NotFoundError(f"no round {round_id!r} of course {course_code!r}")
-    return found
-
-
 def _clean_name(name: str | None) -> str | None:
     name = " ".join((name or "").split())[:200]
     return name or None
