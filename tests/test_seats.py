@@ -341,7 +341,12 @@ def test_waiting_list_through_the_pages(app, client, launches, course):
     # The first pupil leaves; the second gets the place and sees so at the next launch.
     lt = re.search(r'name="lt" value="([^"]+)"', first.get_data(as_text=True)).group(1)
     round_pk = re.search(r'name="round" value="(\d+)"', first.get_data(as_text=True)).group(1)
-    left = client.post("/withdraw", data={"lt": lt, "round": round_pk})
+    asked = client.get(f"/withdraw?lt={lt}&round={round_pk}")  # first: what happens, and a confirmation
+    assert asked.status_code == 200 and main_attrs(asked)["confirm"] == "withdraw"
+    unconfirmed = client.post("/withdraw", data={"lt": lt, "round": round_pk})
+    assert unconfirmed.status_code == 200 and main_attrs(unconfirmed)["confirm"] == "withdraw"
+    assert counters(app) == (1, 1)  # nothing given up yet
+    left = client.post("/withdraw", data={"lt": lt, "round": round_pk, "confirm": "yes"})
     assert left.status_code == 303
     assert "seat" not in main_attrs(client.get(left.headers["Location"]))
     page = client.get(launch_course(launches, user="second").headers["Location"])

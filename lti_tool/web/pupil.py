@@ -296,12 +296,20 @@ def send_hand_in(session, submission: Submission, *, showcase: bool = False):
     return response
 
 
-@bp.route("/withdraw", methods=["POST"])
+@bp.route("/withdraw", methods=["GET", "POST"])
 @launch_required
 def withdraw():
-    """The pupil leaves the round (before the withdrawal deadline): the seat goes to the first waiting pupil."""
+    """The pupil leaves the round (before the withdrawal deadline): the seat goes to the first waiting pupil.
+    First a page that says what happens and asks to confirm; only the confirmed form gives the seat up."""
     session, launch = get_session(), g.launch
-    round_pk = parse_id(request.form.get("round"), what="round")
+    round_pk = parse_id(request.values.get("round"), what="round")
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        seat, _from_waitlist = seats.active_seat(session, round_pk, launch.registration_id, launch.sub)
+        course_round = session.get(CourseRound, round_pk)
+        if seat is None or course_round is None or not seats.may_withdraw(course_round, seat):
+            return redirect(launch_url("pupil.home"), code=303)
+        return render_template("pupil/withdraw.html", course=session.get(Course, course_round.course_code),
+                               **_common(session, launch))
     seats.withdraw(session, round_pk=round_pk, registration_id=launch.registration_id, sub=launch.sub)
     session.commit()
     return redirect(launch_url("pupil.home", withdrawn="1"), code=303)
