@@ -167,3 +167,19 @@ def test_roster_sync_cli(app, runner, launches, course):
     assert "sandbox-course-1: 1 member(s) listed" in out
     result = runner.invoke(args=["roster", "sync", "--context", "nope"])
     assert result.exit_code == 1 and "no course" in result.output
+
+
+def test_a_platform_without_a_member_list_is_said_so_instead_of_marking_pupils_missing(app, client, launches, demo):
+    from .catalog_factory import add_course
+
+    with new_session(app) as session:
+        add_course(session)
+        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 5)
+        session.commit()
+    pupil = launches.launch(launches.spec("SE-1490", user="p1", course="GIT-AK-1"))
+    assert pupil.status_code == 303
+    teacher = launches.launch(launches.spec("SE-1490", user="t1", role="instructor", course="GIT-AK-1"))
+    page = client.get(teacher.headers["Location"], follow_redirects=True)
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-roster="none"' in body
+    assert "Inte med i listan" not in body and "Not listed" not in body

@@ -158,6 +158,14 @@ def roster_and_seats(session: Session, launch: Launch) -> list[RosterLine]:
                        members[sub].name if sub in members else None) for sub in subs]
 
 
+def shares_roster(session: Session, launch: Launch) -> bool:
+    """Does the platform share a member list (NRPS) for the launch's LMS course? Without one, the side-by-side
+    view would mark every pupil "not listed": the page says the platform shares none instead."""
+    return session.scalar(select(LtiContext.id).where(LtiContext.registration_id == launch.registration_id,
+                                                      LtiContext.context_id == launch.context_id,
+                                                      LtiContext.nrps_url.is_not(None))) is not None
+
+
 # -- staleness: the teacher's dashboard fetches the roster again when it is older than a maximum age --------
 
 def roster_is_stale(context: LtiContext, max_age: timedelta, now: datetime | None = None) -> bool:

@@ -212,11 +212,12 @@ def dashboard():
     roster_fresh = _refresh_roster(session, launch) if own_course else True
     pupils = classroom_views.progress(session, viewer, keep_names=settings().roster_names)
     queue = delivery.review_queue(session, viewer)
-    members = roster_service.roster_and_seats(session, launch) if own_course else None
+    shares_roster = own_course and roster_service.shares_roster(session, launch)
+    members = roster_service.roster_and_seats(session, launch) if shares_roster else None
     others = [r for r in _teacher_rounds(session) if r.id != viewer.round_pk]
     return render_template("teacher/dashboard.html", pupils=pupils, groups=classroom_views.by_municipality(pupils),
                            waiting=len(queue), queue=queue[:5], members=members, roster_fresh=roster_fresh,
-                           own_course=own_course,
+                           own_course=own_course, shares_roster=shares_roster,
                            gradebook=grades.placement_of_launch(session, launch) if own_course else None,
                            other_rounds=others, **_context(session, viewer))
 
