@@ -224,6 +224,16 @@ def mark_done(session: Session, launch: Launch, lesson_id: int) -> None:
 MAX_TEXT = 20000
 
 
+def own_submission(session: Session, launch: Launch, assignment_id: int, *,
+                   for_update: bool = False) -> Submission | None:
+    """The pupil's own hand-in for an assignment in the launch's round, if any (``for_update``: locked)."""
+    query = select(Submission).where(Submission.assignment_id == assignment_id,
+                                     Submission.round_pk == launch.round_pk,
+                                     Submission.registration_id == launch.registration_id,
+                                     Submission.sub == launch.sub)
+    return session.scalar(query.with_for_update() if for_update else query)
+
+
 def submit(
     session: Session,
     launch: Launch,
@@ -236,16 +246,7 @@ def submit(
     """Hand in (or hand in again, until the work is reviewed) a text or a file."""
     assignment = get_assignment(session, launch, assignment_id)
     _require_seat(session, launch)
-    existing = session.scalar(
-        select(Submission)
-        .where(
-            Submission.assignment_id == assignment.id,
-            Submission.round_pk == launch.round_pk,
-            Submission.registration_id == launch.registration_id,
-            Submission.sub == launch.sub,
-        )
-        .with_for_update()
-    )
+    existing = own_submission(session, launch, assignment.id, for_update=True)
     if existing is not None and existing.status == SUBMISSION_REVIEWED:
         raise DomainError(
             "the work has been reviewed: it cannot be handed in again", code="already_reviewed", status=409

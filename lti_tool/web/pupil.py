@@ -12,7 +12,7 @@ from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import SEAT_ACTIVE, Course, CourseRound, Municipality, Order, Seat, Submission
+from ..models import Course, CourseRound, Municipality, Order, Submission
 from ..services import classroom, delivery, privacy, seats
 from ..services.access import Viewer, check_showcase_item
 from ..uploads import UploadStore, download_name, served_type
@@ -32,11 +32,10 @@ def upload_store() -> UploadStore:
 
 
 def _seat(session, launch):
+    """The pupil's active seat in the launch's round (``services.seats`` decides), or None."""
     if not launch.round_pk:
         return None
-    return session.scalar(select(Seat).where(Seat.round_pk == launch.round_pk,
-                                             Seat.registration_id == launch.registration_id,
-                                             Seat.sub == launch.sub, Seat.status == SEAT_ACTIVE))
+    return seats.active_seat(session, launch.round_pk, launch.registration_id, launch.sub)[0]
 
 
 def _common(session, launch):
@@ -164,10 +163,7 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
 def _own_submission(session, launch, assignment_id: int) -> Submission:
     """The pupil's hand-in for this assignment of the course, in the launch's round."""
     item = delivery.get_assignment(session, launch, assignment_id)
-    found = session.scalar(select(Submission).where(Submission.assignment_id == item.id,
-                                                    Submission.round_pk == launch.round_pk,
-                                                    Submission.registration_id == launch.registration_id,
-                                                    Submission.sub == launch.sub))
+    found = delivery.own_submission(session, launch, item.id)
     if found is None:
         raise DomainError("nothing handed in for this assignment", code="not_found", status=404)
     return found
