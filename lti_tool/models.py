@@ -86,6 +86,11 @@ class Registration(Base):
     status: Mapped[str] = mapped_column(String(16), default=REGISTRATION_ACTIVE, server_default=REGISTRATION_ACTIVE)
     # The platform product (canvas, moodle, Brightspace, ...) from its openid-configuration, when known.
     product: Mapped[str | None] = mapped_column(String(100))
+    # "lti": an LTI platform. "school_sign_in": a school identity provider of the second door (Feide,
+    # Skolfederation; its settings in ``identity_providers``): the namespace of the subjects it signs in, so that
+    # seats, hand-ins and reviews key on (registration, sub) whichever door a pupil came through. Only "lti"
+    # registrations route logins and launches.
+    kind: Mapped[str] = mapped_column(String(16), default="lti", server_default="lti")
 
     deployments: Mapped[list["Deployment"]] = relationship(back_populates="registration",
                                                            cascade="all, delete-orphan")
@@ -363,6 +368,9 @@ class Order(Base):
     round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
     seats_budget: Mapped[int] = mapped_column(Integer)
     seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+    # The open pool: pupils whose school is owned by this municipality may claim a seat after a school sign-in
+    # without an invitation code (the invitation stays the rule; see services.invitations).
+    open_pool: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
 
@@ -737,3 +745,117 @@ class ShowcaseItem(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     submission: Mapped[Submission] = relationship()
+
+
+# -- the second door: school sign-in and seat invitations ---------------------------------------------------
+
+REGISTRATION_KIND_LTI = "lti"
+REGISTRATION_KIND_SCHOOL = "school_sign_in"
+PROTOCOL_OIDC = "oidc"
+PROTOCOL_SAML = "saml"
+
+
+class IdentityProvider(Base):
+    """A school identity provider of the second door: Feide (OpenID Connect) or a SAML federation such as
+    Skolfederation. Its registration (kind ``school_sign_in``) is the namespace of the subjects it signs in."""
+
+    __tablename__ = "identity_providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), unique=True)
+    protocol: Mapped[str] = mapped_column(String(8))  # oidc | saml
+    # feide | skolfederation | oidc | saml: which attribute profile and which school facts to read.
+    profile: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))  # the country whose pupils sign in here (SE, NO)
+    # OpenID Connect: the discovery document, the client secret (never in the repository), the scopes and the
+    # Groups API of Feide.
+    discovery_url: Mapped[str | None] = mapped_column(String(1000))
+    client_secret: Mapped[str | None] = mapped_column(String(500))
+    scopes: Mapped[str | None] = mapped_column(String(500))
+    groups_api_url: Mapped[str | None] = mapped_column(String(1000))
+    # SAML: the metadata of the IdP or of the whole federation (XML, as last read), and where it came from.
+    metadata_xml: Mapped[str | None] = mapped_column(Text)
+    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    metadata_fetched_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+
+    registration: Mapped[Registration] = relationship()
+
+
+class SignInRequest(Base):
+    """One outstanding sign-in at a school identity provider (a SAML AuthnRequest id or an OpenID Connect
+    state): answered at most once, within its lifetime. A second answer is a replay."""
+
+    __tablename__ = "sign_in_requests"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_providers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    expires_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class SchoolUnit(Base):
+    """A Swedish school unit as Skolverket's school unit register (Skolenhetsregistret) gives it, cached:
+    its municipality and owner cross-check a seat invitation."""
+
+    __tablename__ = "school_units"
+
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    municipality_id: Mapped[str | None] = mapped_column(String(8))
+    owner_name: Mapped[str | None] = mapped_column(String(300))
+    owner_org_number: Mapped[str | None] = mapped_column(String(20))
+    owner_type: Mapped[str | None] = mapped_column(String(40))
+    fetched_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+
+
+INVITATION_ISSUED = "issued"
+INVITATION_REDEEMED = "redeemed"
+INVITATION_REVOKED = "revoked"
+CHECK_MATCH = "match"  # the school's owner is the invitation's municipality
+CHECK_MISMATCH = "check"  # another owner (county, independent school, another municipality): shown to check
+CHECK_UNKNOWN = "unknown"  # the sign-in gave no school (or an LTI launch redeemed it)
+
+
+class SeatInvitation(Base):
+    """A single-use seat invitation issued by a municipality's arts school against its order's budget. Only the
+    code's sha256 is kept (the code is shown once, when issued). Redeeming takes the seat; revoking or expiry
+    frees nothing it did not take."""
+
+    __tablename__ = "seat_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hint: Mapped[str] = mapped_column(String(8))  # the code's last characters, to tell invitations apart
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"), index=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    batch: Mapped[str | None] = mapped_column(String(40))
+    label: Mapped[str | None] = mapped_column(String(200))  # the arts school's own note (e.g. its pupil number)
+    status: Mapped[str] = mapped_column(String(16), default=INVITATION_ISSUED, index=True)
+    expires_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # Who redeemed it: a school sign-in (the provider's registration) or an LTI launch (the platform's).
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str | None] = mapped_column(String(255))
+    seat_id: Mapped[int | None] = mapped_column(ForeignKey("seats.id", ondelete="SET NULL"))
+    # The cross-check of the redeeming sign-in's school (not a gate).
+    school_name: Mapped[str | None] = mapped_column(String(300))
+    school_code: Mapped[str | None] = mapped_column(String(40))
+    school_owner: Mapped[str | None] = mapped_column(String(300))
+    school_municipality_id: Mapped[str | None] = mapped_column(String(8))
+    cross_check: Mapped[str | None] = mapped_column(String(16))
+    # The pupil's name, only where a teacher's view needs it and ROSTER_NAMES keeps names (as with LTI rosters).
+    pupil_name: Mapped[str | None] = mapped_column(String(255))
+
+    order: Mapped[Order] = relationship()
+    round: Mapped[CourseRound] = relationship()
+    municipality: Mapped[Municipality] = relationship()
+
+    __table_args__ = (Index("ix_seat_invitations_identity", "registration_id", "sub"),)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.errors import LaunchError
-from ..models import REGISTRATION_ACTIVE, Deployment, Registration
+from ..models import REGISTRATION_ACTIVE, REGISTRATION_KIND_LTI, Deployment, Registration
 from .keys import KeyStore, ToolKey
 
 
@@ -95,7 +95,7 @@ class DatabaseToolConf(ToolConfAbstract[Any]):
     def find_registration_by_params(self, iss: str, client_id: str, *args: Any, **kwargs: Any) -> ToolRegistration:
         """The registration of ``iss`` (and ``client_id`` when given). Pending ones never route, nor make
         an issuer's logins ambiguous; a pending one alone is refused as pending."""
-        query = select(Registration).where(Registration.issuer == iss)
+        query = select(Registration).where(Registration.issuer == iss, Registration.kind == REGISTRATION_KIND_LTI)
         if client_id:
             query = query.where(Registration.client_id == client_id)
         candidates = self.session.scalars(query).all()

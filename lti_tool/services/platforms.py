@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from ..domain.errors import DomainError
 from ..domain.resolution import parse_municipality_id
-from ..models import (DEPLOYMENT_ACTIVE, REGISTRATION_ACTIVE, Deployment, DeploymentMunicipality, Municipality,
-                      Registration)
+from ..models import (DEPLOYMENT_ACTIVE, REGISTRATION_ACTIVE, REGISTRATION_KIND_LTI, Deployment,
+                      DeploymentMunicipality, Municipality, Registration)
 from .errors import ConflictError, NotFoundError
 
 
@@ -39,7 +39,8 @@ def find_registration(session: Session, issuer: str, client_id: str) -> Registra
     """The active registration of this issuer and client id; else the one pending registration (a dynamic
     registration waiting for approval). Several pending ones: name it by its id."""
     rows = session.scalars(select(Registration).where(Registration.issuer == issuer,
-                                                      Registration.client_id == client_id)
+                                                      Registration.client_id == client_id,
+                                                      Registration.kind == REGISTRATION_KIND_LTI)
                            .order_by(Registration.id)).all()
     active = [r for r in rows if r.status == REGISTRATION_ACTIVE]
     if active:
@@ -53,7 +54,9 @@ def find_registration(session: Session, issuer: str, client_id: str) -> Registra
 
 
 def list_registrations(session: Session) -> list[Registration]:
-    return list(session.scalars(select(Registration).order_by(Registration.id)))
+    """The LTI platforms' registrations (a school identity provider's is listed by ``services.identity``)."""
+    return list(session.scalars(select(Registration).where(Registration.kind == REGISTRATION_KIND_LTI)
+                                .order_by(Registration.id)))
 
 
 def remove_registration(session: Session, registration_id: int) -> None:

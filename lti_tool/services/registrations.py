@@ -27,7 +27,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..models import REGISTRATION_ACTIVE, REGISTRATION_PENDING, AuditEntry, Registration, ServiceToken
+from ..models import (REGISTRATION_ACTIVE, REGISTRATION_KIND_LTI, REGISTRATION_PENDING, AuditEntry, Registration,
+                      ServiceToken)
 from .errors import ConflictError, NotFoundError
 
 # What a platform's (re-)registration sets, in the order staff compare them.
@@ -103,7 +104,8 @@ def review(session: Session, registration: Registration) -> Review:
 
 def reviews(session: Session) -> list[Review]:
     """Every registration, pending ones first (each re-registration beside the registration it would replace)."""
-    rows = session.scalars(select(Registration).order_by(Registration.status.desc(), Registration.id)).all()
+    rows = session.scalars(select(Registration).where(Registration.kind == REGISTRATION_KIND_LTI)
+                           .order_by(Registration.status.desc(), Registration.id)).all()
     return [review(session, row) for row in rows]
 
 
