@@ -126,6 +126,23 @@ DEFAULTS: dict[str, Any] = {
     # (context) roles are refused here. None: {} ({"sandbox": [institution Administrator]} with the sandbox on,
     # so the demo's administrator opens the console).
     "MUNICIPAL_ADMIN_ROLES": None,
+    # The second door (school sign-in, seat invitations). How long an unused invitation stays valid when
+    # issued without an expiry; how long a school sign-in keeps the pupil signed in to "My courses"; how long
+    # a sign-in at the identity provider may take.
+    "INVITATION_DAYS": 60,
+    "SCHOOL_SESSION_HOURS": 8,
+    "SIGN_IN_TTL_SECONDS": 600,
+    # Skolverket's school unit register (Skolenhetsregistret v2): the municipality and owner of a Swedish school
+    # unit, cached SCHOOL_UNIT_CACHE_DAYS. Empty: the public register (the sandbox points it at its own copy).
+    "SCHOOL_UNIT_REGISTER_URL": "https://api.skolverket.se/skolenhetsregistret/v2/school-units",
+    "SCHOOL_UNIT_CACHE_DAYS": 30,
+    # Outgoing e-mail (the municipal contacts' weekly digest). Empty SMTP_HOST: no e-mail is sent.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": True,
+    "MAIL_FROM": "",
 }
 
 PREFIX = "LTI_TOOL_"
@@ -152,7 +169,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
                                              "UPLOAD_DIR", "UPLOAD_TYPES", "STAFF_OIDC_ISSUER", "STAFF_OIDC_CLIENT_ID",
                                              "STAFF_OIDC_CLIENT_SECRET", "STAFF_USERS", "STAFF_CLAIM",
                                              "SANDBOX_BASE_URL", "CATALOG_SOURCE", "LOG_FORMAT", "LOG_LEVEL",
-                                             "METRICS_TOKEN") else _parse_env_value(raw)
+                                             "METRICS_TOKEN", "SCHOOL_UNIT_REGISTER_URL", "SMTP_HOST",
+                                             "SMTP_USERNAME", "SMTP_PASSWORD", "MAIL_FROM") else _parse_env_value(raw)
     if overrides:
         settings.update(overrides)
 
@@ -343,6 +361,17 @@ class Settings:
     rate_limit_per_registration: int
     rate_limit_window_seconds: int
     municipal_admin_roles: Mapping[str, tuple[str, ...]] = field(metadata={"parse": _admin_roles})
+    invitation_days: int
+    school_session_hours: float
+    sign_in_ttl_seconds: int
+    school_unit_register_url: str
+    school_unit_cache_days: float
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str = field(repr=False)
+    smtp_starttls: bool
+    mail_from: str
 
     @property
     def production(self) -> bool:

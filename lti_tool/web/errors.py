@@ -65,6 +65,31 @@ MESSAGES = {
                                   "course cannot open. Tell your teacher; nothing has been booked for you."),
     "municipality_not_allowed": _l("Your municipality is not part of this installation of the course catalog. "
                                    "Tell your teacher; nothing has been booked for you."),
+    "signin_invalid": _l("We could not verify the answer from your school's sign-in. Start again from the "
+                         "invitation link and sign in once more."),
+    "signin_replayed": _l("This sign-in has already been used. Start again from the invitation link and sign in "
+                          "once more."),
+    "signin_expired": _l("The sign-in took too long. Start again from the invitation link and sign in once more."),
+    "signin_refused": _l("Your school's sign-in did not let you in. Try again, or ask your arts school for help."),
+    "signin_not_activated": _l("Your municipality has not switched this service on in Feide yet. Ask your school "
+                               "or your arts school to do so; until then you cannot sign in here."),
+    "signin_no_attributes": _l("Your school's sign-in did not tell us who you are. Your school has to release "
+                               "your user id to the course catalog; ask your school or your arts school."),
+    "signin_unavailable": _l("Your school's sign-in is not answering right now. Nothing has been booked. "
+                             "Try again in a few minutes."),
+    "signin_required": _l("Sign in with your school account first."),
+    "signin_provider_unknown": _l("This way of signing in is not offered. Go back and pick your school's sign-in."),
+    "invitation_unknown": _l("We do not know this code. Check that you typed it exactly as you got it from your "
+                             "arts school."),
+    "invitation_used": _l("This code has already been used. Each code gives one place; ask your arts school "
+                          "for a new one."),
+    "invitation_other_account": _l("This code was used by another account. If that was you, sign out and sign "
+                                   "in with that account; otherwise ask your arts school for a new code."),
+    "invitation_expired": _l("This code has expired. Ask your arts school for a new one."),
+    "invitation_revoked": _l("This code is no longer valid. Ask your arts school."),
+    "invitations_over_budget": _l("There are not enough free places in the order for that many invitations."),
+    "open_pool_closed": _l("This course has no open places for pupils of your school. Ask your arts school for "
+                           "an invitation code."),
     "launch_expired": _l("Your session has ended. Go back to the learning platform and open the course again."),
     "not_found": _l("The page was not found."),
     "course_unknown": _l("This link points to a course that is not in the national catalog. Tell your teacher."),
