@@ -55,6 +55,8 @@ class Municipality(Base):
     county_code: Mapped[str | None] = mapped_column(String(4))
     county_name: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, onupdate=now)
+    # Where the arts school wants the weekly digest (counts and a link, no personal data); None: no digest.
+    digest_email: Mapped[str | None] = mapped_column(String(320))
 
     __table_args__ = (UniqueConstraint("country", "code"),)
 

@@ -79,15 +79,16 @@ MESSAGES = {
                              "Try again in a few minutes."),
     "signin_required": _l("Sign in with your school account first."),
     "signin_provider_unknown": _l("This way of signing in is not offered. Go back and pick your school's sign-in."),
-    "invitation_unknown": _l("We do not know this code. Check that you typed it exactly as you got it from your "
+    "code_unknown": _l("We do not know this code. Check that you typed it exactly as you got it from your "
                              "arts school."),
-    "invitation_used": _l("This code has already been used. Each code gives one place; ask your arts school "
+    "code_used": _l("This code has already been used. Each code gives one place; ask your arts school "
                           "for a new one."),
-    "invitation_other_account": _l("This code was used by another account. If that was you, sign out and sign "
+    "code_other_account": _l("This code was used by another account. If that was you, sign out and sign "
                                    "in with that account; otherwise ask your arts school for a new code."),
-    "invitation_expired": _l("This code has expired. Ask your arts school for a new one."),
-    "invitation_revoked": _l("This code is no longer valid. Ask your arts school."),
+    "code_expired": _l("This code has expired. Ask your arts school for a new one."),
+    "code_revoked": _l("This code is no longer valid. Ask your arts school."),
     "invitations_over_budget": _l("There are not enough free places in the order for that many invitations."),
+    "provider_invalid": _l("This identity provider's settings are not valid."),
     "open_pool_closed": _l("This course has no open places for pupils of your school. Ask your arts school for "
                            "an invitation code."),
     "launch_expired": _l("Your session has ended. Go back to the learning platform and open the course again."),
