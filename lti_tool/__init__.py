@@ -35,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, db, i18n, rate_limit
     from . import lti as lti_protocol
-    from .web import deep_link, errors, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
+    from .web import deep_link, errors, join, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
     from .web import classroom as classroom_web
 
     db.init_app(app)
@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff.bp)
     app.register_blueprint(municipal.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(join.bp)  # the second door: invitations, school sign-in, "My courses"
     if config.sandbox:
         from . import sandbox
 

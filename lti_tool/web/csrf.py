@@ -74,12 +74,14 @@ RULES: dict[str, Proof] = {
     "municipal": LAUNCH_TOKEN,
     "deep_link": LAUNCH_TOKEN,
     "sandbox": SANDBOX,
+    "school": SESSION,  # the second door's forms (accept an invitation, claim from the open pool, sign out)
     # Single endpoints: they win over their blueprint's rule.
     "lti.login": PROTOCOL,
     "lti.launch": PROTOCOL,
     "lti.launch_complete": PROTOCOL,
     "pupil.join_waitlist": signed("wt", WAITLIST_SALT, WAITLIST_OFFER_SECONDS),
     "register.finish": signed("carried", REGISTER_SALT, REGISTRATION_FORM_SECONDS),
+    "school.acs": PROTOCOL,  # a SAML response: its signature and its one-time InResponseTo are the proof
     "teacher.accept_invitation": LAUNCH_TOKEN,  # binds the launch's platform account: a launch only
 }
 
