@@ -27,7 +27,7 @@ from ..domain.texts import pick_text
 from ..identity import SchoolFacts, SchoolIdentity
 from ..models import PROTOCOL_OIDC, CourseRound, IdentityProvider, Municipality, Order, SeatInvitation
 from ..services import identity as providers
-from ..services import invitations, school_door
+from ..services import school_door
 from .errors import render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
 from .staff import csrf_token
@@ -35,6 +35,12 @@ from .staff import csrf_token
 bp = Blueprint("school", __name__)
 PERSON_KEY = "school_person"
 NEXT_KEY = "school_next"
+
+
+def _invitations():
+    from ..services import invitations
+
+    return invitations
 
 
 # -- the signed-in person -----------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ def enter_code():
     """Type the code from the arts school (or follow its link)."""
     code = request.args.get("code", "").strip()
     if code:
-        return redirect(url_for("school.join", code=invitations.display_code(invitations.normalise_code(code))))
+        return redirect(url_for("school.join", code=_invitations().display_code(_invitations().normalise_code(code))))
     return render_template("school/enter_code.html")
 
 
@@ -117,13 +123,13 @@ def join(code: str):
     """The invitation: the course, the municipality's name, and the ways to sign in; once signed in, the
     confirmation with Accept."""
     session = get_session()
-    invitation = invitations.get_invitation(session, code)
+    invitation = _invitations().get_invitation(session, code)
     person = signed_in_person()
     if person is not None:
-        invitations.check_redeemable(invitation, registration_id=int(person["r"]), sub=person["s"])
-        return render_template("school/confirm.html", code=invitations.display_code(invitations.normalise_code(code)),
+        _invitations().check_redeemable(invitation, registration_id=int(person["r"]), sub=person["s"])
+        return render_template("school/confirm.html", code=_invitations().display_code(_invitations().normalise_code(code)),
                                person=person, csrf=csrf_token(), **_invitation_context(invitation))
-    invitations.check_redeemable(invitation, registration_id=-1, sub="")
+    _invitations().check_redeemable(invitation, registration_id=-1, sub="")
     country = invitation.municipality.country
     return render_template("school/join.html", providers=providers.list_providers(session, country=country,
                                                                                    active_only=True),
@@ -137,7 +143,7 @@ def accept(code: str):
     person = _require_person()
     provider = _provider_of(person)
     try:
-        redemption = invitations.redeem(session, code, registration_id=provider.registration_id, sub=person["s"],
+        redemption = _invitations().redeem(session, code, registration_id=provider.registration_id, sub=person["s"],
                                         school=_school(person), pupil_name=person.get("n"))
     except SeatRefusedError as refusal:
         session.rollback()
@@ -186,7 +192,7 @@ def claim(order_id: int):
     provider = _provider_of(person)
     _pool_order(order_id)
     try:
-        result = invitations.claim_open_pool(session, order_id=order_id, registration_id=provider.registration_id,
+        result = _invitations().claim_open_pool(session, order_id=order_id, registration_id=provider.registration_id,
                                              sub=person["s"], school=_school(person))
     except SeatRefusedError as refusal:
         session.rollback()
