@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, Assignment, Course, CourseModule,
                       CourseRound, Launch, Lesson, LessonProgress, LtiContext, Municipality, Review, RosterMember,
-                      Seat, Submission)
+                      Seat, SeatInvitation, Submission)
 from .access import Viewer, municipality_submissions, require_classroom, visible_submissions
 from .delivery import pupil_label, roster
 
@@ -88,7 +88,8 @@ def _lessons_done(session: Session, pupils: set[PupilKey], lesson_ids: list[int]
 
 
 def pupil_names(session: Session, pupils: set[PupilKey], *, keep_names: bool) -> dict[PupilKey, str]:
-    """The names the pupils' platforms shared in their member lists, when the tool keeps names."""
+    """The names the pupils' platforms shared in their member lists (or their school sign-in gave, for a pupil
+    who came with an invitation), when the tool keeps names."""
     if not keep_names or not pupils:
         return {}
     rows = session.execute(select(LtiContext.registration_id, RosterMember.user_id, RosterMember.name)
@@ -97,8 +98,13 @@ def pupil_names(session: Session, pupils: set[PupilKey], *, keep_names: bool) ->
                                   LtiContext.registration_id.in_({r for r, _s in pupils}),
                                   RosterMember.user_id.in_({s for _r, s in pupils}))
                            .order_by(RosterMember.updated_at.desc()))
+    # A pupil of the second door: the name their school sign-in gave when they took the invitation's place.
+    invited = session.execute(select(SeatInvitation.registration_id, SeatInvitation.sub, SeatInvitation.pupil_name)
+                              .where(SeatInvitation.pupil_name.is_not(None),
+                                     SeatInvitation.registration_id.in_({r for r, _s in pupils}),
+                                     SeatInvitation.sub.in_({s for _r, s in pupils})))
     names: dict[PupilKey, str] = {}
-    for registration_id, user_id, name in rows:
+    for registration_id, user_id, name in [*rows, *invited]:
         if (registration_id, user_id) in pupils and name and name.strip():
             names.setdefault((registration_id, user_id), name.strip())
     return names

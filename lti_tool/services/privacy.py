@@ -29,7 +29,8 @@ from ..domain.calendar import national_date
 from ..domain.errors import DomainError
 from ..models import (OUTBOX_DEAD, OUTBOX_SENT, OUTBOX_SUPERSEDED, SEAT_ACTIVE, WAITING, Assignment, AuditEntry,
                       CourseModule, CourseRound, Launch, Lesson, LessonProgress, LtiContext, MunicipalContact, Order,
-                      OutboxItem, Registration, Review, RosterMember, Seat, Submission, WaitlistEntry)
+                      OutboxItem, Registration, Review, RosterMember, Seat, SeatInvitation, Submission,
+                      WaitlistEntry)
 from .errors import NotFoundError
 from .platforms import find_registration
 
@@ -104,6 +105,7 @@ def registrations_of(session: Session, sub: str) -> list[Registration]:
         select(Review.registration_id).where(Review.sub == sub),
         select(OutboxItem.registration_id).where(OutboxItem.sub == sub),
         select(MunicipalContact.registration_id).where(MunicipalContact.sub == sub),
+        select(SeatInvitation.registration_id).where(SeatInvitation.sub == sub),
         select(LtiContext.registration_id).join(RosterMember, RosterMember.context_pk == LtiContext.id)
         .where(RosterMember.user_id == sub),
     ).subquery()
@@ -313,6 +315,18 @@ def _anonymise_seats(session: Session, where) -> int:
     return len(ids)
 
 
+def _anonymise_invitations(session: Session, where) -> int:
+    """A redeemed invitation keeps that it was redeemed (the arts school's count) but no longer who by: no
+    subject (a random marker each), no name, no school."""
+    ids = list(session.scalars(select(SeatInvitation.id).where(where, SeatInvitation.sub.is_not(None),
+                                                               ~SeatInvitation.sub.startswith(ANONYMOUS_PREFIX))))
+    if ids:
+        session.execute(update(SeatInvitation), [
+            {"id": i, "sub": anonymous_marker(), "pupil_name": None, "school_name": None, "school_code": None,
+             "school_owner": None, "school_municipality_id": None} for i in ids])
+    return len(ids)
+
+
 def _delete_submissions(session: Session, where) -> tuple[int, int, list[str]]:
     """Hand-ins and their reviews; returns (submissions, reviews, file keys to remove after the commit)."""
     chosen = select(Submission.id).where(where)
@@ -406,6 +420,8 @@ def erase_pupil(session: Session, pupil: Pupil, *, secret: str, actor: str) -> E
     deleted, kept = _drop_launches(session, and_(Launch.registration_id == reg, Launch.sub == sub))
     report.counts["launches"] = deleted + kept
     report.counts["seats_anonymised"] = _anonymise_seats(session, and_(Seat.registration_id == reg, Seat.sub == sub))
+    report.counts["invitations_anonymised"] = _anonymise_invitations(
+        session, and_(SeatInvitation.registration_id == reg, SeatInvitation.sub == sub))
     report.counts["municipal_contacts"] = session.execute(delete(MunicipalContact).where(
         MunicipalContact.registration_id == reg, MunicipalContact.sub == sub)
         .execution_options(synchronize_session=False)).rowcount
@@ -451,6 +467,8 @@ def purge_expired(session: Session, *, cutoff: datetime, actor: str) -> PurgeRep
         and_(WaitlistEntry.created_at < cutoff, WaitlistEntry.status != WAITING)))
         .execution_options(synchronize_session=False)).rowcount
     counts["seats_anonymised"] = _anonymise_seats(session, Seat.round_pk.in_(ended))
+    counts["invitations_anonymised"] = _anonymise_invitations(
+        session, SeatInvitation.round_pk.in_(ended))
     stale = select(LtiContext.id).where(or_(LtiContext.roster_synced_at < cutoff,
                                             and_(LtiContext.roster_synced_at.is_(None),
                                                  LtiContext.updated_at < cutoff)))

@@ -18,7 +18,11 @@ def origin_of(url: str | None) -> str | None:
 
 
 def allow_framing_by(registration) -> None:
-    """Let the registration's platform (its issuer and authorization origins) frame this response."""
+    """Let the registration's platform (its issuer and authorization origins) frame this response. A school
+    identity provider's registration frames nothing: the second door's pages are opened in a tab of their own."""
+    if getattr(registration, "kind", "lti") != "lti":
+        g.frame_ancestors = []
+        return
     origins = {o for o in (origin_of(registration.issuer), origin_of(registration.auth_login_url)) if o}
     g.frame_ancestors = sorted(origins)
 
