@@ -201,13 +201,17 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
                                   .order_by(OutboxItem.id)))
     contacts = list(session.scalars(select(MunicipalContact).where(MunicipalContact.registration_id == reg,
                                                                    MunicipalContact.sub == sub)))
+    invited = list(session.scalars(select(SeatInvitation).where(SeatInvitation.registration_id == reg,
+                                                               SeatInvitation.sub == sub)
+                                   .order_by(SeatInvitation.redeemed_at)))
     pseudonym = pupil_pseudonym(secret, reg, sub)
     access = list(session.scalars(select(AuditEntry).where(AuditEntry.target.startswith(access_target(pseudonym)))
                                   .order_by(AuditEntry.at, AuditEntry.id)))
     orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_({w.order_id for w in waiting})))} \
         if waiting else {}
     rounds = _rounds(session, [launch.round_pk for launch in launches] + [s.round_pk for s in seats_] +
-                     [w.round_pk for w in waiting] + [s.round_pk for s in submissions])
+                     [w.round_pk for w in waiting] + [s.round_pk for s in submissions] +
+                     [i.round_pk for i in invited])
 
     files: list[ExportFile] = []
     handed_in = []
@@ -263,6 +267,10 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
         "grades_sent_to_platform": [{"kind": o.kind, "status": o.status, "created_at": _iso(o.created_at),
                                      "sent_at": _iso(o.sent_at), "payload": o.payload} for o in outbox],
         "municipal_contact_for": [c.municipality_id for c in contacts],
+        "invitations_redeemed": [{**(_round_label(rounds, i.round_pk) or {}), "municipality": i.municipality_id,
+                                  "redeemed_at": _iso(i.redeemed_at), "name": i.pupil_name, "school": i.school_name,
+                                  "school_code": i.school_code, "school_owner": i.school_owner}
+                                 for i in invited],
         "access_log": [{"at": _iso(e.at), "who": e.actor, "what": e.action, "target": e.target} for e in access],
     }
     return Export(document, files)
