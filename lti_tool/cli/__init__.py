@@ -3,7 +3,8 @@
 One module per group, each a click group of ``AppGroup`` (its commands run in the app's context):
 ``db``, ``municipalities``, ``platforms``, ``keys``, ``logins``, ``launches``, ``demo`` (a command),
 ``orders``, ``rounds``, ``report`` (``reports.py``), ``outbox`` and ``worker`` (``grades.py``), ``roster``,
-``privacy``, ``identity-providers`` (the second door's school sign-in); ``common`` has what they share. The
+``privacy``, ``identity-providers`` (the second door's school sign-in), ``invitations`` (its seat invitations);
+``common`` has what they share. The
 ``catalog`` group lives beside the catalog code (``catalog_sync/cli.py``, which knows no Flask) and is given the
 app's sessions and settings here.
 
@@ -21,6 +22,7 @@ from .db import db_cli
 from .demo import demo_command, demo_feed, prepare_demo
 from .grades import outbox_cli, worker_command
 from .identity_providers import identity_providers_cli
+from .invitations import invitations_cli
 from .keys import keys_cli
 from .launches import launches_cli
 from .logins import logins_cli
@@ -44,7 +46,7 @@ def init_app(app: Flask) -> None:
     """Add every command group to ``app.cli``."""
     for command in (db_cli, municipalities_cli, platforms_cli, _catalog_cli(), keys_cli, logins_cli, launches_cli,
                     demo_command, orders_cli, rounds_cli, report_cli, worker_command, outbox_cli, roster_cli,
-                    privacy_cli, identity_providers_cli):
+                    privacy_cli, identity_providers_cli, invitations_cli):
         app.cli.add_command(command)
 
 

@@ -125,9 +125,13 @@ def costs_csv():
                     headers={"Content-Disposition": f"attachment; filename=costs-{launch.municipality_id}.csv"})
 
 
+def console_actor(launch) -> str:
+    """Who acts in the console, as the audit log names them."""
+    return f"{launch.municipality_id} {launch.role} {pupil_label(launch.sub)}"
+
+
 def _audit(session, launch, action, target, **details):
-    session.add(AuditEntry(actor=f"{launch.municipality_id} {launch.role} {pupil_label(launch.sub)}", action=action,
-                           target=target, details=details))
+    session.add(AuditEntry(actor=console_actor(launch), action=action, target=target, details=details))
 
 
 @bp.route("/orders", methods=["POST"])
