@@ -36,6 +36,20 @@ def select_locale() -> str:
     return settings().default_locale
 
 
+def swedish_genitive(name: str) -> str:
+    """A Swedish name in the genitive: "Kirunas", "Umeås"; a name ending in s, x or z takes nothing ("Borås",
+    "Lax")."""
+    name = name.strip()
+    return name if not name or name[-1].lower() in "sxz" else name + "s"
+
+
+def owner_name(name: str) -> str:
+    """A municipality's name as it stands before what it owns in the page's language: Swedish puts the owner
+    first, in the genitive ("Kirunas utbud"); English, bokmål and nynorsk name it after a preposition ("the offer
+    of Kiruna", "tilbudet til Bergen"), where it stays as it is."""
+    return swedish_genitive(name) if select_locale() == "sv" else name
+
+
 def init_app(app: Flask) -> None:
     translations = Path(__file__).parent / "translations"
     Babel(app, locale_selector=select_locale, default_translation_directories=str(translations))
@@ -44,4 +58,4 @@ def init_app(app: Flask) -> None:
     def _languages():
         return {"supported_locales": SUPPORTED_LOCALES, "language_names": LANGUAGE_NAMES,
                 "current_locale": select_locale(), "format_date": format_date, "format_decimal": format_decimal,
-                "format_currency": format_currency}
+                "format_currency": format_currency, "owner_name": owner_name}

@@ -48,3 +48,21 @@ def test_pages_switch_language(client):
     page = client.get("/nope", headers={"Accept-Language": "en-GB"})
     assert page.status_code == 404 and "The page was not found" in page.get_data(as_text=True)
     assert 'lang="sv"' in client.get("/nope", headers={"Accept-Language": "de"}).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name, genitive", [("Kiruna", "Kirunas"), ("Umeå", "Umeås"), ("Borås", "Borås"),
+                                            ("Lax", "Lax"), ("Åre", "Åres")])
+def test_swedish_genitive(name, genitive):
+    from lti_tool.i18n import swedish_genitive
+
+    assert swedish_genitive(name) == genitive
+
+
+def test_the_offer_is_the_municipalitys_in_swedish(launches):
+    def page(spec) -> str:
+        answer = launches.launch(spec)
+        return launches.client.get(answer.headers["Location"]).get_data(as_text=True)
+
+    assert "Kirunas utbud" in page(launches.spec("SE-2584", locale="sv-SE"))
+    page = page(launches.spec("SE-1490", locale="sv-SE", user="pupil-boras"))
+    assert "Borås utbud" in page and "Boråss" not in page
