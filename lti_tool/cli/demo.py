@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -136,12 +136,27 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
     click.echo(f"demo ready: {count} municipalities, sandbox platforms registered ({names})")
 
 
+def use_port(app: Flask, port: int) -> None:
+    """Serve the demo on another port: BASE_URL takes it, and the sandbox's own address follows unless it was
+    set explicitly (SANDBOX_BASE_URL)."""
+    from ..config import sandbox_default_url
+
+    base = urlsplit(settings(app).base_url)
+    derived = settings(app).sandbox_base_url == sandbox_default_url(settings(app).base_url)
+    app.config["BASE_URL"] = urlunsplit(base._replace(netloc=f"{base.hostname}:{port}"))
+    if derived:
+        app.config["SANDBOX_BASE_URL"] = sandbox_default_url(app.config["BASE_URL"])
+
+
 @click.command("demo")
 @click.option("--no-serve", is_flag=True, help="Prepare the database and the sandbox, then stop.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Serve on this port (BASE_URL's otherwise, 5000).")
 @with_appcontext
-def demo_command(no_serve: bool) -> None:
+def demo_command(no_serve: bool, port: int | None) -> None:
     """Prepare the database, demo municipalities and the sandbox platform, then serve on BASE_URL."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if port is not None:
+        use_port(app, port)
     config = settings(app)
     if not config.sandbox:
         raise click.ClickException("the sandbox is off (production, or LTI_TOOL_SANDBOX=0): no demo")
