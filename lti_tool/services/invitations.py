@@ -195,16 +195,16 @@ def issue(session: Session, *, municipality_id: str, course_code: str, round_id:
     if not rules.enrolment_open(seats._view(round_), seats.municipal_today(municipality_id)):
         raise DomainError(f"enrolment for {course_code} {round_id} is closed", code=rules.ENROLMENT_CLOSED,
                           status=409)
+    now = _now()
+    expiry = _expiry(municipality_id, round_, expires_at, now)
     batch = _clean(batch, 40) or secrets.token_hex(8)
     if session.scalar(select(SeatInvitation.id).where(SeatInvitation.order_id == order.id,
                                                       SeatInvitation.batch == batch).limit(1)) is not None:
         raise ConflictError(f"batch {batch} was issued already")
-    now = _now()
     free = order.seats_budget - order.seats_taken - open_issued(session, order.id, now)
     if count > free:
         raise DomainError(f"{count} invitations asked, {max(free, 0)} seats free in the order",
                           code="invitations_over_budget", status=409)
-    expiry = _expiry(municipality_id, round_, expires_at, now)
     label = _clean(label, 200)
     issued: list[IssuedInvitation] = []
     codes: set[str] = set()
