@@ -37,6 +37,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import lti as lti_protocol
     from .web import deep_link, errors, join, lti as lti_web, municipal, privacy, pupil, register, staff, teacher
     from .web import classroom as classroom_web
+    from .web import municipal_invitations  # noqa: F401  (the console's seat invitations, on its blueprint)
+    from .web import municipal_exports  # noqa: F401  (the console's progress export, on its blueprint)
 
     db.init_app(app)
     from .web import ops

@@ -81,3 +81,27 @@ def municipalities_add_contact(municipality: str, issuer: str, client_id: str, s
             session.commit()
     click.echo(f"{sub} is an arts-school contact of {municipality_id} (the console opens when they launch as an "
                f"institution or system administrator)")
+
+
+@municipalities_cli.command("digest-email")
+@click.option("--municipality", required=True, help="SE-1490 or NO-0301")
+@click.option("--email", help="Where the arts school wants the weekly digest (counts and a link, no personal data)")
+@click.option("--none", "no_email", is_flag=True, help="No digest any more")
+@click.option("--by", help="Who changes it (for the audit log; default: the OS user)")
+def municipalities_digest_email(municipality: str, email: str | None, no_email: bool, by: str | None) -> None:
+    """Set or remove the address of the municipality's weekly e-mail digest (audited)."""
+    from ..domain.resolution import parse_municipality_id
+    from ..services.digest import set_digest_email
+    from .common import actor
+
+    if bool(email) == no_email:
+        raise click.UsageError("give either --email or --none")
+    with new_session() as session:
+        try:
+            place = set_digest_email(session, parse_municipality_id(municipality), None if no_email else email,
+                                     actor=actor(by))
+            session.commit()
+        except (DomainError, ValueError) as error:
+            fail(error)
+        click.echo(f"{place.id}: weekly digest to {place.digest_email}" if place.digest_email
+                   else f"{place.id}: no weekly digest")

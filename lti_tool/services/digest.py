@@ -23,7 +23,6 @@ from .. import clock
 from ..config import settings
 from ..domain.calendar import local_date
 from ..domain.claims import ROLE_LEARNER
-from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..mail import MailError, mail_configured, send_mail
 from ..models import (CHECK_MISMATCH, INVITATION_ISSUED, INVITATION_REDEEMED, SEAT_ACTIVE, SEAT_WITHDRAWN,
@@ -264,13 +263,14 @@ def send_digests(session: Session, *, now: datetime | None = None) -> int:
 # -- the address -------------------------------------------------------------------------------------------------
 
 def set_digest_email(session: Session, municipality_id: str, email: str | None, *, actor: str) -> Municipality:
-    """Set (or, with ``None``, remove) where the municipality's digest goes; audited. Never commits."""
+    """Set (or, with ``None``, remove) where the municipality's digest goes; audited. Never commits. An unknown
+    municipality is :class:`.errors.NotFoundError`, a malformed address ``ValueError``."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
         raise NotFoundError(f"no municipality {municipality_id}")
     address = (email or "").strip() or None
     if address is not None and (len(address) > 320 or not _ADDRESS.fullmatch(address)):
-        raise DomainError(f"not an e-mail address: {email!r}", code="email_invalid")
+        raise ValueError(f"not an e-mail address: {email!r}")
     before = municipality.digest_email
     municipality.digest_email = address
     session.add(AuditEntry(actor=actor[:255], action=ACTION_DIGEST_EMAIL, target=f"municipality {municipality.id}",

@@ -47,6 +47,7 @@ COLUMNS = (_l("Pupil"), _l("School"), _l("Course"), _l("Round"), _l("Lessons don
 WIDTHS = (24, 28, 30, 14, 12, 12, 12, 12, 10, 12, 14, 14, 28)
 # Spreadsheets of these languages read ';' between fields and a decimal comma; English ones ',' and a point.
 COMMA_DECIMAL_LOCALES = ("sv", "nb", "nn")
+ACTION_EXPORT = "progress.export"  # the audit log's action for an export (who, which municipality, how many rows)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIMETYPE = "text/csv; charset=utf-8"
 # A text cell a spreadsheet would read as a formula (a name or a school is outside input).
@@ -199,8 +200,10 @@ def progress_rows(session: Session, *, municipality_id: str, course_code: str | 
         reviewed = statuses.get(SUBMISSION_REVIEWED, 0)
         total = scores.get(key)
         last = feedback.get(key)
-        rows.append(ProgressRow(
-            pupil=name or pupil_label(seat.sub),
+        pupil = name or pupil_label(seat.sub)
+        rank = (round_.course_code, round_.starts_on, round_.id, pupil.casefold(), seat.seat_id)
+        rows.append((rank, ProgressRow(
+            pupil=pupil,
             school=(invitation.school_name or None) if invitation is not None else None,
             course=str(pick_text(courses[round_.course_code].title, locale)) or round_.course_code,
             round=round_.round_id, lessons_done=done.get((round_.course_code, seat.registration_id, seat.sub), 0),
@@ -211,11 +214,8 @@ def progress_rows(session: Session, *, municipality_id: str, course_code: str | 
             door=seat.door,
             withdrawn_on=(local_date(municipality_id, seat.released_at)
                           if seat.status == SEAT_WITHDRAWN and seat.released_at is not None else None),
-            course_code=round_.course_code))
-    order = {pk: (r.course_code, r.starts_on, r.id) for pk, r in rounds.items()}
-    ranked = sorted(zip(rows, seats), key=lambda pair: (*order[pair[1].round_pk], pair[0].pupil.casefold(),
-                                                        pair[1].seat_id))
-    return [row for row, _seat in ranked]
+            course_code=round_.course_code)))
+    return [row for _key, row in sorted(rows, key=lambda pair: pair[0])]
 
 
 # -- the two formats -------------------------------------------------------------------------------------------

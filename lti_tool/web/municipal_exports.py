@@ -20,7 +20,6 @@ from ..services.delivery import pupil_label
 from ..services.errors import NotFoundError
 from .municipal import bp, console_required
 
-ACTION_EXPORT = "progress.export"
 _COURSE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
@@ -54,7 +53,7 @@ def _export(fmt: str) -> Response:
                                          round_pk=round_pk, locale=locale, keep_names=settings().roster_names)
     # Who took which pupils' progress away, in the audit log (the count, never the pupils).
     session.add(AuditEntry(actor=f"{launch.municipality_id} {launch.role} {pupil_label(launch.sub)}",
-                           action=ACTION_EXPORT, target=launch.municipality_id,
+                           action=progress_export.ACTION_EXPORT, target=launch.municipality_id,
                            details={k: v for k, v in {"course": course, "round": round_pk, "format": fmt,
                                                       "rows": len(rows)}.items() if v is not None}))
     session.commit()
