@@ -25,9 +25,10 @@ from ..domain.errors import DomainError
 from ..domain.seats import SeatRefusedError
 from ..domain.texts import pick_text
 from ..identity import SchoolFacts, SchoolIdentity
-from ..models import PROTOCOL_OIDC, CourseRound, IdentityProvider, Municipality, Order, SeatInvitation
+from ..models import (INVITATION_REDEEMED, PROTOCOL_OIDC, CourseRound, IdentityProvider, Municipality, Order,
+                      SeatInvitation)
 from ..services import identity as providers
-from ..services import school_door
+from ..services import invitations, school_door
 from .errors import render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
 from .staff import csrf_token
@@ -35,12 +36,6 @@ from .staff import csrf_token
 bp = Blueprint("school", __name__)
 PERSON_KEY = "school_person"
 NEXT_KEY = "school_next"
-
-
-def _invitations():
-    from ..services import invitations
-
-    return invitations
 
 
 # -- the signed-in person -----------------------------------------------------------------------------------
@@ -108,7 +103,7 @@ def enter_code():
     """Type the code from the arts school (or follow its link)."""
     code = request.args.get("code", "").strip()
     if code:
-        return redirect(url_for("school.join", code=_invitations().display_code(_invitations().normalise_code(code))))
+        return redirect(url_for("school.join", code=invitations.display_code(invitations.normalise_code(code))))
     return render_template("school/enter_code.html")
 
 
@@ -123,17 +118,19 @@ def join(code: str):
     """The invitation: the course, the municipality's name, and the ways to sign in; once signed in, the
     confirmation with Accept."""
     session = get_session()
-    invitation = _invitations().get_invitation(session, code)
+    invitation = invitations.get_invitation(session, code)
     person = signed_in_person()
     if person is not None:
-        _invitations().check_redeemable(invitation, registration_id=int(person["r"]), sub=person["s"])
-        return render_template("school/confirm.html", code=_invitations().display_code(_invitations().normalise_code(code)),
+        invitations.check_redeemable(invitation, registration_id=int(person["r"]), sub=person["s"])
+        return render_template("school/confirm.html", code=invitations.display_code(invitations.normalise_code(code)),
                                person=person, csrf=csrf_token(), **_invitation_context(invitation))
-    _invitations().check_redeemable(invitation, registration_id=-1, sub="")
+    if invitation.status != INVITATION_REDEEMED:  # a used code: its pupil signs in to open the course again
+        invitations.check_redeemable(invitation, registration_id=-1, sub="")
     country = invitation.municipality.country
     return render_template("school/join.html", providers=providers.list_providers(session, country=country,
                                                                                    active_only=True),
-                           next_path=request.path, **_invitation_context(invitation))
+                           next_path=request.path, used=invitation.status == INVITATION_REDEEMED,
+                           **_invitation_context(invitation))
 
 
 @bp.route("/join/<code>/accept", methods=["POST"])
@@ -143,7 +140,7 @@ def accept(code: str):
     person = _require_person()
     provider = _provider_of(person)
     try:
-        redemption = _invitations().redeem(session, code, registration_id=provider.registration_id, sub=person["s"],
+        redemption = invitations.redeem(session, code, registration_id=provider.registration_id, sub=person["s"],
                                         school=_school(person), pupil_name=person.get("n"))
     except SeatRefusedError as refusal:
         session.rollback()
@@ -192,7 +189,7 @@ def claim(order_id: int):
     provider = _provider_of(person)
     _pool_order(order_id)
     try:
-        result = _invitations().claim_open_pool(session, order_id=order_id, registration_id=provider.registration_id,
+        result = invitations.claim_open_pool(session, order_id=order_id, registration_id=provider.registration_id,
                                              sub=person["s"], school=_school(person))
     except SeatRefusedError as refusal:
         session.rollback()
