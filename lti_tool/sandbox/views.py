@@ -279,3 +279,9 @@ def init_app(app: Flask) -> None:
     app.extensions[PLATFORMS_KEY] = platforms
     app.extensions[EXTENSION_KEY] = platforms[""]
     app.register_blueprint(bp)
+    from . import idp_oidc
+
+    idp_oidc.init_app(app)  # the sandbox OpenID Connect provider ("Sandbox Feide")
+    from . import idp_saml
+
+    idp_saml.init_app(app)  # the sandbox SAML IdP ("Sandbox Skolfederation") and school unit register

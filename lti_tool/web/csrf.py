@@ -74,6 +74,8 @@ RULES: dict[str, Proof] = {
     "municipal": LAUNCH_TOKEN,
     "deep_link": LAUNCH_TOKEN,
     "sandbox": SANDBOX,
+    "sandbox_idp_oidc": SANDBOX,  # the sandbox OpenID Connect provider (its token endpoint, its person picker)
+    "sandbox_idp_saml": SANDBOX,  # the sandbox SAML IdP (its person picker posts the signed response)
     "school": SESSION,  # the second door's forms (accept an invitation, claim from the open pool, sign out)
     # Single endpoints: they win over their blueprint's rule.
     "lti.login": PROTOCOL,

@@ -50,12 +50,15 @@ def oidc_client():
     if oauth is None:
         from authlib.integrations.flask_client import OAuth
 
+        from ..identity.oidc import GuardedOAuth2App, guarded_client_kwargs
+
         oauth = OAuth(current_app)
-        oauth.register("staff", client_id=config.staff_oidc_client_id,
+        # Every request of the client (discovery, key set, token, userinfo) goes through the outbound guard.
+        oauth.register("staff", client_cls=GuardedOAuth2App, client_id=config.staff_oidc_client_id,
                        client_secret=config.staff_oidc_client_secret,
                        server_metadata_url=(config.staff_oidc_issuer.rstrip("/")
                                             + "/.well-known/openid-configuration"),
-                       client_kwargs={"scope": "openid email profile"})
+                       client_kwargs=guarded_client_kwargs(scope="openid email profile"))
         current_app.extensions["lti_tool.staff_oauth"] = oauth
     return oauth.staff
 

@@ -1,0 +1,242 @@
+"""The second door, end to end, through the tool's real pages: a municipality's arts school issues a seat
+invitation; a pupil whose school platform is not an LTI platform opens it, signs in with their school identity
+(the sandbox's Feide-style OpenID Connect provider, real signed ID tokens; the sandbox's Skolfederation-style
+SAML IdP, real signed responses), accepts the place, opens a lesson and hands in; the round's teacher (who
+launches from their own LMS) gives feedback and a score; the pupil sees it, and it is a row of the municipality's
+progress export. No score goes to a gradebook (there is none), and later visits start at "My courses"."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from html import unescape
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from sqlalchemy import func, select
+
+from lti_tool.config import settings
+from lti_tool.db import new_session
+from lti_tool.models import CHECK_MATCH, CHECK_MISMATCH, Launch, OutboxItem, Seat, SeatInvitation, Submission
+from lti_tool.sandbox import idp_oidc
+from lti_tool.services import invitations, progress_export, seats
+
+from .conftest import BASE_URL, error_code, main_attrs, name_round_teacher
+from .test_cross_border_round import COURSE, KIRUNA, hand_in, person, review_page
+from .test_cross_border_round import round_content  # noqa: F401  (fixture)
+from .test_oidc_sign_in import IDP, IdPHttp, idp_key_template  # noqa: F401  (fixture)
+
+OSLO = "NO-0301"
+_HIDDEN = re.compile(r'<input type="hidden" name="request" value="([^"]*)">')
+
+
+@pytest.fixture
+def config(config, idp_key_template):  # noqa: F811
+    shutil.copytree(idp_key_template, Path(config["KEYS_DIR"]) / "sandbox-idp")
+    return {**config, "ROSTER_NAMES": True}
+
+
+@pytest.fixture
+def feide(app, demo, round_content):  # noqa: F811
+    """The sandbox's Feide-style provider, and Oslo's order of the round's places."""
+    with app.app_context(), new_session(app) as session:
+        provider = idp_oidc.ensure_sandbox_oidc_provider(session, settings(app).sandbox_base_url)
+        seats.set_order(session, OSLO, COURSE, "now", 2)
+        session.commit()
+        return provider.id
+
+
+@pytest.fixture
+def feide_http(app, feide, platform_http):
+    """The tool's outbound requests to the provider (discovery, keys, token, userinfo, Groups API) reach the
+    sandbox provider, served by another test client of the same app (beside the sandbox platform's key set)."""
+    http = IdPHttp(app, platform_http)
+    pattern = re.compile(re.escape(IDP) + r"/.*")
+    for method in (responses.GET, responses.POST):
+        platform_http.add_callback(method, pattern, callback=http.forward, content_type=None)
+    return http
+
+
+def issue(app, municipality: str, count: int = 1) -> list[str]:
+    with app.app_context(), new_session(app) as session:
+        issued = invitations.issue(session, municipality_id=municipality, course_code=COURSE, round_id="now",
+                                   count=count, expires_at=None, created_by="Oslo kulturskole")
+        session.commit()
+        return [invitations.display_code(item.code) for item in issued]
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+class Browser:
+    """A pupil's own browser tab (no LMS frame): the tool's pages and the school's sign-in."""
+
+    def __init__(self, app, provider_id: int):
+        self.client = app.test_client()
+        self.provider_id = provider_id
+        self.token = ""
+
+    def sign_in_with_feide(self, next_path: str, who: str):
+        start = self.client.get(f"/sign-in/{self.provider_id}", query_string={"next": next_path})
+        assert start.status_code == 302, start.get_data(as_text=True)
+        location = urlsplit(start.headers["Location"])
+        assert f"{location.scheme}://{location.netloc}{location.path}" == IDP + "/authorize"
+        auth = {name: values[0] for name, values in parse_qs(location.query).items()}
+        page = self.client.get("/sandbox/idp/oidc/authorize", query_string=auth)
+        carried = unescape(_HIDDEN.search(page.get_data(as_text=True)).group(1))
+        back = urlsplit(self.client.post("/sandbox/idp/oidc/authorize",
+                                         data={"request": carried, "person": who}).headers["Location"])
+        assert back.path == f"/sign-in/{self.provider_id}/callback"
+        return self.client.get(back.path, query_string=back.query)
+
+    def accept(self, code: str):
+        confirm = self.client.get(f"/join/{code}")
+        assert confirm.status_code == 200 and main_attrs(confirm)["page"] == "confirm", confirm.get_data(as_text=True)
+        answer = self.client.post(f"/join/{code}/accept", data={"csrf": csrf_of(confirm)})
+        if answer.status_code == 303:
+            self.token = re.search(r"lt=([^&]+)", answer.headers["Location"]).group(1)
+        return answer
+
+    def get(self, path):
+        return self.client.get(path, query_string={"lt": self.token})
+
+    def post(self, path, data):
+        return self.client.post(path, query_string={"lt": self.token}, data=data)
+
+
+def test_invitation_feide_seat_lesson_hand_in_feedback_export(app, client, launches, round_content,  # noqa: F811
+                                                              feide, feide_http):
+    [code] = issue(app, OSLO)
+    pupil = Browser(app, feide)
+
+    # The invitation: the course, the municipality, and the country's school sign-in.
+    page = pupil.client.get(f"/join/{code}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and main_attrs(page)["page"] == "join" and "Oslo" in body
+    assert f'href="/sign-in/{feide}?next=/join/{code}"' in body.replace("%2F", "/")
+
+    # Feide-style sign-in, back to the invitation, accepted: the seat is Oslo's, from Oslo's budget.
+    back = pupil.sign_in_with_feide(f"/join/{code}", "oslo-pupil")
+    assert back.status_code == 303 and back.headers["Location"] == f"/join/{code}"
+    accepted = pupil.accept(code)
+    assert accepted.status_code == 303 and urlsplit(accepted.headers["Location"]).path == "/home"
+    home = pupil.get("/home")
+    assert home.status_code == 200 and main_attrs(home)["seat"] == "now"
+    with new_session(app) as session:
+        seat = session.scalars(select(Seat).where(Seat.municipality_id == OSLO)).one()
+        invitation = session.scalars(select(SeatInvitation)).one()
+        subject = seat.sub
+        assert (invitation.status, invitation.seat_id, invitation.cross_check) == ("redeemed", seat.id, CHECK_MATCH)
+        assert invitation.pupil_name == "Ola Nordmann" and invitation.school_municipality_id == OSLO
+        launch = session.scalars(select(Launch).where(Launch.sub == subject)).one()
+        assert (launch.message_type, launch.resolution_method, launch.municipality_id) == (
+            "SchoolSignIn", "invitation", OSLO)
+        assert launch.context_id is None
+
+    # A lesson, a hand-in.
+    lesson = round_content["lesson1"]
+    assert pupil.post(f"/lesson/{lesson}", {}).status_code == 303
+    submission_id = hand_in(app, pupil, round_content, subject)
+
+    # The round's teacher launches from their own LMS and reviews the Feide pupil with the others.
+    name_round_teacher(app, "teacher-sara", course=COURSE, round_id="now", name="Sara Strand")
+    sara = person(client, launches, "teacher-sara", KIRUNA, role="instructor", context="kiruna-gitarr",
+                  link="kiruna-link")
+    dashboard = sara.get("/teach/").get_data(as_text=True)
+    assert "Ola Nordmann" in dashboard and "Oslo" in dashboard
+    review_page(sara, submission_id, subject)
+    saved = sara.post(f"/teach/submission/{submission_id}", {"feedback": "Fint spelat, Ola!", "score": "8"})
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+
+    # The pupil sees it; no gradebook is there to send it to.
+    answer = pupil.get(f"/assignment/{round_content['assignment2']}").get_data(as_text=True)
+    assert "Fint spelat, Ola!" in answer
+    with new_session(app) as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.sub == subject)) == 0
+        assert session.get(Submission, submission_id).status == "reviewed"
+
+    # The municipality's progress export has the row.
+    with app.test_request_context(), new_session(app) as session:
+        [row] = progress_export.progress_rows(session, municipality_id=OSLO, course_code=COURSE, locale="nb",
+                                              keep_names=True)
+    assert (row.pupil, row.lessons_done, row.hand_ins, row.reviewed, row.score) == ("Ola Nordmann", 1, 1, 1, 8)
+    assert row.door == "Sandbox Feide" and row.last_feedback is not None
+
+    # A later visit: "My courses" opens the course again, without the code.
+    my = pupil.client.get("/my")
+    assert my.status_code == 200 and main_attrs(my)["seats"] == "1"
+    opened = pupil.client.get(f"/my/seats/{seat.id}")
+    assert opened.status_code == 303 and urlsplit(opened.headers["Location"]).path == "/home"
+
+
+def test_a_used_code_is_refused_to_another_account_and_kept_for_its_own(app, feide, feide_http):
+    [code] = issue(app, OSLO)
+    first = Browser(app, feide)
+    first.sign_in_with_feide(f"/join/{code}", "oslo-pupil")
+    assert first.accept(code).status_code == 303
+
+    other = Browser(app, feide)
+    other.sign_in_with_feide(f"/join/{code}", "bergen-pupil")
+    refused = other.client.get(f"/join/{code}")
+    assert (refused.status_code, error_code(refused)) == (409, "code_other_account")
+    assert other.client.post(f"/join/{code}/accept", data={"csrf": "x"}).status_code == 400  # no CSRF token
+
+    again = Browser(app, feide)  # the same pupil on another device: the same seat, nothing more taken
+    again.sign_in_with_feide(f"/join/{code}", "oslo-pupil")
+    assert again.accept(code).status_code == 303
+    with new_session(app) as session:
+        assert session.scalar(select(func.count()).select_from(Seat).where(Seat.municipality_id == OSLO)) == 1
+
+
+def test_a_county_school_is_marked_for_checking_and_still_gets_the_place(app, feide, feide_http):
+    [code] = issue(app, OSLO)
+    pupil = Browser(app, feide)
+    pupil.sign_in_with_feide(f"/join/{code}", "vestland-pupil")
+    assert pupil.accept(code).status_code == 303
+    with new_session(app) as session:
+        invitation = session.scalars(select(SeatInvitation)).one()
+        assert invitation.cross_check == CHECK_MISMATCH and invitation.status == "redeemed"
+
+
+@pytest.mark.parametrize("who, code", [("tromso-pupil", "signin_not_activated")])
+def test_refusals_of_the_school_sign_in_are_clear_pages(app, feide, feide_http, who, code):
+    [invitation] = issue(app, OSLO)
+    pupil = Browser(app, feide)
+    refused = pupil.sign_in_with_feide(f"/join/{invitation}", who)
+    assert (refused.status_code, error_code(refused)) == (403, code)
+    with new_session(app) as session:
+        assert session.scalar(select(func.count()).select_from(Seat).where(Seat.municipality_id == OSLO)) == 0
+
+
+def test_codes_unknown_expired_revoked_and_no_seats_left(app, feide, feide_http):
+    assert error_code(app.test_client().get("/join/ABCD-EFGH-JKMN")) == "code_unknown"
+    codes = issue(app, OSLO, 2)
+    with new_session(app) as session:
+        first, second = session.scalars(select(SeatInvitation).order_by(SeatInvitation.id)).all()
+        invitations.revoke(session, first.id, actor="test")
+        session.commit()
+    refused = app.test_client().get(f"/join/{codes[0]}")
+    assert (refused.status_code, error_code(refused)) == (410, "code_revoked")
+    # Oslo's two places go to LTI pupils meanwhile: the invitation finds none left, and offers the waiting list.
+    with new_session(app) as session:
+        for sub in ("lti-1", "lti-2"):
+            seats.reserve_seat(session, registration_id=1, sub=sub, municipality_id=OSLO, course_code=COURSE,
+                               round_id="now")
+        session.commit()
+    pupil = Browser(app, feide)
+    pupil.sign_in_with_feide(f"/join/{codes[1]}", "oslo-pupil")
+    full = pupil.accept(codes[1])
+    assert (full.status_code, error_code(full)) == (403, "budget_used_up")
+    assert 'name="wt"' in full.get_data(as_text=True)
+    with new_session(app) as session:
+        assert session.get(SeatInvitation, second.id).status == "issued"
+
+
+def test_the_second_doors_pages_are_in_the_pupils_language(app, feide):
+    [code] = issue(app, OSLO)
+    page = app.test_client().get(f"/join/{code}", headers={"Accept-Language": "nb-NO"})
+    assert "Logg inn med Feide" in page.get_data(as_text=True)
+    assert BASE_URL  # the invitation's link is on the tool's own address
