@@ -481,7 +481,7 @@ def test_settings(tmp_path):
 # -- nothing fetches around the guard ------------------------------------------------------------------------
 
 NETWORK_MODULES = ("requests", "urllib3", "httpx", "aiohttp", "pycurl", "http.client", "urllib.request",
-                   "socket", "ssl")
+                   "socket", "ssl", "smtplib")
 ALLOWED = {
     Path("lti_tool/outbound.py"): NETWORK_MODULES,
     # The staff console's OpenID Connect provider is configured by the operator (LTI_TOOL_STAFF_OIDC_ISSUER),
@@ -490,6 +490,9 @@ ALLOWED = {
     # authlib's OpenID Connect clients (school sign-in, staff console) over GuardedOAuth2Session: the guard's
     # session, every request of theirs checked.
     Path("lti_tool/identity/oidc.py"): ("authlib",),
+    # Outgoing e-mail goes to the operator's own SMTP server (LTI_TOOL_SMTP_HOST), never to an address a request
+    # names.
+    Path("lti_tool/mail.py"): ("smtplib", "ssl"),
 }
 
 
