@@ -77,6 +77,41 @@ def prepare_demo_round(session: Session, platforms: Mapping[str, SandboxPlatform
     return course_round
 
 
+def prepare_second_door(app: Flask) -> list[str]:
+    """The sandbox's school identity providers (Feide-style OpenID Connect, Skolfederation-style SAML, the latter
+    where xmlsec1 is installed) and one seat invitation of the demo round for a Norwegian and a Swedish
+    municipality: the lines to print (each invitation's link)."""
+    from ..domain.errors import DomainError
+    from ..identity import SignInError
+    from ..sandbox import demo_round, idp_oidc
+    from ..services import invitations
+
+    lines = []
+    with app.app_context(), new_session(app) as session:
+        base = settings(app).sandbox_base_url
+        idp_oidc.ensure_sandbox_oidc_provider(session, base)
+        try:
+            from ..identity.saml import xmlsec_binary
+            from ..sandbox import idp_saml
+
+            xmlsec_binary()
+            idp_saml.ensure_sandbox_saml_provider(session, base)
+        except SignInError as error:  # no xmlsec1: the Swedish door stays closed in the demo, said so
+            lines.append(f"  (no Skolfederation sandbox: {error})")
+        for municipality, country_door in (("NO-0301", "Sandbox Feide"), ("SE-1490", "Sandbox Skolfederation")):
+            try:
+                [issued] = invitations.issue(session, municipality_id=municipality, course_code=demo_round.COURSE,
+                                             round_id=demo_round.ROUND, count=1, expires_at=None,
+                                             created_by=DEMO_ACTOR)
+            except DomainError as error:  # no order, or its places all taken or invited
+                lines.append(f"  {municipality}: no invitation ({error})")
+                continue
+            lines += [f"  a place from {municipality}, signing in with {country_door}:",
+                      f"    {invitations.join_url(issued.code)}"]
+        session.commit()
+    return lines
+
+
 def demo_round_lines(app: Flask) -> list[str]:
     """The demo round's ready-made launches (label and address), in English, for the terminal."""
     from flask_babel import force_locale
@@ -168,6 +203,9 @@ def demo_command(no_serve: bool, port: int | None) -> None:
     for line in demo_round_lines(app):
         click.echo(line)
     click.echo(f"  its second teacher signs in by e-mail: {demo_round.EMAIL_TEACHER} ({demo_round.EMAIL_TEACHER_NAME})")
+    click.echo("pupils without an LTI platform: seat invitations and the school sign-in (more on the sandbox page)")
+    for line in prepare_second_door(app):
+        click.echo(line)
     if no_serve:
         return
     base = urlsplit(config.base_url)

@@ -99,6 +99,34 @@ def _demo_links(names: dict[str, str]) -> list[dict[str, str]]:
             for launch in demo_round.LAUNCHES if launch.platform in platforms]
 
 
+def _second_door(names: dict[str, str]) -> list[dict]:
+    """The municipalities whose arts school may issue a demo seat invitation (an order of the demo round, and a
+    sandbox identity provider of their country), once ``flask demo`` has made the sandbox identity providers."""
+    from ..models import CourseRound, IdentityProvider, Order
+
+    countries = set(get_session().scalars(select(IdentityProvider.country)))
+    ordered = get_session().scalars(select(Order.municipality_id).join(CourseRound, CourseRound.id == Order.round_pk)
+                                    .where(CourseRound.course_code == demo_round.COURSE,
+                                           CourseRound.round_id == demo_round.ROUND)
+                                    .order_by(Order.municipality_id))
+    return [{"id": m, "name": names.get(m, m)} for m in ordered if m[:2] in countries]
+
+
+@bp.route("/invitation", methods=["POST"])
+def invitation():
+    """The arts school of a demo municipality issues one seat invitation for the demo round (as its head does in
+    the municipal console); the pupil's browser goes on to the invitation's page on the tool's site."""
+    from ..services import invitations
+
+    session = get_session()
+    municipality = request.form.get("municipality", "")
+    issued = invitations.issue(session, municipality_id=municipality, course_code=demo_round.COURSE,
+                               round_id=demo_round.ROUND, count=1, expires_at=None,
+                               created_by=f"sandbox: {municipality}")
+    session.commit()
+    return redirect(invitations.join_url(issued[0].code), code=303)
+
+
 def _email_sign_in() -> str | None:
     """Where a round teacher named by e-mail signs in (the staff sign-in, on the tool's site), while the
     sandbox's development sign-in for teachers is there."""
@@ -132,7 +160,7 @@ def index():
                            default_course=request.args.get("course", ""),
                            storage=storage if storage in STORAGE_MODES else "parent", storage_frame=STORAGE_FRAME,
                            tool_origin=origin_of(get_platform().tool_base_url), demo_links=_demo_links(names),
-                           demo=demo_round, email_sign_in=_email_sign_in())
+                           demo=demo_round, email_sign_in=_email_sign_in(), second_door=_second_door(names))
 
 
 @bp.route("/storage-frame")
