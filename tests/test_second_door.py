@@ -7,6 +7,7 @@ progress export. No score goes to a gradebook (there is none), and later visits 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from html import unescape
@@ -19,22 +20,27 @@ from sqlalchemy import func, select
 
 from lti_tool.config import settings
 from lti_tool.db import new_session
-from lti_tool.models import CHECK_MATCH, CHECK_MISMATCH, Launch, OutboxItem, Seat, SeatInvitation, Submission
-from lti_tool.sandbox import idp_oidc
+from lti_tool.models import (CHECK_MATCH, CHECK_MISMATCH, Launch, Order, OutboxItem, Seat, SeatInvitation,
+                             Submission)
+from lti_tool.sandbox import idp_oidc, idp_saml
 from lti_tool.services import invitations, progress_export, seats
 
 from .conftest import BASE_URL, error_code, main_attrs, name_round_teacher
 from .test_cross_border_round import COURSE, KIRUNA, hand_in, person, review_page
 from .test_cross_border_round import round_content  # noqa: F401  (fixture)
 from .test_oidc_sign_in import IDP, IdPHttp, idp_key_template  # noqa: F401  (fixture)
+from .test_saml_sign_in import saml_keys_template  # noqa: F401  (fixture)
 
 OSLO = "NO-0301"
+BORAS = "SE-1490"
 _HIDDEN = re.compile(r'<input type="hidden" name="request" value="([^"]*)">')
+_FIELDS = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 @pytest.fixture
-def config(config, idp_key_template):  # noqa: F811
+def config(config, idp_key_template, saml_keys_template):  # noqa: F811
     shutil.copytree(idp_key_template, Path(config["KEYS_DIR"]) / "sandbox-idp")
+    shutil.copytree(saml_keys_template, config["KEYS_DIR"], dirs_exist_ok=True)
     return {**config, "ROSTER_NAMES": True}
 
 
@@ -57,6 +63,25 @@ def feide_http(app, feide, platform_http):
     for method in (responses.GET, responses.POST):
         platform_http.add_callback(method, pattern, callback=http.forward, content_type=None)
     return http
+
+
+@pytest.fixture
+def skolfederation(app, demo, round_content, platform_http):  # noqa: F811
+    """The sandbox's Skolfederation-style IdP, and Skolverket's school unit register (its sandbox copy) behind
+    ``responses``."""
+    with app.app_context(), new_session(app) as session:
+        provider = idp_saml.ensure_sandbox_saml_provider(session, BASE_URL)
+        session.commit()
+        provider_id = provider.id
+
+    def register(request):
+        status, payload = idp_saml.register_answer(request.url.rsplit("/", 1)[-1])
+        return status, {"Content-Type": "application/json"}, json.dumps(payload)
+
+    # The sandbox points the register at its own copy (served by this app): reached through ``responses`` too.
+    platform_http.add_callback(responses.GET, re.compile(r"http://[^/]+/sandbox/idp/skolverket/school-units/\d+"),
+                               callback=register)
+    return provider_id
 
 
 def issue(app, municipality: str, count: int = 1) -> list[str]:
@@ -91,6 +116,17 @@ class Browser:
                                          data={"request": carried, "person": who}).headers["Location"])
         assert back.path == f"/sign-in/{self.provider_id}/callback"
         return self.client.get(back.path, query_string=back.query)
+
+    def sign_in_with_skolfederation(self, next_path: str, who: str):
+        start = self.client.get(f"/sign-in/{self.provider_id}", query_string={"next": next_path})
+        assert start.status_code == 302, start.get_data(as_text=True)
+        location = urlsplit(start.headers["Location"])
+        page = self.client.get(location.path, query_string=location.query)  # the IdP's page: who signs in
+        fields = {name: unescape(value) for name, value in _FIELDS.findall(page.get_data(as_text=True))}
+        posted = self.client.post("/sandbox/idp/saml/respond", data={**fields, "person": who})
+        form = {name: unescape(value) for name, value in _FIELDS.findall(posted.get_data(as_text=True))}
+        assert set(form) >= {"SAMLResponse", "RelayState"}  # the browser posts it on to the tool's ACS
+        return self.client.post(f"/sign-in/{self.provider_id}/acs", data=form)
 
     def accept(self, code: str):
         confirm = self.client.get(f"/join/{code}")
@@ -240,3 +276,95 @@ def test_the_second_doors_pages_are_in_the_pupils_language(app, feide):
     page = app.test_client().get(f"/join/{code}", headers={"Accept-Language": "nb-NO"})
     assert "Logg inn med Feide" in page.get_data(as_text=True)
     assert BASE_URL  # the invitation's link is on the tool's own address
+
+
+def test_invitation_skolfederation_seat_hand_in_feedback_export(app, client, launches, round_content,  # noqa: F811
+                                                                skolfederation):
+    [code] = issue(app, BORAS)
+    pupil = Browser(app, skolfederation)
+    page = pupil.client.get(f"/join/{code}").get_data(as_text=True)
+    assert 'data-provider="skolfederation"' in page and "Borås" in page
+
+    back = pupil.sign_in_with_skolfederation(f"/join/{code}", "boras-pupil")
+    assert back.status_code == 303 and back.headers["Location"] == f"/join/{code}"
+    assert pupil.accept(code).status_code == 303
+    with new_session(app) as session:
+        invitation = session.scalars(select(SeatInvitation)).one()
+        assert (invitation.cross_check, invitation.school_code, invitation.school_municipality_id) == (
+            CHECK_MATCH, "99149001", BORAS)
+        subject = invitation.sub
+        assert subject == "omar.haddad@boras.sandbox.test"
+    submission_id = hand_in(app, pupil, round_content, subject)
+
+    name_round_teacher(app, "teacher-sara", course=COURSE, round_id="now", name="Sara Strand")
+    sara = person(client, launches, "teacher-sara", KIRUNA, role="instructor", context="kiruna-gitarr",
+                  link="kiruna-link")
+    saved = sara.post(f"/teach/submission/{submission_id}", {"feedback": "Snyggt, Omar!", "score": "6"})
+    assert saved.status_code == 303
+    assert "Snyggt, Omar!" in pupil.get(f"/assignment/{round_content['assignment2']}").get_data(as_text=True)
+    with app.test_request_context(), new_session(app) as session:
+        rows = progress_export.progress_rows(session, municipality_id=BORAS, course_code=COURSE, locale="sv",
+                                             keep_names=True)
+    [row] = [r for r in rows if r.pupil == "Omar Haddad"]
+    assert (row.score, row.door, row.school) == (6, "Sandbox Skolfederation", "Sandboxskolan Borås")
+
+
+def test_an_independent_school_is_marked_for_checking(app, skolfederation):
+    [code] = issue(app, BORAS)
+    pupil = Browser(app, skolfederation)
+    pupil.sign_in_with_skolfederation(f"/join/{code}", "independent-pupil")
+    assert pupil.accept(code).status_code == 303
+    with new_session(app) as session:
+        assert session.scalars(select(SeatInvitation)).one().cross_check == CHECK_MISMATCH
+
+
+def test_a_school_that_releases_no_attributes_gets_a_clear_page(app, skolfederation):
+    [code] = issue(app, BORAS)
+    refused = Browser(app, skolfederation).sign_in_with_skolfederation(f"/join/{code}", "no-attributes")
+    assert (refused.status_code, error_code(refused)) == (403, "signin_no_attributes")
+
+
+def test_a_replayed_saml_response_is_refused(app, skolfederation):
+    [code] = issue(app, BORAS)
+    pupil = Browser(app, skolfederation)
+    start = pupil.client.get(f"/sign-in/{skolfederation}", query_string={"next": f"/join/{code}"})
+    location = urlsplit(start.headers["Location"])
+    page = pupil.client.get(location.path, query_string=location.query)
+    fields = {name: unescape(value) for name, value in _FIELDS.findall(page.get_data(as_text=True))}
+    posted = pupil.client.post("/sandbox/idp/saml/respond", data={**fields, "person": "boras-pupil"})
+    form = {name: unescape(value) for name, value in _FIELDS.findall(posted.get_data(as_text=True))}
+    assert pupil.client.post(f"/sign-in/{skolfederation}/acs", data=form).status_code == 303
+    replayed = app.test_client().post(f"/sign-in/{skolfederation}/acs", data=form)
+    assert (replayed.status_code, error_code(replayed)) == (400, "signin_replayed") or \
+        error_code(replayed) == "signin_replayed"
+
+
+def test_the_open_pool_lets_a_pupil_of_the_municipalitys_own_schools_in_without_a_code(app, skolfederation):
+    with new_session(app) as session:
+        order = session.scalars(select(Order).where(Order.municipality_id == BORAS)).one()
+        order_id = order.id
+    closed = app.test_client().get(f"/join/pool/{order_id}")
+    assert (closed.status_code, error_code(closed)) == (403, "open_pool_closed")
+    with new_session(app) as session:
+        session.get(Order, order_id).open_pool = True
+        session.commit()
+    outsider = Browser(app, skolfederation)
+    outsider.sign_in_with_skolfederation(f"/join/pool/{order_id}", "independent-pupil")
+    confirm = outsider.client.get(f"/join/pool/{order_id}")
+    refused = outsider.client.post(f"/join/pool/{order_id}/claim", data={"csrf": csrf_of(confirm)})
+    assert (refused.status_code, error_code(refused)) == (403, "open_pool_closed")
+    pupil = Browser(app, skolfederation)
+    back = pupil.sign_in_with_skolfederation(f"/join/pool/{order_id}", "boras-pupil")
+    assert back.headers["Location"] == f"/join/pool/{order_id}"
+    confirm = pupil.client.get(f"/join/pool/{order_id}")
+    assert main_attrs(confirm)["page"] == "confirm"
+    claimed = pupil.client.post(f"/join/pool/{order_id}/claim", data={"csrf": csrf_of(confirm)})
+    assert claimed.status_code == 303 and urlsplit(claimed.headers["Location"]).path == "/home"
+    with new_session(app) as session:
+        assert session.scalar(select(func.count()).select_from(Seat).where(Seat.municipality_id == BORAS)) == 1
+
+
+def test_the_sp_metadata_is_published_for_the_federation(app, skolfederation):
+    metadata = app.test_client().get(f"/sign-in/{skolfederation}/metadata")
+    assert metadata.status_code == 200 and b"AssertionConsumerService" in metadata.data
+    assert b"sign-in/%d/acs" % skolfederation in metadata.data
