@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from lti_tool.config import settings
 from lti_tool.db import new_session
-from lti_tool.models import (CHECK_MATCH, CHECK_MISMATCH, Launch, Order, OutboxItem, Seat, SeatInvitation,
-                             Submission)
+from lti_tool.models import (CHECK_MATCH, CHECK_MISMATCH, IdentityProvider, Launch, Order, OutboxItem, Seat,
+                             SeatInvitation, Submission)
 from lti_tool.sandbox import idp_oidc, idp_saml
 from lti_tool.services import invitations, progress_export, seats
 
@@ -368,3 +368,32 @@ def test_the_sp_metadata_is_published_for_the_federation(app, skolfederation):
     metadata = app.test_client().get(f"/sign-in/{skolfederation}/metadata")
     assert metadata.status_code == 200 and b"AssertionConsumerService" in metadata.data
     assert b"sign-in/%d/acs" % skolfederation in metadata.data
+
+
+def test_a_teacher_and_a_municipal_contact_sign_in_with_feide_too(app, runner, feide, feide_http):
+    """The round's teacher and Oslo's arts-school contact, named by their Feide user ids, reach their rounds and
+    their console from "My courses", as after a launch."""
+    with new_session(app) as session:
+        provider = session.get(IdentityProvider, feide)
+        issuer, client_id = provider.registration.issuer, provider.registration.client_id
+    teacher_id = idp_oidc.PEOPLE_BY_KEY["oslo-teacher"].user_id  # the Feide user id
+    named = runner.invoke(args=["rounds", "teachers", "add", "--course", COURSE, "--round", "now", "--issuer", issuer,
+                                "--client-id", client_id, "--sub", teacher_id, "--name", "Kari Nordmann"])
+    assert named.exit_code == 0, named.output
+    listed = runner.invoke(args=["municipalities", "add-contact", "--municipality", OSLO, "--issuer", issuer,
+                                 "--client-id", client_id, "--sub", teacher_id])
+    assert listed.exit_code == 0, listed.output
+
+    teacher = Browser(app, feide)
+    teacher.sign_in_with_feide("/my", "oslo-teacher")
+    my = teacher.client.get("/my").get_data(as_text=True)
+    assert "/my/teach" in my and f"/my/console/{OSLO}" in my
+    rounds = teacher.client.get("/my/teach")
+    assert rounds.status_code == 303 and urlsplit(rounds.headers["Location"]).path == "/teach/rounds"
+    page = teacher.client.get(rounds.headers["Location"])
+    assert page.status_code == 200 and "/teach/rounds/" in page.get_data(as_text=True)
+    console = teacher.client.get(f"/my/console/{OSLO}")
+    assert console.status_code == 303 and urlsplit(console.headers["Location"]).path == "/municipal/"
+    opened = teacher.client.get(console.headers["Location"])
+    assert opened.status_code == 200 and main_attrs(opened)["municipality"] == OSLO
+    assert teacher.client.get("/my/console/SE-1490").status_code == 404  # not their municipality

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..db import new_session
 from ..domain.errors import DomainError
 from ..models import Municipality
-from ..services.platforms import find_registration
+from ..services.identity import find_person_registration
 from .common import fail
 
 
@@ -58,16 +58,19 @@ def municipalities_list(country: str | None) -> None:
 @click.option("--municipality", required=True, help="SE-1490 or NO-0301")
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
-@click.option("--sub", required=True, help="The person's LTI user id (sub) in that platform.")
+@click.option("--sub", required=True, help="The person's LTI user id (sub) in that platform, or their user id at a "
+                                           "school identity provider (identity-providers list: its issuer and "
+                                           "client id; Feide: the Feide user id).")
 def municipalities_add_contact(municipality: str, issuer: str, client_id: str, sub: str) -> None:
     """List the municipality's arts-school contact: launching as an institution or system administrator of that
-    platform, they open the municipal console (a course role, such as a course's Administrator, never does)."""
+    platform, they open the municipal console (a course role, such as a course's Administrator, never does). A
+    contact who signs in at a school identity provider (Feide, Skolfederation) opens it from "My courses"."""
     from ..domain.resolution import parse_municipality_id
     from ..models import MunicipalContact
 
     with new_session() as session:
         try:
-            registration = find_registration(session, issuer, client_id)
+            registration = find_person_registration(session, issuer, client_id)
             municipality_id = parse_municipality_id(municipality)
         except (DomainError, ValueError) as error:
             fail(error)

@@ -57,6 +57,23 @@ def add_provider(session: Session, *, profile: str, name: str, country: str, iss
     return provider
 
 
+def find_person_registration(session: Session, issuer: str, client_id: str) -> Registration:
+    """Where a person named by issuer and client id signs in: an LTI platform's registration (the active one),
+    else a school identity provider's (its issuer and the tool's client or SP entity id)."""
+    from .errors import NotFoundError
+    from .platforms import find_registration
+
+    try:
+        return find_registration(session, issuer, client_id)
+    except NotFoundError:
+        school = session.scalar(select(Registration).where(Registration.kind == REGISTRATION_KIND_SCHOOL,
+                                                           Registration.issuer == issuer,
+                                                           Registration.client_id == client_id))
+        if school is None:
+            raise
+        return school
+
+
 def get_provider(session: Session, provider_id: int, *, active: bool = True) -> IdentityProvider:
     """The provider; an unknown (or, with ``active``, disabled) one is ``signin_provider_unknown`` (404)."""
     provider = session.get(IdentityProvider, provider_id)
