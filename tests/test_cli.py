@@ -143,3 +143,18 @@ def test_demo_prepares_without_serving(app, runner):
     invoke(runner, "demo", "--no-serve")  # idempotent
     shown = invoke(runner, "platforms", "show", "1")
     assert "sandbox-SE-1490\tactive\tSE-1490" in shown and "sandbox-region" in shown
+
+
+def test_demo_port_moves_the_tool_and_the_sandbox(app, runner):
+    from lti_tool.cli.demo import use_port
+    from lti_tool.config import settings
+    from lti_tool.sandbox import get_platform
+    from lti_tool.sandbox.idp_oidc import get_idp
+
+    app.config.update(BASE_URL="http://127.0.0.1:5000", SANDBOX_BASE_URL="http://localhost:5000")  # the defaults
+    use_port(app, 5077)
+    assert settings(app).base_url == "http://127.0.0.1:5077"
+    assert settings(app).sandbox_base_url == "http://localhost:5077"
+    assert get_platform(app).base_url.startswith(settings(app).sandbox_base_url)
+    assert get_idp(app).discovery_url.startswith(settings(app).sandbox_base_url)
+    assert runner.invoke(args=["demo", "--help"]).output.count("--port") == 1

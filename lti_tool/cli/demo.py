@@ -181,6 +181,10 @@ def use_port(app: Flask, port: int) -> None:
     app.config["BASE_URL"] = urlunsplit(base._replace(netloc=f"{base.hostname}:{port}"))
     if derived:
         app.config["SANDBOX_BASE_URL"] = sandbox_default_url(app.config["BASE_URL"])
+    if settings(app).sandbox:
+        from ..sandbox.views import make_parties
+
+        make_parties(app)  # the sandbox platforms and identity providers move with it
 
 
 @click.command("demo")

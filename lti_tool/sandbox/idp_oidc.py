@@ -509,13 +509,14 @@ def my_groups():
     return jsonify(idp.groups(person, scopes))
 
 
-def init_app(app: Flask) -> None:
-    """Make the app's sandbox OpenID Connect provider and serve it (only while the sandbox is on)."""
+def make(app: Flask) -> None:
+    """Make the app's sandbox OpenID Connect provider on the sandbox's current address."""
     config = settings(app)
     app.extensions[EXTENSION_KEY] = SandboxIdP(config.sandbox_base_url, config.keys_dir, config.secret_key,
                                                tool_base_url=config.base_url)
-    app.register_blueprint(bp)
+
+
 
 
 __all__ = ["CLIENT_ID", "PEOPLE", "PEOPLE_BY_KEY", "PROVIDER_NAME", "REDIRECT_PATH", "SandboxIdP", "TestOrg",
-           "TestPerson", "TestSchool", "bp", "client_secret", "ensure_sandbox_oidc_provider", "get_idp", "init_app"]
+           "TestPerson", "TestSchool", "bp", "client_secret", "ensure_sandbox_oidc_provider", "get_idp", "make"]

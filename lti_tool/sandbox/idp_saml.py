@@ -368,18 +368,21 @@ def school_unit(code: str):
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Make the app's sandbox SAML IdP and serve it (only while the sandbox is on); the tool then asks the
-    sandbox copy of the school unit register unless another register is configured."""
+def make(app: Flask) -> None:
+    """Make the app's sandbox SAML IdP on the sandbox's current address; the tool then asks the sandbox copy of
+    the school unit register unless another register is configured."""
     config = settings(app)
+    before = app.extensions.get(EXTENSION_KEY)
     idp = SandboxSamlIdP(config.sandbox_base_url, config.keys_dir, tool_base_url=config.base_url)
     app.extensions[EXTENSION_KEY] = idp
-    if app.config.get("SCHOOL_UNIT_REGISTER_URL") in (None, "", PUBLIC_REGISTER):
+    register = app.config.get("SCHOOL_UNIT_REGISTER_URL")
+    if register in (None, "", PUBLIC_REGISTER) or (before is not None and register == before.register_url):
         app.config["SCHOOL_UNIT_REGISTER_URL"] = idp.register_url
-    app.register_blueprint(bp)
+
+
 
 
 __all__ = ["ARE_SCHOOL", "BORAS_SCHOOL", "INDEPENDENT_SCHOOL", "KIRUNA_SCHOOL", "PEOPLE", "PEOPLE_BY_KEY",
            "PROVIDER_NAME", "SCHOOL_UNITS", "SCOPES", "SandboxSamlError", "SandboxSamlIdP", "SchoolUnitEntry",
-           "Server", "SandboxPerson", "bp", "encode", "ensure_sandbox_saml_provider", "get_idp", "init_app",
+           "Server", "SandboxPerson", "bp", "encode", "ensure_sandbox_saml_provider", "get_idp", "make",
            "register_answer"]

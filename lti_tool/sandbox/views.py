@@ -298,18 +298,27 @@ def jwks(key: str):
     return jsonify(_platform_or_404(key).jwks())
 
 
-def init_app(app: Flask) -> None:
-    """Make the app's sandbox platforms and serve their pages (only while the sandbox is on)."""
+def make_parties(app: Flask) -> None:
+    """Make the app's sandbox platforms and identity providers on the current addresses (again after
+    ``flask demo --port`` moved them)."""
+    from . import idp_oidc, idp_saml
+
     config = settings(app)
     platforms = {profile.key: SandboxPlatform(config.sandbox_base_url, config.keys_dir, config.secret_key,
                                               tool_base_url=config.base_url, profile=profile)
                  for profile in PROFILES}
     app.extensions[PLATFORMS_KEY] = platforms
     app.extensions[EXTENSION_KEY] = platforms[""]
+    idp_oidc.make(app)
+    idp_saml.make(app)
+
+
+def init_app(app: Flask) -> None:
+    """Make the app's sandbox platforms and identity providers and serve their pages (only while the sandbox is
+    on)."""
+    from . import idp_oidc, idp_saml
+
+    make_parties(app)
     app.register_blueprint(bp)
-    from . import idp_oidc
-
-    idp_oidc.init_app(app)  # the sandbox OpenID Connect provider ("Sandbox Feide")
-    from . import idp_saml
-
-    idp_saml.init_app(app)  # the sandbox SAML IdP ("Sandbox Skolfederation") and school unit register
+    app.register_blueprint(idp_oidc.bp)  # the sandbox OpenID Connect provider ("Sandbox Feide")
+    app.register_blueprint(idp_saml.bp)  # the sandbox SAML IdP ("Sandbox Skolfederation") and school unit register
