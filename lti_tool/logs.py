@@ -116,6 +116,9 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
         handler.setFormatter(make_formatter(log_format))
     logging.getLogger("lti_tool").setLevel(str(level).upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # pysaml2 logs whole assertions at DEBUG, and its schema library every schema it loads at INFO.
+    logging.getLogger("saml2").setLevel(logging.WARNING)
+    logging.getLogger("xmlschema").setLevel(logging.WARNING)
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, _QueryStringFilter) for f in werkzeug.filters):
         werkzeug.addFilter(_QueryStringFilter())

@@ -65,7 +65,6 @@ from . import SchoolIdentity, SignInError, school_units
 
 log = logging.getLogger(__name__)
 # pysaml2 logs whole SAML responses (names, user ids) at DEBUG and INFO: never into the tool's log.
-logging.getLogger("saml2").setLevel(logging.WARNING)
 
 SP_KEYS_FOLDER = "saml-sp"  # under KEYS_DIR: the service provider's key and certificate
 KEY_FILE = "key.pem"
