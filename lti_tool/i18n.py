@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datetime import datetime
+
+from babel import dates, numbers
 from flask import Flask, g, request
-from flask_babel import Babel, format_currency, format_date, format_decimal
+from flask_babel import Babel, to_user_timezone
 
 from .config import settings
 from .domain.claims import SUPPORTED_LOCALES, normalise_locale
@@ -34,6 +37,28 @@ def select_locale() -> str:
             if locale:
                 return locale
     return settings().default_locale
+
+
+def formatting_locale() -> str:
+    """The locale dates and numbers are written in: the page's, with English in its British form ("7 Dec 2026",
+    the day first), as English is read in Sweden and Norway."""
+    locale = select_locale()
+    return "en_GB" if locale == "en" else locale
+
+
+def format_date(value, format: str = "medium") -> str:
+    """A date (or the day of a moment, in the user's time zone) in the page's language."""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value)
+    return dates.format_date(value, format, locale=formatting_locale())
+
+
+def format_decimal(number, format: str | None = None) -> str:
+    return numbers.format_decimal(number, format=format, locale=formatting_locale())
+
+
+def format_currency(number, currency: str, format: str | None = None) -> str:
+    return numbers.format_currency(number, currency, format=format, locale=formatting_locale())
 
 
 def swedish_genitive(name: str) -> str:

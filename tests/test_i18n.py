@@ -66,3 +66,17 @@ def test_the_offer_is_the_municipalitys_in_swedish(launches):
     assert "Kirunas utbud" in page(launches.spec("SE-2584", locale="sv-SE"))
     page = page(launches.spec("SE-1490", locale="sv-SE", user="pupil-boras"))
     assert "Borås utbud" in page and "Boråss" not in page
+
+
+def test_english_dates_are_british(app):
+    from datetime import date
+
+    from lti_tool.i18n import format_date, set_locale
+
+    with app.test_request_context():
+        set_locale("en-GB")
+        assert format_date(date(2027, 3, 4), "medium") == "4 Mar 2027"
+        assert format_date(date(2027, 3, 4), "long") == "4 March 2027"
+    with app.test_request_context():
+        set_locale("sv-SE")
+        assert format_date(date(2027, 3, 4), "long") == "4 mars 2027"

@@ -27,7 +27,7 @@ from ..domain.calendar import time_zone
 from ..domain.claims import ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..i18n import LANGUAGE_NAMES
+from ..i18n import LANGUAGE_NAMES, formatting_locale
 from ..models import Assignment, Course, CourseRound, Submission
 from ..services import classroom, delivery, privacy
 from ..services.access import ForbiddenError, Viewer, check_showcase_item, may_announce, teaches_round
@@ -116,7 +116,7 @@ def when(moment: datetime | None) -> str:
         return ""
     launch = g.get("launch")
     zone = time_zone(launch.municipality_id if launch is not None and launch.municipality_id else "SE")
-    return format_datetime(moment, "short", tzinfo=zone, locale=str(get_locale()))
+    return format_datetime(moment, "short", tzinfo=zone, locale=formatting_locale())
 
 
 @bp.app_template_global()
