@@ -278,3 +278,13 @@ def test_security_headers(app, client, launches, catalog):
     assert "frame-ancestors 'none'" in staff.headers["Content-Security-Policy"]
     assert staff.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_costs_csv_is_for_the_readers_spreadsheet(app, client, launches, catalog):
+    _page, token = console(client, launches, municipality="SE-1490")
+    answer = client.get(f"/municipal/costs.csv?lt={token}", headers={"Accept-Language": "sv"})
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = answer.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    header = lines[0].split(";")
+    assert header[0] == "Kommun" and len(header) == 9 and "Platsbudget" in header
+    assert all(line.count(";") == 8 for line in lines[1:]) and len(lines) > 1

@@ -422,9 +422,12 @@ class CostLine:
     price_per_seat: Decimal | None
     amount: Decimal | None
     currency: str | None
+    seats_budget: int = 0
+    committed: Decimal | None = None  # the budget at the price: what the order commits the municipality to
 
 
-COST_COLUMNS = ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency"]
+COST_COLUMNS = ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency",
+                "seats_budget", "committed"]
 
 
 def seats_charged(order: Order, round_: CourseRound) -> int:
@@ -457,17 +460,24 @@ def cost_report(session: Session, *, round_id: str | None = None, municipality: 
     for order, round_, place, price in session.execute(query):
         amount = order_cost(order, round_, price)
         lines.append(CostLine(place.id, place.name, round_.course_code, round_.round_id, seats_charged(order, round_),
-                              price.amount if price else None, amount, price.currency if price else None))
+                              price.amount if price else None, amount, price.currency if price else None,
+                              order.seats_budget, price.amount * order.seats_budget if price else None))
     return lines
 
 
-def cost_csv(lines: list[CostLine]) -> str:
-    """CSV that opens cleanly in a spreadsheet: UTF-8 with BOM, CRLF line ends, plain decimal points."""
+def cost_csv(lines: list[CostLine], header: list[str] | None = None, *, decimal_comma: bool = False) -> str:
+    """CSV that opens cleanly in a spreadsheet: UTF-8 with BOM, CRLF line ends. By default the column names of
+    :data:`COST_COLUMNS`, ',' between fields and decimal points (for programs); ``header`` (the same columns in
+    the reader's language) and ``decimal_comma`` for a Swedish or Norwegian spreadsheet, which wants ';' between
+    fields and a decimal comma."""
+    def money(value: Decimal | None) -> str:
+        text = "" if value is None else f"{value:.2f}"
+        return text.replace(".", ",") if decimal_comma else text
+
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COST_COLUMNS)
+    writer = csv.writer(buffer, delimiter=";" if decimal_comma else ",", lineterminator="\r\n")
+    writer.writerow(header or COST_COLUMNS)
     for line in lines:
-        writer.writerow([line.municipality, line.course, line.round, line.seats_taken,
-                         "" if line.price_per_seat is None else f"{line.price_per_seat:.2f}",
-                         "" if line.amount is None else f"{line.amount:.2f}", line.currency or ""])
+        writer.writerow([line.municipality, line.course, line.round, line.seats_taken, money(line.price_per_seat),
+                         money(line.amount), line.currency or "", line.seats_budget, money(line.committed)])
     return "\ufeff" + buffer.getvalue()

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, g, redirect, render_template, request
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ..config import settings
@@ -115,13 +116,21 @@ def progress():
                            text=lambda value: pick_text(value, locale))
 
 
+# The cost report's columns (services.seats.COST_COLUMNS) as the municipality's spreadsheet shows them.
+COST_HEADER = (_l("Municipality"), _l("Course"), _l("Round"), _l("Seats taken"), _l("Price per seat"),
+               _l("Cost so far"), _l("Currency"), _l("Seat budget"), _l("Committed (budget × price)"))
+
+
 @bp.route("/costs.csv")
 @console_required
 def costs_csv():
-    """The municipality's own cost report (the same columns as national staff's)."""
+    """The municipality's own cost report (the same columns as national staff's), in the page's language: ';'
+    between fields and a decimal comma for a Swedish or Norwegian spreadsheet."""
     session, launch = get_session(), g.launch
     lines = seats.cost_report(session, municipality=launch.municipality_id)
-    return Response(seats.cost_csv(lines), mimetype="text/csv; charset=utf-8",
+    text = seats.cost_csv(lines, [str(name) for name in COST_HEADER],
+                          decimal_comma=str(get_locale()) in ("sv", "nb", "nn"))
+    return Response(text, mimetype="text/csv",  # werkzeug adds the one charset=utf-8
                     headers={"Content-Disposition": f"attachment; filename=costs-{launch.municipality_id}.csv"})
 
 
