@@ -397,3 +397,24 @@ def test_a_teacher_and_a_municipal_contact_sign_in_with_feide_too(app, runner, f
     opened = teacher.client.get(console.headers["Location"])
     assert opened.status_code == 200 and main_attrs(opened)["municipality"] == OSLO
     assert teacher.client.get("/my/console/SE-1490").status_code == 404  # not their municipality
+
+
+def test_a_federation_asks_the_pupil_to_pick_their_school_owner(app, skolfederation):
+    """A federation's metadata lists many IdPs (one per school owner): the pupil picks theirs, then signs in."""
+    from .test_saml_sign_in import _federation
+
+    with app.app_context(), new_session(app) as session:
+        provider = session.get(IdentityProvider, skolfederation)
+        provider.metadata_xml = _federation(app, [("https://idp.orebro.test/idp", "Örebro kommun")], with_sandbox=True)
+        session.commit()
+    [code] = issue(app, BORAS)
+    browser = app.test_client()
+    picker = browser.get(f"/sign-in/{skolfederation}", query_string={"next": f"/join/{code}"})
+    body = picker.get_data(as_text=True)
+    assert picker.status_code == 200 and main_attrs(picker)["page"] == "pick-school"
+    assert "Örebro kommun" in body and "Sandbox Skolfederation" in body
+    entity_id = idp_saml.get_idp(app).entity_id
+    chosen = browser.get(f"/sign-in/{skolfederation}", query_string={"next": f"/join/{code}", "idp": entity_id})
+    assert chosen.status_code == 302 and urlsplit(chosen.headers["Location"]).path == "/sandbox/idp/saml/sso"
+    unknown = browser.get(f"/sign-in/{skolfederation}", query_string={"idp": "https://idp.nowhere.test/idp"})
+    assert unknown.status_code == 200 and main_attrs(unknown)["page"] == "pick-school"
