@@ -250,3 +250,38 @@ def test_approval_ordering_and_budget_change_in_a_browser(live, browser):
     row.get_by_role("button", name="Ändra").click()
     assert head.locator("tr[data-order]").first.get_attribute("data-budget") == "9"
     check_page(head, "municipal-console-ordered-sv")
+
+
+def test_second_door_invitation_feide_sign_in_and_my_courses_on_a_phone(live, browser, app_factory, config):
+    """A pupil without an LTI platform, in bokmål at phone width: the invitation, the (sandbox) Feide sign-in,
+    the confirmation, the course, and "My courses" on a later visit; axe on each page."""
+    from lti_tool.config import settings
+    from lti_tool.db import new_session
+    from lti_tool.sandbox import idp_oidc
+    from lti_tool.services import invitations
+
+    app = app_factory({**config, "BASE_URL": live, "SANDBOX_BASE_URL": live})
+    with app.app_context(), new_session(app) as session:
+        idp_oidc.ensure_sandbox_oidc_provider(session, settings(app).sandbox_base_url)
+        [issued] = invitations.issue(session, municipality_id="NO-0301", course_code="GIT-AK-1", round_id="now",
+                                     count=1, expires_at=None, created_by="Oslo kulturskole")
+        session.commit()
+        link = invitations.join_url(issued.code)
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="nb-NO")
+    page = context.new_page()
+    page.goto(link)
+    page.wait_for_selector("main[data-page=join]")
+    check_page(page, "second-door-invitation")
+    page.click("a[data-provider=feide]")
+    page.wait_for_selector("main[data-sandbox-idp=oidc]")
+    page.click("button[value=oslo-pupil]")
+    page.wait_for_selector("main[data-page=confirm]")
+    assert "Oslo" in page.inner_text("h1")
+    check_page(page, "second-door-confirm")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("main[data-seat]")
+    check_page(page, "second-door-course")
+    page.goto(live + "/my")
+    page.wait_for_selector("main[data-page=my-courses][data-seats='1']")
+    check_page(page, "second-door-my-courses")
+    context.close()
