@@ -72,3 +72,10 @@ def test_an_expired_waiting_list_offer_is_refused_inside_the_platforms_frame(app
     assert response.status_code == 400 and error_code(response) == "waitlist_expired"
     assert 'lang="sv"' in response.get_data(as_text=True)
     assert "http://localhost" in frame_ancestors(response).split()
+
+
+def test_a_refusal_has_details_for_the_platforms_administrator(client):
+    page = client.get("/lti/launch", headers={"X-Request-ID": "req-4711-abc"})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 405 and "<details class=\"support\">" in body
+    assert "req-4711-abc" in body and "GET /lti/launch" in body

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 from flask_babel import lazy_gettext as _l
 
+from ..clock import now
 from ..domain.errors import DomainError
 
 log = logging.getLogger("lti_tool.refused")
@@ -209,8 +210,12 @@ def render_error(code: str, status: int, detail: str = "", **context):
     status = status if 400 <= status < 500 or status in (500, 503) else 400  # 503: an outage (see outages.py)
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
     g.error_page = True  # shown in whatever frame it was opened in (web/security.py)
+    # For the platform's administrator, under a fold: what to give national staff, who find the refusal's detail
+    # in the log by its request id (the detail itself stays in the log).
+    support = {"request_id": g.get("request_id"), "at": now().strftime("%Y-%m-%d %H:%M:%S UTC"),
+               "what": f"{request.method} {request.path}"}
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
-                           message=MESSAGES.get(code, DEFAULT_MESSAGE), **context), status
+                           message=MESSAGES.get(code, DEFAULT_MESSAGE), support=support, **context), status
 
 
 def render_domain_error(error: DomainError):
