@@ -78,4 +78,7 @@ def test_a_refusal_has_details_for_the_platforms_administrator(client):
     page = client.get("/lti/launch", headers={"X-Request-ID": "req-4711-abc"})
     body = page.get_data(as_text=True)
     assert page.status_code == 405 and "<details class=\"support\">" in body
-    assert "req-4711-abc" in body and "GET /lti/launch" in body
+    assert "req-4711-abc" in body
+    refused = client.get("/teach/pupil/F64551").get_data(as_text=True)
+    assert "GET /teach/pupil/&lt;label&gt;" in refused or "/teach/pupil/<label>" in refused
+    assert "F64551" not in refused  # the route's pattern, never the path: it may name a pupil

@@ -242,7 +242,8 @@ def test_cost_report(app, runner, course):
     text = result.stdout_bytes.decode("utf-8")
     assert text.startswith("\ufeff") and text.count("\r\n") == 4
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    assert list(rows[0]) == ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency"]
+    assert list(rows[0]) == ["municipality", "course", "round", "seats_taken", "price_per_seat", "amount", "currency",
+                             "seats_budget", "committed"]
     got = {(r["municipality"], r["seats_taken"], r["price_per_seat"], r["amount"], r["currency"]) for r in rows}
     assert got == {("NO-0301", "1", "2100.00", "2100.00", "NOK"), ("SE-1440", "0", "1900.00", "0.00", "SEK"),
                    ("SE-1490", "2", "1900.00", "3800.00", "SEK")}

@@ -211,9 +211,11 @@ def render_error(code: str, status: int, detail: str = "", **context):
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
     g.error_page = True  # shown in whatever frame it was opened in (web/security.py)
     # For the platform's administrator, under a fold: what to give national staff, who find the refusal's detail
-    # in the log by its request id (the detail itself stays in the log).
+    # in the log by its request id (the detail itself stays in the log). The address is the route's pattern, never
+    # the path, which may name a pupil or a hand-in.
+    rule = request.url_rule.rule if request.url_rule is not None else None
     support = {"request_id": g.get("request_id"), "at": now().strftime("%Y-%m-%d %H:%M:%S UTC"),
-               "what": f"{request.method} {request.path}"}
+               "what": f"{request.method} {rule}" if rule else None}
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
                            message=MESSAGES.get(code, DEFAULT_MESSAGE), support=support, **context), status
 
