@@ -232,10 +232,30 @@ def test_approval_ordering_and_budget_change_in_a_browser(live, browser):
     staff.goto(live + "/staff/registrations")
     block = staff.locator('[data-deployment="new-install"]')
     assert block.get_attribute("data-status") == "pending"
-    block.locator("select").select_option("SE-2584")
-    block.get_by_role("button", name="Koppla och godkänn").click()
+    block.get_by_role("link", name="Koppla och godkänn").click()
+    # The deployment's own page: a checkbox per municipality; the search narrows the list as one types.
+    staff.fill("#picker-search", "kiru")
+    assert staff.locator("#picker-list li:visible").count() == 1
+    check_page(staff, "staff-deployment-municipalities-sv")
+    staff.check('input[name=municipality][value="SE-2584"]')
+    staff.fill("#picker-search", "")
+    staff.get_by_role("button", name="Koppla och godkänn").click()
+    assert staff.locator('[data-deployment="new-install"]').get_attribute("data-status") == "active"
+    staff.goto(live + "/staff/registrations")
     assert staff.locator('[data-deployment="new-install"]').get_attribute("data-status") == "active"
     check_page(staff, "staff-registrations-approved-sv")
+    # Unticking it asks first: the confirmation lists the removal, and nothing changes until confirmed.
+    staff.locator('[data-deployment="new-install"] a').first.click()
+    staff.uncheck('input[name=municipality][value="SE-2584"]')
+    staff.check('input[name=municipality][value="SE-1490"]')
+    staff.locator("form[data-picker] button[type=submit]").click()
+    assert staff.locator("[data-confirm=binding]").get_attribute("data-removed") == "1"
+    check_page(staff, "staff-confirm-binding-sv")
+    staff.locator("form.confirm a").click()
+    assert staff.locator('input[name=municipality][value="SE-2584"]').is_checked()
+    staff.locator('a[href$="/deactivate"]').click()
+    assert staff.locator("[data-confirm=deactivate]").get_attribute("data-status") == "active"
+    check_page(staff, "staff-confirm-deactivate-sv")
 
     head = launch(browser, live, user="rektor-1", role="administrator", municipality="SE-2584")
     head.goto(head.url.split("/home")[0] + "/municipal/?" + head.url.split("?", 1)[1])

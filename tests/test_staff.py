@@ -74,13 +74,18 @@ def test_approve_bind_deactivate_and_audit(app, client, demo):
                       data={"csrf": token, "municipality": ["SE-1490", "SE-1440"]})
     assert bad.status_code == 400  # several municipalities need the custom parameter
     assert client.post(f"/staff/deployments/{deployment_pk}/bind", data={
-        "csrf": token, "municipality": ["SE-1490", "SE-1440"], "custom_param": "municipality_code"}).status_code == 302
+        "csrf": token, "municipality": ["SE-1490", "SE-1440"], "custom_param": "municipality_code"}).status_code == 303
     with new_session(app) as session:
         deployment = session.get(Deployment, deployment_pk)
         assert deployment.status == "active" and sorted(m.municipality_id for m in deployment.municipalities) == [
             "SE-1440", "SE-1490"]
         assert session.get(Registration, registration_id).status == "active"
-    assert client.post(f"/staff/deployments/{deployment_pk}/deactivate", data={"csrf": token}).status_code == 302
+    # Deactivating asks first; only the confirming POST turns it off.
+    assert client.post(f"/staff/deployments/{deployment_pk}/deactivate", data={"csrf": token}).status_code == 200
+    with new_session(app) as session:
+        assert session.get(Deployment, deployment_pk).status == "active"
+    assert client.post(f"/staff/deployments/{deployment_pk}/deactivate",
+                       data={"csrf": token, "confirm": "yes"}).status_code == 303
     with new_session(app) as session:
         assert session.get(Deployment, deployment_pk).status == "inactive"
         actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]

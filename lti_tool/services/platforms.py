@@ -1,8 +1,10 @@
 """Platform registrations (issuer + client id) entered by national staff, and their deployments: add, get,
-find, list, remove; bind a deployment to its municipalities, set its status. Dynamic registration's approval
-is ``registrations``."""
+find, list, remove; bind a deployment to its municipalities (and see first what a binding would change), set
+its status. Dynamic registration's approval is ``registrations``."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,6 +73,37 @@ def _check_municipalities(session: Session, municipalities: list[str]) -> list[s
     if unknown:
         raise NotFoundError(f"unknown municipality {', '.join(unknown)}: import the official list first")
     return ids
+
+
+@dataclass(frozen=True)
+class BindingChange:
+    """What binding a deployment to a set of municipalities changes: its municipalities before and after (sorted
+    ids), and which are added and which removed."""
+
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return tuple(m for m in self.after if m not in self.before)
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        return tuple(m for m in self.before if m not in self.after)
+
+    def details(self) -> dict[str, list[str]]:
+        """For the audit log."""
+        return {"before": list(self.before), "after": list(self.after), "added": list(self.added),
+                "removed": list(self.removed)}
+
+
+def binding_change(session: Session, deployment: Deployment, municipalities: list[str]) -> BindingChange:
+    """What ``bind_deployment`` with these municipalities would change, checked by the same rules (at least one,
+    each a known municipality); nothing is changed."""
+    if not municipalities:
+        raise DomainError("a deployment serves at least one municipality", code="invalid")
+    after = tuple(_check_municipalities(session, municipalities))
+    return BindingChange(tuple(sorted(m.municipality_id for m in deployment.municipalities)), after)
 
 
 def bind_deployment(session: Session, registration: Registration, deployment_id: str, municipalities: list[str],

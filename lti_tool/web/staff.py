@@ -10,22 +10,25 @@ their rounds, and nothing of this console."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import timedelta
 from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from ..clock import now
 from ..config import settings
 from ..db import get_session
 from ..domain.errors import DomainError
+from ..domain.resolution import parse_municipality_id
 from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, OUTBOX_DEAD,
-                      OUTBOX_PENDING, REGISTRATION_PENDING, STATE_PATH_COOKIE, STATE_PATH_NEW_WINDOW,
-                      STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment, Municipality, Order, OutboxItem,
-                      Registration, RoundTeacher)
+                      OUTBOX_PENDING, REGISTRATION_KIND_LTI, REGISTRATION_PENDING, STATE_PATH_COOKIE,
+                      STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment,
+                      DeploymentMunicipality, Municipality, Order, OutboxItem, Registration, RoundTeacher)
 from ..services import grades, round_teachers
 from ..services import platforms as platform_service
 from ..services import registrations as registration_service
@@ -230,14 +233,132 @@ def launches():
     return render_template("staff/launches.html", paths=paths, table=table, days=days, path_labels=labels)
 
 
+# -- registrations and deployments --------------------------------------------------------------------------
+#
+# The registrations page lists 25 registrations a page, searchable, each deployment's municipalities folded
+# away; a deployment's municipalities are chosen on a page of its own (one checkbox per municipality, grouped
+# by country and county). Nothing is ever removed from a deployment, and no deployment is turned off, without a
+# page that shows what changes and a second, confirming POST (``confirm=yes``); the audit entry holds the
+# values before and after.
+
+PAGE_SIZE = 25
+SUMMARY_NAMES = 3  # names shown beside a deployment's municipality count before it is unfolded
+
+# The official Swedish list (SCB) gives a municipality's county by its code only.
+SWEDISH_COUNTIES = {
+    "01": "Stockholms län", "03": "Uppsala län", "04": "Södermanlands län", "05": "Östergötlands län",
+    "06": "Jönköpings län", "07": "Kronobergs län", "08": "Kalmar län", "09": "Gotlands län", "10": "Blekinge län",
+    "12": "Skåne län", "13": "Hallands län", "14": "Västra Götalands län", "17": "Värmlands län",
+    "18": "Örebro län", "19": "Västmanlands län", "20": "Dalarnas län", "21": "Gävleborgs län",
+    "22": "Västernorrlands län", "23": "Jämtlands län", "24": "Västerbottens län", "25": "Norrbottens län",
+}
+# The letters that come after z, in each country's alphabetical order (Å Ä Ö; Æ Ø Å).
+_LAST_LETTERS = {"SE": {"å": "{0", "ä": "{1", "æ": "{1", "ö": "{2", "ø": "{2"},
+                 "NO": {"æ": "{0", "ä": "{0", "ø": "{1", "ö": "{1", "å": "{2"}}
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, for matching what staff type ("malmo" finds Malmö)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def _sort_key(name: str, country: str) -> str:
+    """A municipality's name as its country sorts it."""
+    last = _LAST_LETTERS.get(country, {})
+    return "".join(last.get(c) or _fold(c) for c in name.casefold())
+
+
+def _country_label(country: str) -> str:
+    return {"SE": _("Sweden"), "NO": _("Norway")}.get(country, country)
+
+
+def _county_label(country: str, code: str | None, name: str | None) -> str:
+    if name:
+        return name
+    if country == "SE" and code in SWEDISH_COUNTIES:
+        return SWEDISH_COUNTIES[code]
+    return _("County %(code)s", code=code) if code else _("No county")
+
+
+def _status_labels() -> dict[str, str]:
+    return {DEPLOYMENT_ACTIVE: _("Active"), DEPLOYMENT_PENDING: _("Waiting for approval"),
+            DEPLOYMENT_INACTIVE: _("Deactivated")}
+
+
+def _names(db, ids) -> dict[str, tuple[str, str]]:
+    """Municipality id -> (name, country) for these ids."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {row.id: (row.name, row.country) for row in db.execute(
+        select(Municipality.id, Municipality.name, Municipality.country).where(Municipality.id.in_(ids)))}
+
+
+def _sorted_ids(ids, names: dict[str, tuple[str, str]]) -> list[str]:
+    return sorted(ids, key=lambda m: (_sort_key(*names[m]), m) if m in names else ("\uffff", m))
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _registration_search(db, query: str):
+    """The registrations a search names: by name, issuer, client id or id, or a deployment's id, or a
+    municipality (name or code, case and accents ignored) one of its deployments serves. Also the ids of those
+    municipalities."""
+    folded = _fold(query)
+    matching = {row.id for row in db.execute(select(Municipality.id, Municipality.name))
+                if folded in _fold(row.name) or folded in row.id.casefold()}
+    pattern = _like(query)
+    served = select(DeploymentMunicipality.deployment_id).where(DeploymentMunicipality.municipality_id.in_(matching))
+    deployments = select(Deployment.registration_id).where(or_(Deployment.deployment_id.ilike(pattern, escape="\\"),
+                                                               Deployment.id.in_(served)))
+    conditions = [Registration.name.ilike(pattern, escape="\\"), Registration.issuer.ilike(pattern, escape="\\"),
+                  Registration.client_id.ilike(pattern, escape="\\"), Registration.id.in_(deployments)]
+    if query.isdigit() and len(query) < 10:
+        conditions.append(Registration.id == int(query))
+    return or_(*conditions), matching
+
+
+def _page_numbers(page: int, pages: int) -> list[int | None]:
+    """The pages linked from the pager: the first, the last and two either side of this one (None: a gap)."""
+    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    numbers: list[int | None] = []
+    for number in shown:
+        if numbers and number - numbers[-1] > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
+
+
 @bp.route("/registrations")
 @staff_required
 def registrations():
-    """Every registration; a pending re-registration beside the active registration it would replace, with
-    what differs marked."""
+    """Registrations, 25 a page (``?page=``), pending ones first; ``?q=`` searches them (see
+    ``_registration_search``). A pending re-registration is shown with what differs from the active registration
+    it would replace; each deployment with its municipalities folded away."""
     db = get_session()
-    return render_template("staff/registrations.html", reviews=registration_service.reviews(db),
-                           municipalities=db.scalars(select(Municipality).order_by(Municipality.id)).all())
+    query_text = (request.args.get("q") or "").strip()[:200]
+    query = select(Registration).where(Registration.kind == REGISTRATION_KIND_LTI)
+    matching: set[str] = set()
+    if query_text:
+        condition, matching = _registration_search(db, query_text)
+        query = query.where(condition)
+    total = db.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    rows = db.scalars(query.options(selectinload(Registration.deployments).selectinload(Deployment.municipalities))
+                      .order_by(Registration.status.desc(), Registration.id)
+                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    bound = {d.id: [m.municipality_id for m in d.municipalities] for r in rows for d in r.deployments}
+    names = _names(db, (m for ids in bound.values() for m in ids))
+    bound = {pk: _sorted_ids(ids, names) for pk, ids in bound.items()}
+    return render_template("staff/registrations.html", reviews=[registration_service.review(db, r) for r in rows],
+                           bound=bound, names={m: name for m, (name, _country) in names.items()},
+                           opened={pk for pk, ids in bound.items() if matching.intersection(ids)},
+                           q=query_text, total=total, page=page, pages=pages, page_numbers=_page_numbers(page, pages),
+                           summary_names=SUMMARY_NAMES, status_labels=_status_labels())
 
 
 def _registration_change(change, registration_id: int, **kwargs):
@@ -270,33 +391,160 @@ def reject(registration_id: int):
     return _registration_change(registration_service.reject_registration, registration_id)
 
 
+def _deployment(db, deployment_pk: int, *, lock: bool = False) -> Deployment:
+    deployment = db.get(Deployment, deployment_pk, with_for_update=lock)
+    if deployment is None or deployment.registration.kind != REGISTRATION_KIND_LTI:
+        abort(404)
+    return deployment
+
+
+def _picker(db, bound: set[str]):
+    """Every municipality for the checkboxes: those bound now first (by name), then the others by country and
+    county (by code) and name."""
+    rows = db.execute(select(Municipality.id, Municipality.country, Municipality.name, Municipality.county_code,
+                             Municipality.county_name)).all()
+
+    def by_name(row):
+        return _sort_key(row.name, row.country), row.id
+
+    first = [(row, _county_label(row.country, row.county_code, row.county_name))
+             for row in sorted((r for r in rows if r.id in bound), key=by_name)]
+    countries: dict[str, dict[str, list]] = {}
+    for row in rows:
+        if row.id not in bound:
+            countries.setdefault(row.country, {}).setdefault(row.county_code or "", []).append(row)
+    groups = []
+    for country in sorted(countries, key=lambda c: ({"SE": 0, "NO": 1}.get(c, 2), c)):
+        counties = []
+        for code in sorted(countries[country]):
+            members = sorted(countries[country][code], key=by_name)
+            counties.append((_county_label(country, members[0].county_code, members[0].county_name), members))
+        groups.append((_country_label(country), counties))
+    return first, groups, len(rows)
+
+
+def _deployment_page(db, deployment: Deployment, *, chosen: set[str] | None = None, custom_param: str | None = None,
+                     error: str | None = None, status: int = 200):
+    bound = {m.municipality_id for m in deployment.municipalities}
+    first, groups, total = _picker(db, bound)
+    return render_template("staff/deployment.html", deployment=deployment, registration=deployment.registration,
+                           first=first, groups=groups, total=total, bound=bound,
+                           chosen=bound if chosen is None else chosen,
+                           custom_param=deployment.custom_param or "" if custom_param is None else custom_param,
+                           error=error, saved=request.args.get("saved"), status_labels=_status_labels()), status
+
+
+@bp.route("/deployments/<int:deployment_pk>/municipalities")
+@staff_required
+def deployment_municipalities(deployment_pk: int):
+    """The municipalities a deployment serves, chosen with checkboxes (bound ones first; a search filters the
+    list where scripts run), and the custom parameter of a shared deployment."""
+    db = get_session()
+    return _deployment_page(db, _deployment(db, deployment_pk))
+
+
+def _choice_error(db, chosen: list[str], custom_param: str) -> str | None:
+    """Why this choice cannot be bound (the rules of ``services.platforms.bind_deployment``, said to staff), or
+    None."""
+    if not chosen:
+        return _("Choose at least one municipality: a deployment that is in use serves at least one. To stop its "
+                 "launches, deactivate it instead.")
+    ids: set[str] = set()
+    for value in chosen:
+        try:
+            ids.add(parse_municipality_id(value))
+        except ValueError:
+            return _("Unknown municipality: %(codes)s.", codes=value[:20])
+    unknown = sorted(ids - set(db.scalars(select(Municipality.id).where(Municipality.id.in_(ids)))))
+    if unknown:
+        return _("Unknown municipality: %(codes)s.", codes=", ".join(unknown))
+    if len(ids) > 1 and not custom_param:
+        return _("Several municipalities share this deployment: give the custom parameter that names the pupil's "
+                 "municipality in each launch (for example municipality_code).")
+    if len(custom_param) > 100:
+        return _("The custom parameter's name is at most 100 characters.")
+    return None
+
+
+def _confirm_binding_page(db, deployment: Deployment, change, custom_param: str, *, status: int = 200,
+                          changed_meanwhile: bool = False):
+    names = _names(db, change.added + change.removed)
+    return render_template("staff/confirm_binding.html", deployment=deployment, registration=deployment.registration,
+                           change=change, added=_sorted_ids(change.added, names),
+                           removed=_sorted_ids(change.removed, names),
+                           names={m: name for m, (name, _country) in names.items()},
+                           kept=len(change.after) - len(change.added), custom_param=custom_param,
+                           param_changed=(custom_param or None) != deployment.custom_param,
+                           seen=",".join(change.before), changed_meanwhile=changed_meanwhile), status
+
+
+def _needs_confirmation(deployment: Deployment, change, custom_param: str) -> bool:
+    """A removal, or a change of the custom parameter an active shared deployment's launches name their
+    municipality with: either cuts pupils off, so staff confirm it. Additions (and a first custom parameter)
+    apply at once."""
+    param_changed = (deployment.status == DEPLOYMENT_ACTIVE and bool(deployment.custom_param)
+                     and (custom_param or None) != deployment.custom_param)
+    return bool(change.removed) or param_changed
+
+
 @bp.route("/deployments/<int:deployment_pk>/bind", methods=["POST"])
 @staff_required
 def bind(deployment_pk: int):
+    """Bind a deployment to the chosen municipalities (the whole set, as ticked) and make it active. Additions
+    apply at once; a removal shows what changes and applies only when posted again with ``confirm=yes`` (and the
+    set it was shown against, ``seen``, still bound)."""
     db = get_session()
-    deployment = db.get(Deployment, deployment_pk) or abort(404)
-    municipalities = request.form.getlist("municipality")
+    deployment = _deployment(db, deployment_pk, lock=True)
+    chosen = [v for v in request.form.getlist("municipality") if v.strip()]
+    custom_param = (request.form.get("custom_param") or "").strip()
+    error = _choice_error(db, chosen, custom_param)
+    if error:
+        return _deployment_page(db, deployment, chosen={v.strip().upper() for v in chosen}, custom_param=custom_param,
+                                error=error, status=400)
+    change = platform_service.binding_change(db, deployment, chosen)
+    if _needs_confirmation(deployment, change, custom_param):
+        if request.form.get("confirm") != "yes":
+            return _confirm_binding_page(db, deployment, change, custom_param)
+        if request.form.get("seen") != ",".join(change.before) \
+                or (request.form.get("seen_param") or "") != (deployment.custom_param or ""):
+            return _confirm_binding_page(db, deployment, change, custom_param, status=409, changed_meanwhile=True)
+    status_before, param_before = deployment.status, deployment.custom_param
     try:
-        platform_service.bind_deployment(db, deployment.registration, deployment.deployment_id, municipalities,
-                                         (request.form.get("custom_param") or "").strip() or None)
-    except (DomainError, ValueError) as error:
+        platform_service.bind_deployment(db, deployment.registration, deployment.deployment_id, chosen,
+                                         custom_param or None)
+    except (DomainError, ValueError) as failure:
         db.rollback()
-        return render_template("staff/message.html", message=str(error), back=url_for("staff.registrations")), 400
-    audit("deployment.bind", f"deployment {deployment.deployment_id}", municipalities=sorted(municipalities),
-          registration=deployment.registration_id)
+        return _deployment_page(db, _deployment(db, deployment_pk), chosen=set(change.after),
+                                custom_param=custom_param, error=str(failure),
+                                status=getattr(failure, "status", 400))
+    audit("deployment.bind", f"deployment {deployment.deployment_id}", registration=deployment.registration_id,
+          **change.details(), status={"before": status_before, "after": deployment.status},
+          custom_param={"before": param_before, "after": deployment.custom_param})
     db.commit()
-    return redirect(url_for("staff.registrations"))
+    return redirect(url_for("staff.deployment_municipalities", deployment_pk=deployment_pk, saved="bound"), code=303)
 
 
-@bp.route("/deployments/<int:deployment_pk>/deactivate", methods=["POST"])
+@bp.route("/deployments/<int:deployment_pk>/deactivate", methods=["GET", "POST"])
 @staff_required
 def deactivate(deployment_pk: int):
+    """Turn a deployment off: first a page saying what that does; a POST with ``confirm=yes`` does it."""
     db = get_session()
-    deployment = db.get(Deployment, deployment_pk) or abort(404)
-    deployment.status = DEPLOYMENT_INACTIVE
-    audit("deployment.deactivate", f"deployment {deployment.deployment_id}", registration=deployment.registration_id)
+    deployment = _deployment(db, deployment_pk, lock=request.method == "POST")
+    active = deployment.status == DEPLOYMENT_ACTIVE
+    if request.method == "GET" or request.form.get("confirm") != "yes" or not active:
+        bound = [m.municipality_id for m in deployment.municipalities]
+        names = _names(db, bound)
+        return render_template("staff/confirm_deactivate.html", deployment=deployment,
+                               registration=deployment.registration, bound=_sorted_ids(bound, names),
+                               names={m: name for m, (name, _country) in names.items()},
+                               status_labels=_status_labels()), 200 if active or request.method == "GET" else 409
+    platform_service.set_deployment_status(db, deployment.registration, deployment.deployment_id, DEPLOYMENT_INACTIVE)
+    audit("deployment.deactivate", f"deployment {deployment.deployment_id}", registration=deployment.registration_id,
+          status={"before": DEPLOYMENT_ACTIVE, "after": deployment.status},
+          municipalities=sorted(m.municipality_id for m in deployment.municipalities))
     db.commit()
-    return redirect(url_for("staff.registrations"))
+    return redirect(url_for("staff.deployment_municipalities", deployment_pk=deployment_pk, saved="deactivated"),
+                    code=303)
 
 
 @bp.route("/municipalities")
