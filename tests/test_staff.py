@@ -108,6 +108,7 @@ def test_orders_costs_csv_catalog_and_outbox_pages(app, client, demo, tmp_path):
     assert "GIT-AK-1" in orders and "0 / 4" in orders
     csv = client.get("/staff/costs?format=csv")
     assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).startswith("\ufeffmunicipality,course,round")
+    assert csv.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert client.get("/staff/costs").status_code == 200
     assert client.get("/staff/catalog").status_code == 200
     assert main_attrs(client.get("/staff/outbox"))["console"] == "staff"

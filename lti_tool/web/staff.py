@@ -573,7 +573,7 @@ def costs():
     lines = seat_service.cost_report(get_session(), round_id=request.args.get("round") or None,
                                      municipality=request.args.get("municipality") or None)
     if request.args.get("format") == "csv":
-        return Response(seat_service.cost_csv(lines), mimetype="text/csv; charset=utf-8",
+        return Response(seat_service.cost_csv(lines), mimetype="text/csv",  # werkzeug adds the one charset
                         headers={"Content-Disposition": "attachment; filename=kulturskola-costs.csv"})
     return render_template("staff/costs.html", lines=lines)
 
