@@ -450,8 +450,10 @@ SUBMISSION_REVIEWED = "reviewed"
 
 
 class Submission(Base):
-    """A pupil's hand-in for one assignment in one round. Handed in again (replaced) until reviewed.
-    Files live in the upload store (``file_key``), never in the database."""
+    """A pupil's hand-in for one assignment in one round: its current version. Handed in again (replaced) until
+    reviewed; after feedback the pupil may hand in a new version: the reviewed one is kept, unchanged, as a
+    :class:`SubmissionVersion` and this row becomes the new version (``version`` + 1). Files live in the upload
+    store (``file_key``), never in the database."""
 
     __tablename__ = "submissions"
 
@@ -472,9 +474,15 @@ class Submission(Base):
     submitted_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
     # The placement (resource link) the pupil handed in from: its scores go to that placement's column.
     resource_link_id: Mapped[str | None] = mapped_column(String(255))
+    # The number of the current version: 1, and one more for each new version handed in after feedback.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     assignment: Mapped["Assignment"] = relationship()
     reviews: Mapped[list["Review"]] = relationship(back_populates="submission", order_by="Review.created_at")
+    # The earlier versions, oldest first (the current one is the submission itself).
+    versions: Mapped[list["SubmissionVersion"]] = relationship(
+        back_populates="submission", order_by="SubmissionVersion.number", cascade="all, delete-orphan",
+        passive_deletes=True)
 
     __table_args__ = (UniqueConstraint("assignment_id", "round_pk", "registration_id", "sub"),)
 
@@ -495,8 +503,34 @@ class Review(Base):
     score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     score_max: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    # The version of the hand-in reviewed (``Submission.version`` when the review was written).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
+
+
+class SubmissionVersion(Base):
+    """An earlier version of a hand-in, as it was reviewed: kept, unchanged, when the pupil hands in a new version
+    after feedback. Its reviews are the submission's reviews with its ``number`` (``Review.version``). Its file
+    stays in the upload store while this row names it (erasure and the retention purge remove both)."""
+
+    __tablename__ = "submission_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)
+    file_key: Mapped[str | None] = mapped_column(String(200))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    file_size: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    # When the next version replaced it.
+    replaced_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+
+    submission: Mapped[Submission] = relationship(back_populates="versions")
+
+    __table_args__ = (UniqueConstraint("submission_id", "number"),)
 
 
 # -- LTI Advantage: contexts, line items, the grade outbox, service tokens, rosters ---------------------

@@ -21,6 +21,7 @@ from .common import actor
 
 COUNT_LABELS = {
     "submissions": "hand-ins",
+    "submission_versions": "earlier versions of hand-ins",
     "files": "hand-in files",
     "reviews": "reviews",
     "lesson_progress": "lesson marks",
@@ -102,12 +103,16 @@ def privacy_export(sub, issuer, client_id, registration_id, by, output, files_di
             for file in result.files:
                 # Named by the tool with the extension of the sniffed type, never the uploaded name (that is
                 # in the document): a file is never copied out as something it is not.
-                name = download_name([str(file.submission_id)], by_id[file.submission_id]["file"]["content_type"])
+                entry = by_id[file.submission_id]
+                if file.version is not None:  # an earlier version's file
+                    entry = next(v for v in entry["earlier_versions"] if v["version"] == file.version)
+                parts = [str(file.submission_id)] + ([f"v{file.version}"] if file.version is not None else [])
+                name = download_name(parts, entry["file"]["content_type"])
                 try:
                     shutil.copyfile(store.path(file.file_key), folder / name)
-                    by_id[file.submission_id]["file"]["copied_as"] = name
+                    entry["file"]["copied_as"] = name
                 except (OSError, UploadError):
-                    by_id[file.submission_id]["file"]["missing"] = True
+                    entry["file"]["missing"] = True
         privacy.record_access(session, actor=actor(by), action=privacy.ACCESS_EXPORT,
                               pseudonym=document["pupil"]["audit_pseudonym"], registration=pupil.registration_id,
                               files=len(result.files) if files_dir else 0)

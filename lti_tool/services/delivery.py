@@ -10,15 +10,16 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from .. import clock
 from ..domain.claims import ROLE_LEARNER
 from ..domain.errors import DomainError
-from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, Assignment, Course, CourseModule,
-                      Launch, Lesson, LessonProgress, Review, Seat, Submission)
+from ..models import (SEAT_ACTIVE, SHOWCASE_APPROVED, SHOWCASE_PENDING, SHOWCASE_WITHDRAWN, SUBMISSION_REVIEWED,
+                      SUBMISSION_SUBMITTED, Assignment, Course, CourseModule, Launch, Lesson, LessonProgress, Review,
+                      Seat, ShowcaseItem, Submission, SubmissionVersion)
 from ..uploads import UploadStore, download_name
 from .errors import NotFoundError
 # Who may see whose work is decided in .access; ForbiddenError stays importable from here.
@@ -234,6 +235,46 @@ def own_submission(session: Session, launch: Launch, assignment_id: int, *,
     return session.scalar(query.with_for_update() if for_update else query)
 
 
+def _archive_reviewed(session: Session, submission: Submission) -> SubmissionVersion:
+    """Keep the reviewed version of a hand-in, unchanged, before the pupil's new version replaces it; the hand-in
+    leaves the round's showcase (the teacher approved the reviewed work, not what comes next)."""
+    kept = SubmissionVersion(submission_id=submission.id, number=submission.version, text=submission.text,
+                             file_key=submission.file_key, file_name=submission.file_name,
+                             content_type=submission.content_type, file_size=submission.file_size,
+                             submitted_at=submission.submitted_at, replaced_at=clock.now())
+    submission.versions.append(kept)
+    submission.version += 1
+    submission.file_key = None  # now the kept version's: never removed with the replaced work below
+    session.execute(update(ShowcaseItem)
+                    .where(ShowcaseItem.submission_id == submission.id,
+                           ShowcaseItem.status.in_((SHOWCASE_PENDING, SHOWCASE_APPROVED)))
+                    .values(status=SHOWCASE_WITHDRAWN, withdrawn_at=clock.now())
+                    .execution_options(synchronize_session=False))
+    return kept
+
+
+def _take_work(submission: Submission, assignment: Assignment, text: str | None,
+               upload: tuple[BinaryIO, str] | None, store: UploadStore | None) -> None:
+    """Put the handed-in text or file on the hand-in (a file is checked and stored first)."""
+    if assignment.submission == "text":
+        body = (text or "").strip()
+        if not body:
+            raise DomainError("empty hand-in", code="hand_in_empty")
+        if len(body) > MAX_TEXT:
+            raise DomainError("hand-in text too long", code="hand_in_too_long")
+        submission.text = body
+        submission.file_key = submission.file_name = submission.content_type = None
+        submission.file_size = None
+        return
+    if upload is None or store is None:
+        raise DomainError("no file chosen", code="hand_in_empty")
+    stream, filename = upload
+    stored = store.save(stream)
+    submission.file_key, submission.file_size, submission.content_type = stored.key, stored.size, stored.content_type
+    submission.file_name = (filename or "file").replace("/", "_").replace("\\", "_")[-200:]
+    submission.text = None
+
+
 def submit(
     session: Session,
     launch: Launch,
@@ -242,15 +283,17 @@ def submit(
     text: str | None = None,
     upload: tuple[BinaryIO, str] | None = None,
     store: UploadStore | None = None,
+    new_version: bool = False,
 ) -> Submission:
-    """Hand in (or hand in again, until the work is reviewed) a text or a file."""
+    """Hand in a text or a file: again (replacing it) until the work is reviewed; after feedback, with
+    ``new_version``, a new version (the reviewed one is kept with its reviews, the hand-in waits for review
+    again). Without ``new_version`` reviewed work is refused (``already_reviewed``: a form from before the
+    feedback)."""
     assignment = get_assignment(session, launch, assignment_id)
     _require_seat(session, launch)
     existing = own_submission(session, launch, assignment.id, for_update=True)
-    if existing is not None and existing.status == SUBMISSION_REVIEWED:
-        raise DomainError(
-            "the work has been reviewed: it cannot be handed in again", code="already_reviewed", status=409
-        )
+    if existing is not None and existing.status == SUBMISSION_REVIEWED and not new_version:
+        raise DomainError("the work has been reviewed: hand in a new version", code="already_reviewed", status=409)
     if assignment.submission == "none":
         raise DomainError("this assignment has no hand-in", code="no_hand_in", status=400)
     submission = existing or Submission(
@@ -261,36 +304,20 @@ def submit(
         context_id=launch.context_id,
         municipality_id=launch.municipality_id,
         attempts=0,
+        version=1,
     )
     old_key = submission.file_key
-    if assignment.submission == "text":
-        body = (text or "").strip()
-        if not body:
-            raise DomainError("empty hand-in", code="hand_in_empty")
-        if len(body) > MAX_TEXT:
-            raise DomainError("hand-in text too long", code="hand_in_too_long")
-        submission.text = body
-        submission.file_key = submission.file_name = submission.content_type = None
-        submission.file_size = None
-    else:
-        if upload is None or store is None:
-            raise DomainError("no file chosen", code="hand_in_empty")
-        stream, filename = upload
-        stored = store.save(stream)
-        submission.file_key, submission.file_size, submission.content_type = (
-            stored.key,
-            stored.size,
-            stored.content_type,
-        )
-        submission.file_name = (filename or "file").replace("/", "_").replace("\\", "_")[-200:]
-        submission.text = None
+    if existing is not None and existing.status == SUBMISSION_REVIEWED:
+        _archive_reviewed(session, submission)
+        old_key = None
+    _take_work(submission, assignment, text, upload, store)
     submission.status = SUBMISSION_SUBMITTED
     submission.attempts = (submission.attempts or 0) + 1
     submission.submitted_at = clock.now()
     submission.resource_link_id = launch.resource_link_id or submission.resource_link_id  # its placement
     session.add(submission)
     session.flush()
-    enqueue_hand_in(session, submission)  # the gradebook shows "needs grading", same transaction
+    enqueue_hand_in(session, submission)  # the gradebook shows "needs grading" again, same transaction
     if old_key and old_key != submission.file_key and store is not None:
         store.delete(old_key)
     return submission
@@ -364,11 +391,12 @@ def review_queue(session: Session, who: Viewer | Launch) -> list[Submission]:
 
 def submissions_of(session: Session, who: Viewer | Launch, sub: str,
                    registration_id: int | None = None) -> list[Submission]:
-    """One pupil's hand-ins the viewer may see, with their reviews (every one, oldest first) and assignments;
-    ``registration_id``: the pupil's platform (a ``sub`` is only unique within one)."""
+    """One pupil's hand-ins the viewer may see, with their reviews (every one, oldest first), earlier versions
+    and assignments; ``registration_id``: the pupil's platform (a ``sub`` is only unique within one)."""
     viewer = require_classroom(who, session)
     query = (select(Submission).where(visible_submissions(viewer), Submission.sub == sub)
-             .options(selectinload(Submission.reviews), selectinload(Submission.assignment))
+             .options(selectinload(Submission.reviews), selectinload(Submission.versions),
+                      selectinload(Submission.assignment))
              .order_by(Submission.submitted_at, Submission.id))
     if registration_id is not None:
         query = query.where(Submission.registration_id == registration_id)
@@ -380,13 +408,32 @@ def get_submission_for(session: Session, who: Viewer | Launch, submission_id: in
     return check_submission(session, who if isinstance(who, Viewer) else Viewer.of(who), submission_id)
 
 
-def hand_in_download_name(session: Session, submission: Submission) -> str:
-    """The name a handed-in file is served under: the pupil's pseudonym, the assignment and the extension of
-    the type its content was sniffed as; never the name it was uploaded with."""
+def reviews_of(submission: Submission, version: int | None = None) -> list[Review]:
+    """The reviews of one version of a hand-in (the current one by default), oldest first: a changed review is a
+    later one."""
+    number = submission.version if version is None else version
+    return [review for review in submission.reviews if review.version == number]
+
+
+def get_version_for(session: Session, who: Viewer | Launch, submission_id: int, number: int) -> SubmissionVersion:
+    """An earlier version of a hand-in, for whoever may see the hand-in (see .access)."""
+    submission = get_submission_for(session, who, submission_id)
+    found = next((v for v in submission.versions if v.number == number), None)
+    if found is None:
+        raise NotFoundError("no such version of the hand-in")
+    return found
+
+
+def hand_in_download_name(session: Session, submission: Submission, version: int | None = None) -> str:
+    """The name a handed-in file is served under: the pupil's pseudonym, the assignment (and the number of an
+    earlier version) and the extension of the type its content was sniffed as; never the name it was uploaded
+    with."""
     assignment = session.get(Assignment, submission.assignment_id)
-    return download_name(
-        [pupil_label(submission.sub), assignment.key if assignment else "hand-in"], submission.content_type
-    )
+    parts = [pupil_label(submission.sub), assignment.key if assignment else "hand-in"]
+    if version is None:
+        return download_name(parts, submission.content_type)
+    content_type = next((v.content_type for v in submission.versions if v.number == version), None)
+    return download_name([*parts, f"v{version}"], content_type)
 
 
 def parse_score(raw: str, maximum: Decimal) -> Decimal:
@@ -400,12 +447,16 @@ def parse_score(raw: str, maximum: Decimal) -> Decimal:
 
 
 def record_review(session: Session, who: Viewer | Launch, submission_id: int, *, feedback: str,
-                  score: str) -> Review:
-    """A round teacher's written feedback and score, with its timestamp: the work counts as reviewed. The
-    score goes to the pupil's own platform and column (the hand-in's placement), wherever the teacher came
-    from."""
+                  score: str, version: int | None = None) -> Review:
+    """A round teacher's written feedback and score, with its timestamp, for the current version of the hand-in:
+    the work counts as reviewed. ``version``: the version the teacher's form showed; an earlier one is refused
+    (``conflict``: the pupil has handed in a new version since). The score goes to the pupil's own platform and
+    column (the hand-in's placement), wherever the teacher came from."""
     viewer = who if isinstance(who, Viewer) else Viewer.of(who)
     submission = check_review(session, viewer, submission_id)
+    if version is not None and version != submission.version:
+        raise DomainError(f"version {version} is not the current version ({submission.version}) of the hand-in",
+                          code="conflict", status=409)
     assignment = session.get(Assignment, submission.assignment_id)
     text = (feedback or "").strip()
     if not text:
@@ -419,6 +470,7 @@ def record_review(session: Session, who: Viewer | Launch, submission_id: int, *,
         feedback=text[:MAX_TEXT],
         score=parse_score(score, assignment.max_score),
         score_max=assignment.max_score,
+        version=submission.version,
     )
     submission.status = SUBMISSION_REVIEWED
     session.add(review)

@@ -30,7 +30,7 @@ from ..domain.errors import DomainError
 from ..models import (OUTBOX_DEAD, OUTBOX_SENT, OUTBOX_SUPERSEDED, SEAT_ACTIVE, WAITING, Assignment, AuditEntry,
                       CourseModule, CourseRound, Launch, Lesson, LessonProgress, LtiContext, MunicipalContact, Order,
                       OutboxItem, Registration, Review, RosterMember, Seat, SeatInvitation, Submission,
-                      WaitlistEntry)
+                      SubmissionVersion, WaitlistEntry)
 from .errors import NotFoundError
 from .platforms import find_registration
 
@@ -152,6 +152,7 @@ class ExportFile:
     submission_id: int
     file_key: str
     file_name: str
+    version: int | None = None  # an earlier version's file (None: the hand-in's current one)
 
 
 @dataclass
@@ -168,6 +169,22 @@ def _rounds(session: Session, pks) -> dict[int, CourseRound]:
 def _round_label(rounds: dict[int, CourseRound], pk: int | None) -> dict[str, str] | None:
     round_ = rounds.get(pk) if pk is not None else None
     return {"course": round_.course_code, "round": round_.round_id} if round_ is not None else None
+
+
+def _reviews(reviews: list[Review]) -> list[dict[str, Any]]:
+    return [{"feedback": r.feedback, "score": _number(r.score), "score_max": _number(r.score_max),
+             "at": _iso(r.created_at)} for r in reviews]
+
+
+def _version_item(submission: Submission, version: SubmissionVersion, files: list[ExportFile]) -> dict[str, Any]:
+    """An earlier version of a hand-in, with the reviews it got; its file joins ``files``."""
+    item: dict[str, Any] = {"version": version.number, "submitted_at": _iso(version.submitted_at),
+                            "replaced_at": _iso(version.replaced_at), "text": version.text, "file": None,
+                            "reviews": _reviews([r for r in submission.reviews if r.version == version.number])}
+    if version.file_key:
+        item["file"] = {"name": version.file_name, "content_type": version.content_type, "size": version.file_size}
+        files.append(ExportFile(submission.id, version.file_key, version.file_name or "file", version.number))
+    return item
 
 
 def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days: int | None = None) -> Export:
@@ -229,10 +246,12 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
             "status": s.status,
             "attempts": s.attempts,
             "submitted_at": _iso(s.submitted_at),
+            "version": s.version,
             "text": s.text,
             "file": None,
-            "reviews": [{"feedback": r.feedback, "score": _number(r.score), "score_max": _number(r.score_max),
-                         "at": _iso(r.created_at)} for r in s.reviews],
+            # The current version's reviews (and any that names no version kept); earlier ones with their version.
+            "reviews": _reviews([r for r in s.reviews if r.version not in {v.number for v in s.versions}]),
+            "earlier_versions": [_version_item(s, v, files) for v in s.versions],
         }
         if s.file_key:
             item["file"] = {"name": s.file_name, "content_type": s.content_type, "size": s.file_size}
@@ -335,14 +354,38 @@ def _anonymise_invitations(session: Session, where) -> int:
     return len(ids)
 
 
-def _delete_submissions(session: Session, where) -> tuple[int, int, list[str]]:
-    """Hand-ins and their reviews; returns (submissions, reviews, file keys to remove after the commit)."""
+def _delete_submissions(session: Session, where) -> tuple[int, int, int, list[str]]:
+    """Hand-ins with their earlier versions and reviews; returns (submissions, versions, reviews, file keys to
+    remove after the commit)."""
     chosen = select(Submission.id).where(where)
     keys = [k for k in session.scalars(select(Submission.file_key).where(where, Submission.file_key.is_not(None)))]
+    keys += session.scalars(select(SubmissionVersion.file_key).where(SubmissionVersion.submission_id.in_(chosen),
+                                                                     SubmissionVersion.file_key.is_not(None)))
+    versions = session.execute(delete(SubmissionVersion).where(SubmissionVersion.submission_id.in_(chosen))
+                               .execution_options(synchronize_session=False)).rowcount
     reviews = session.execute(delete(Review).where(Review.submission_id.in_(chosen))
                               .execution_options(synchronize_session=False)).rowcount
     submissions = session.execute(delete(Submission).where(where).execution_options(synchronize_session=False)).rowcount
-    return submissions, reviews, keys
+    return submissions, versions, reviews, keys
+
+
+def _delete_old_versions(session: Session, cutoff: datetime) -> tuple[int, int, list[str]]:
+    """Earlier versions handed in before ``cutoff`` (of hand-ins that stay: their current version is newer) and
+    the reviews they got; returns (versions, reviews, file keys to remove after the commit)."""
+    old = select(SubmissionVersion.submission_id, SubmissionVersion.number).where(
+        SubmissionVersion.submitted_at < cutoff)
+    pairs = session.execute(old).all()
+    if not pairs:
+        return 0, 0, []
+    keys = list(session.scalars(select(SubmissionVersion.file_key).where(SubmissionVersion.submitted_at < cutoff,
+                                                                         SubmissionVersion.file_key.is_not(None))))
+    reviews = sum(session.execute(delete(Review).where(Review.submission_id == submission_id,
+                                                       Review.version == number)
+                                  .execution_options(synchronize_session=False)).rowcount
+                  for submission_id, number in pairs)
+    versions = session.execute(delete(SubmissionVersion).where(SubmissionVersion.submitted_at < cutoff)
+                               .execution_options(synchronize_session=False)).rowcount
+    return versions, reviews, keys
 
 
 def _roster_rows(pupil: Pupil):
@@ -372,8 +415,11 @@ def count_pupil_data(session: Session, pupil: Pupil) -> ErasureReport:
     own_submissions = select(Submission.id).where(Submission.registration_id == reg, Submission.sub == sub)
     report = ErasureReport(counts={
         "submissions": count(Submission, Submission.registration_id == reg, Submission.sub == sub),
+        "submission_versions": count(SubmissionVersion, SubmissionVersion.submission_id.in_(own_submissions)),
         "files": count(Submission, Submission.registration_id == reg, Submission.sub == sub,
-                       Submission.file_key.is_not(None)),
+                       Submission.file_key.is_not(None))
+        + count(SubmissionVersion, SubmissionVersion.submission_id.in_(own_submissions),
+                SubmissionVersion.file_key.is_not(None)),
         "reviews": count(Review, or_(Review.submission_id.in_(own_submissions),
                                      and_(Review.registration_id == reg, Review.sub == sub))),
         "lesson_progress": count(LessonProgress, LessonProgress.registration_id == reg, LessonProgress.sub == sub),
@@ -410,9 +456,10 @@ def erase_pupil(session: Session, pupil: Pupil, *, secret: str, actor: str) -> E
     # Reviews written about the pupil's work go with it (also any whose hand-in has gone already).
     report.counts["reviews"] = session.execute(delete(Review).where(Review.registration_id == reg, Review.sub == sub)
                                                .execution_options(synchronize_session=False)).rowcount
-    submissions, reviews, keys = _delete_submissions(session, and_(Submission.registration_id == reg,
-                                                                   Submission.sub == sub))
-    report.counts["submissions"], report.file_keys = submissions, keys
+    submissions, versions, reviews, keys = _delete_submissions(session, and_(Submission.registration_id == reg,
+                                                                             Submission.sub == sub))
+    report.counts["submissions"], report.counts["submission_versions"] = submissions, versions
+    report.file_keys = keys
     report.counts["reviews"] += reviews
     report.counts["files"] = len(keys)
     report.counts["lesson_progress"] = session.execute(delete(LessonProgress).where(
@@ -462,9 +509,11 @@ def purge_expired(session: Session, *, cutoff: datetime, actor: str) -> PurgeRep
     counts, hence invoices, stay. A dry run is this, rolled back."""
     report = PurgeReport(cutoff)
     counts = report.counts
-    submissions, reviews, keys = _delete_submissions(session, Submission.submitted_at < cutoff)
-    counts["submissions"], counts["reviews"], counts["files"] = submissions, reviews, len(keys)
-    report.file_keys = keys
+    submissions, versions, reviews, keys = _delete_submissions(session, Submission.submitted_at < cutoff)
+    old_versions, old_reviews, old_keys = _delete_old_versions(session, cutoff)
+    counts["submissions"], counts["submission_versions"] = submissions, versions + old_versions
+    counts["reviews"], counts["files"] = reviews + old_reviews, len(keys) + len(old_keys)
+    report.file_keys = keys + old_keys
     counts["lesson_progress"] = session.execute(delete(LessonProgress).where(LessonProgress.completed_at < cutoff)
                                                 .execution_options(synchronize_session=False)).rowcount
     deleted, kept = _drop_launches(session, Launch.created_at < cutoff)
@@ -501,4 +550,7 @@ def purge_expired(session: Session, *, cutoff: datetime, actor: str) -> PurgeRep
 
 
 def referenced_file_keys(session: Session) -> set[str]:
-    return set(session.scalars(select(Submission.file_key).where(Submission.file_key.is_not(None))))
+    """The upload store's files a row still names: every hand-in's current file and its earlier versions'."""
+    return set(session.scalars(union(
+        select(Submission.file_key).where(Submission.file_key.is_not(None)),
+        select(SubmissionVersion.file_key).where(SubmissionVersion.file_key.is_not(None)))))

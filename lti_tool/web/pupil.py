@@ -3,8 +3,12 @@ announcements, the conversation with the teacher on a hand-in, and the round's s
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask import Blueprint, current_app, g, redirect, render_template, request, send_file
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, select
 
 from ..config import settings
@@ -12,7 +16,7 @@ from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
-from ..models import Course, CourseRound, Municipality, Order, Submission
+from ..models import Course, CourseRound, Municipality, Order, Submission, SubmissionVersion
 from ..services import classroom, delivery, privacy, seats
 from ..services.access import Viewer, check_showcase_item
 from ..uploads import UploadStore, download_name, served_type
@@ -118,7 +122,7 @@ def assignment(assignment_id: int):
         try:
             delivery.submit(session, launch, assignment_id, text=request.form.get("text"),
                             upload=(upload.stream, upload.filename or "") if upload and upload.filename else None,
-                            store=upload_store())
+                            store=upload_store(), new_version=request.form.get("new_version") == "1")
             session.commit()
             return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
         except DomainError as refusal:
@@ -139,6 +143,7 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
     plan = delivery.outline(session, launch, outline_cache())
     previous, following = plan.neighbours(item)
     submission = plan.submissions.get(item.id)
+    current_reviews = delivery.reviews_of(submission) if submission is not None else []
     talk = showcase_item = None
     if submission is not None:
         talk = classroom.thread(session, launch, submission.id)
@@ -148,8 +153,10 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
     context = _common(session, launch)
     return render_template("pupil/assignment.html", plan=plan, assignment=item, previous=previous,
                            following=following, submission=submission, seat=_seat(session, launch),
-                           review=submission.reviews[-1] if submission and submission.reviews else None,
-                           error_code=error_code, error_message=MESSAGES.get(error_code) if error_code else None,
+                           review=current_reviews[-1] if current_reviews else None,
+                           earlier=list(reversed(submission.versions)) if submission is not None else [],
+                           draft_key=draft_key(launch),
+                           error_code=error_code, error_message=_hand_in_message(error_code),
                            draft=draft, saved=request.args.get("saved") == "1", max_mb=f"{settings().upload_max_mb:g}",
                            talk=talk, talk_error=talk_error,
                            talk_message=MESSAGES.get(talk_error) if talk_error else None,
@@ -158,6 +165,26 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
                            showcase_on=context["round"] is not None and context["round"].showcase_enabled,
                            caption_draft=caption_draft, shared=request.args.get("shared"),
                            **context), status
+
+
+# A form from before the feedback (the page was open while the teacher reviewed): not the refusal's general
+# wording, since the pupil may now hand in a new version.
+ALREADY_REVIEWED = _l("Your teacher has given feedback on this work in the meantime. Read it; then you can hand in "
+                      "a new version.")
+
+
+def _hand_in_message(error_code: str | None):
+    if not error_code:
+        return None
+    return ALREADY_REVIEWED if error_code == "already_reviewed" else MESSAGES.get(error_code)
+
+
+def draft_key(launch) -> str:
+    """What the page's script keys the pupil's unsent texts by in the browser (drafts.js): the same for every
+    launch of the pupil (registration and ``sub``), a keyed hash that never shows the ``sub`` and cannot be
+    computed from it without the tool's secret."""
+    message = f"lti_tool.draft-key\x1f{launch.registration_id}\x1f{launch.sub}".encode("utf-8")
+    return hmac.new(settings().secret_key.encode("utf-8"), message, hashlib.sha256).hexdigest()[:24]
 
 
 def _own_submission(session, launch, assignment_id: int) -> Submission:
@@ -254,6 +281,19 @@ def showcase_file(item_id: int):
     return send_hand_in(session, item.submission, showcase=True)
 
 
+@bp.route("/files/<int:submission_id>/versions/<int:number>")
+@launch_required
+def hand_in_version_file(submission_id: int, number: int):
+    """The file of an earlier version of a hand-in, for whoever may see the hand-in (as :func:`hand_in_file`)."""
+    session, launch = get_session(), g.launch
+    version = delivery.get_version_for(session, launch, submission_id, number)
+    submission = version.submission
+    if launch.role != ROLE_LEARNER:
+        audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
+                           sub=submission.sub, submission_id=submission.id)
+    return send_hand_in(session, submission, version=version)
+
+
 @bp.route("/files/<int:submission_id>")
 @launch_required
 def hand_in_file(submission_id: int):
@@ -270,19 +310,21 @@ def hand_in_file(submission_id: int):
     return send_hand_in(session, submission)
 
 
-def send_hand_in(session, submission: Submission, *, showcase: bool = False):
-    """A hand-in's file: an attachment, as the type its content was sniffed as, under a name the tool makes
-    (never the name it was uploaded with; on the showcase, the assignment only, not the pupil's pseudonym).
-    Never cached: a withdrawn showcase item is gone at once."""
-    if not submission.file_key:
+def send_hand_in(session, submission: Submission, *, showcase: bool = False,
+                 version: SubmissionVersion | None = None):
+    """A hand-in's file (``version``: an earlier version's): an attachment, as the type its content was sniffed
+    as, under a name the tool makes (never the name it was uploaded with; on the showcase, the assignment only,
+    not the pupil's pseudonym). Never cached: a withdrawn showcase item is gone at once."""
+    work: Submission | SubmissionVersion = version if version is not None else submission
+    if not work.file_key:
         raise DomainError("no file", code="not_found", status=404)
-    path = upload_store().path(submission.file_key)
-    content_type, _extension = served_type(submission.content_type)
+    path = upload_store().path(work.file_key)
+    content_type, _extension = served_type(work.content_type)
     if showcase:
         assignment = submission.assignment
         name = download_name(["showcase", assignment.key if assignment else "work"], submission.content_type)
-    else:
-        name = delivery.hand_in_download_name(session, submission)  # safe ASCII: [A-Za-z0-9_-] and one dot
+    else:  # safe ASCII: [A-Za-z0-9_-] and one dot
+        name = delivery.hand_in_download_name(session, submission, version.number if version is not None else None)
     response = send_file(path, mimetype=content_type, download_name=name, as_attachment=True, max_age=0)
     response.headers["Content-Type"] = content_type
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

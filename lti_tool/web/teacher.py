@@ -23,6 +23,7 @@ from datetime import timedelta
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask import session as web_session
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from ..config import settings
 from ..db import get_session
@@ -39,6 +40,11 @@ from .launch_token import current_launch, launch_required, launch_url
 from .privacy import audit_pupil_access, staff_actor
 
 bp = Blueprint("teacher", __name__, url_prefix="/teach")
+# The review form's refusals worded for the teacher where the general message would not say what happened.
+REVIEW_MESSAGES = {
+    "conflict": _l("The pupil has handed in a new version since this page was opened. Read it above, then review "
+                   "it."),
+}
 # The session of a teacher signed in by e-mail (staff OpenID Connect): {"email": ..., "name": ...}. It opens the
 # teacher's rounds here and nothing of the staff console.
 TEACHER_SESSION_KEY = "teacher"
@@ -272,7 +278,8 @@ def review(submission_id: int):
     if request.method == "POST":
         try:
             delivery.record_review(session, viewer, submission_id, feedback=request.form.get("feedback", ""),
-                                   score=request.form.get("score", ""))
+                                   score=request.form.get("score", ""),
+                                   version=request.form.get("version", type=int))
             session.commit()
             following = delivery.review_queue(session, viewer)
             if following:
@@ -280,7 +287,7 @@ def review(submission_id: int):
             return redirect(classroom_url("teacher.queue", saved="1"), code=303)
         except DomainError as refusal:
             session.rollback()
-            if refusal.code not in ("feedback_empty", "score_invalid"):
+            if refusal.code not in ("feedback_empty", "score_invalid", "conflict"):
                 raise
             error_code = refusal.code
     submission = delivery.get_submission_for(session, viewer, submission_id)
@@ -292,13 +299,34 @@ def review(submission_id: int):
     assignment = session.get(Assignment, submission.assignment_id)
     names = classroom_views.pupil_names(session, {(submission.registration_id, submission.sub)},
                                         keep_names=settings().roster_names)
+    current = delivery.reviews_of(submission)
     return render_template("teacher/review.html", submission=submission, assignment=assignment,
-                           last=submission.reviews[-1] if submission.reviews else None,
+                           last=current[-1] if current else None, earlier=list(reversed(submission.versions)),
                            may_review=access.may_review(session, viewer, submission),
                            pupil_name=names.get((submission.registration_id, submission.sub)),
-                           error_code=error_code, error_message=MESSAGES.get(error_code) if error_code else None,
+                           error_code=error_code, error_message=REVIEW_MESSAGES.get(error_code or "")
+                           or (MESSAGES.get(error_code) if error_code else None),
                            form=request.form if error_code else {}, saved=request.args.get("saved") == "1",
                            **_context(session, viewer)), 400 if error_code else 200
+
+
+@bp.route("/files/<int:submission_id>/versions/<int:number>")
+@bp.route("/rounds/<int:round_pk>/files/<int:submission_id>/versions/<int:number>")
+@classroom_required
+def hand_in_version_file(submission_id: int, number: int):
+    """The file of an earlier version of a hand-in, for a teacher of its classroom (as :func:`hand_in_file`)."""
+    from .pupil import send_hand_in
+
+    session, viewer = get_session(), g.viewer
+    if not viewer.is_teacher:
+        raise delivery.ForbiddenError("only the course's teacher opens pupils' files here")
+    version = delivery.get_version_for(session, viewer, submission_id, number)
+    submission = version.submission
+    if not version.file_key:
+        raise DomainError("no file", code="not_found", status=404)
+    _audit_access(session, privacy.ACCESS_FILE, registration_id=submission.registration_id, sub=submission.sub,
+                  submission_id=submission.id)
+    return send_hand_in(session, submission, version=version)
 
 
 @bp.route("/files/<int:submission_id>")
