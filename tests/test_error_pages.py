@@ -82,3 +82,18 @@ def test_a_refusal_has_details_for_the_platforms_administrator(client):
     refused = client.get("/teach/pupil/F64551").get_data(as_text=True)
     assert "GET /teach/pupil/&lt;label&gt;" in refused or "/teach/pupil/<label>" in refused
     assert "F64551" not in refused  # the route's pattern, never the path: it may name a pupil
+
+
+def test_a_form_sent_after_the_launch_token_expired_is_the_expired_page_not_a_forgery(app, client, launches,
+                                                                                      monkeypatch):
+    """A pupil who presses "Hand in" on a page left open since the morning: the refusal says the session ended
+    (framed by the platform, nothing handed in), not that the form was forged; a token the tool never signed is
+    still refused as a forgery."""
+    spec = launches.spec("SE-1490", user="p1")
+    token = re.search(r"lt=([^&]+)", launches.launch(spec).headers["Location"]).group(1)
+    monkeypatch.setitem(app.config, "LAUNCH_TOKEN_TTL_SECONDS", -1)
+    late = client.post(f"/withdraw?lt={token}", data={"round": "now", "confirm": "yes"})
+    assert (late.status_code, error_code(late)) == (401, "launch_expired")
+    assert "http://localhost" in frame_ancestors(late).split()
+    forged = client.post("/withdraw?lt=not-a-token", data={"round": "now", "confirm": "yes"})
+    assert (forged.status_code, error_code(forged)) == (400, "csrf_invalid")

@@ -39,7 +39,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..config import settings
 from .errors import render_error
-from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT, launch_token_valid
+from .launch_token import WAITLIST_OFFER_SECONDS, WAITLIST_SALT, launch_token_signed
 from .register import REGISTRATION_FORM_SECONDS, SALT as REGISTER_SALT
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -108,7 +108,7 @@ def _proven(proof: Proof) -> bool:
         given = request.form.get(proof.field, "")
         return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), str(expected).encode())
     if proof.kind == "launch_token":
-        return launch_token_valid(request.values.get(proof.field, ""))
+        return launch_token_signed(request.values.get(proof.field, ""))
     if proof.kind == "signed":
         try:
             URLSafeTimedSerializer(settings().secret_key, salt=proof.salt).loads(

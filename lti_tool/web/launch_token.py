@@ -38,10 +38,11 @@ def read_launch_token(token: str) -> str | None:
     return launch_id
 
 
-def launch_token_valid(token: str) -> bool:
-    """Is this a launch token the tool signed, still within its lifetime? (Its launch is read only by
-    :func:`current_launch`.)"""
-    return read_launch_token(token) is not None
+def launch_token_signed(token: str) -> bool:
+    """Did the tool sign this launch token, whatever its age? Enough to prove a form came from the tool's page
+    (``web/csrf.py``): a token that has expired since is then refused by :func:`launch_required` as
+    ``launch_expired``, on a page its platform may frame, and nothing is changed."""
+    return read_launch_token(token) is not None or _expired_launch_id(token) is not None
 
 
 def _expired_launch_id(token: str) -> str | None:
