@@ -17,7 +17,7 @@ from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..models import Course, CourseRound, Municipality, Order, Submission, SubmissionVersion
-from ..services import classroom, delivery, privacy, seats
+from ..services import classroom, delivery, placement, privacy, round_teachers, seats
 from ..services.access import Viewer, check_showcase_item
 from ..uploads import UploadStore, download_name, served_type
 from .errors import MESSAGES
@@ -87,8 +87,17 @@ def home():
         board = classroom.pupil_noticeboard(session, launch)  # seeing the page marks them seen
         unread = classroom.unread_by_submission(session, launch)
         session.commit()
+    # A link without a course (no custom ``course``, nothing deep-linked): what the municipality has ordered, and
+    # for a teacher the rounds they teach.
+    no_course = not launch.course_code
+    offers = placement.list_offers(session, launch.municipality_id) if no_course else []
+    taught = (round_teachers.rounds_of_launch(session, launch.registration_id, launch.sub)
+              if no_course and launch.role == ROLE_INSTRUCTOR else [])
     return render_template(
         "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
+        no_course=no_course, offers=offers, taught=taught,
+        taught_courses={c.code: c for c in session.scalars(
+            select(Course).where(Course.code.in_({r.course_code for r in taught})))} if taught else {},
         from_waitlist=from_waitlist, board=board, unread=unread or {},
         showcase_on=seat is not None and round_ is not None and round_.showcase_enabled,
         may_withdraw=seat is not None and seats.may_withdraw(round_, seat),
