@@ -53,6 +53,13 @@ def format_date(value, format: str = "medium") -> str:
     return dates.format_date(value, format, locale=formatting_locale())
 
 
+def format_day(value) -> str:
+    """A day and month without the year, in the page's language: "14 februari", "14. februar", "14 February"."""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value)
+    return dates.format_skeleton("MMMMd", value, locale=formatting_locale())
+
+
 def format_decimal(number, format: str | None = None) -> str:
     return numbers.format_decimal(number, format=format, locale=formatting_locale())
 
@@ -82,5 +89,6 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _languages():
         return {"supported_locales": SUPPORTED_LOCALES, "language_names": LANGUAGE_NAMES,
-                "current_locale": select_locale(), "format_date": format_date, "format_decimal": format_decimal,
+                "current_locale": select_locale(), "format_date": format_date, "format_day": format_day,
+                "format_decimal": format_decimal,
                 "format_currency": format_currency, "owner_name": owner_name}

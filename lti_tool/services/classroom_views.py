@@ -22,6 +22,7 @@ from ..models import (SEAT_ACTIVE, SUBMISSION_REVIEWED, SUBMISSION_SUBMITTED, As
                       CourseRound, Launch, Lesson, LessonProgress, LtiContext, Municipality, Review, RosterMember,
                       Seat, SeatInvitation, Submission)
 from .access import Viewer, municipality_submissions, require_classroom, visible_submissions
+from .course_plan import late_hand_ins
 from .delivery import pupil_label, roster
 
 PupilKey = tuple[int, str]  # (registration id, sub): a sub is only unique within its platform
@@ -158,6 +159,7 @@ class GradeCell:
     submission_id: int | None = None
     score: Decimal | None = None
     score_max: Decimal | None = None
+    late: bool = False  # first handed in after its module's due day (services.course_plan)
 
 
 @dataclass
@@ -167,7 +169,8 @@ class GradeGrid:
 
 
 def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool) -> GradeGrid:
-    """Pupils × assignments of the viewer's classroom: the latest score, "waiting" or "not handed in"."""
+    """Pupils × assignments of the viewer's classroom: the latest score, "waiting" or "not handed in"; work handed
+    in after its due day marked late."""
     pupils = progress(session, who, keep_names=keep_names)
     viewer = require_classroom(who, session)
     course = course_of_round(session, viewer.round_pk)
@@ -175,7 +178,8 @@ def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool) -> G
     work = {(s.registration_id, s.sub, s.assignment_id): s
             for s in session.scalars(select(Submission)
                                      .where(visible_submissions(viewer), Submission.round_pk == viewer.round_pk)
-                                     .options(selectinload(Submission.reviews)))}
+                                     .options(selectinload(Submission.reviews), selectinload(Submission.versions)))}
+    late = late_hand_ins(session, work.values())
     grid = GradeGrid(assignments)
     for pupil in sorted(pupils, key=lambda p: (p.municipality_name.casefold(), (p.name or "").casefold(), p.label)):
         cells = []
@@ -185,9 +189,9 @@ def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool) -> G
                 cells.append(GradeCell(CELL_NO_HAND_IN if assignment.submission == "none" else CELL_MISSING))
             elif found.status == SUBMISSION_REVIEWED and found.reviews:
                 last = found.reviews[-1]
-                cells.append(GradeCell(CELL_REVIEWED, found.id, last.score, last.score_max))
+                cells.append(GradeCell(CELL_REVIEWED, found.id, last.score, last.score_max, found.id in late))
             else:
-                cells.append(GradeCell(CELL_WAITING, found.id))
+                cells.append(GradeCell(CELL_WAITING, found.id, late=found.id in late))
         grid.rows.append((pupil, cells))
     return grid
 

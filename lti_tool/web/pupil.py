@@ -17,7 +17,7 @@ from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..models import Course, CourseRound, Municipality, Order, Submission, SubmissionVersion
-from ..services import classroom, delivery, placement, privacy, round_teachers, seats
+from ..services import classroom, course_plan, delivery, placement, privacy, round_teachers, seats
 from ..services.access import Viewer, check_showcase_item
 from ..uploads import UploadStore, download_name, served_type
 from .errors import MESSAGES
@@ -82,6 +82,9 @@ def home():
                            if launch.role == ROLE_LEARNER and launch.round_pk else (None, False))
     plan = delivery.outline(session, launch, outline_cache()) if course is not None else None
     round_ = context["round"]
+    # The pupil's progress and the round's weeks (due days) per module.
+    mine = course_plan.course_plan(session, plan, round_) if plan is not None and launch.role == ROLE_LEARNER \
+        else None
     board = unread = None
     if seat is not None:
         board = classroom.pupil_noticeboard(session, launch)  # seeing the page marks them seen
@@ -94,7 +97,7 @@ def home():
     taught = (round_teachers.rounds_of_launch(session, launch.registration_id, launch.sub)
               if no_course and launch.role == ROLE_INSTRUCTOR else [])
     return render_template(
-        "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat,
+        "pupil/home.html", course=course, course_code=launch.course_code, plan=plan, seat=seat, mine=mine,
         no_course=no_course, offers=offers, taught=taught,
         taught_courses={c.code: c for c in session.scalars(
             select(Course).where(Course.code.in_({r.course_code for r in taught})))} if taught else {},

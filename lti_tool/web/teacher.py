@@ -33,7 +33,7 @@ from ..domain.texts import pick_text
 from ..lti import get_lti
 from ..lti.ags import ServiceClient
 from ..models import Assignment, Course, CourseRound, Submission
-from ..services import access, classroom_views, delivery, grades, privacy, round_teachers
+from ..services import access, classroom_views, course_plan, delivery, grades, privacy, round_teachers
 from ..services import roster as roster_service
 from .errors import MESSAGES
 from .launch_token import current_launch, launch_required, launch_url
@@ -239,7 +239,7 @@ def queue():
     names = classroom_views.pupil_names(session, {(s.registration_id, s.sub) for s in items},
                                         keep_names=settings().roster_names)
     return render_template("teacher/queue.html", items=items, assignments=assignments, names=names,
-                           **_context(session, viewer))
+                           late=course_plan.late_hand_ins(session, items), **_context(session, viewer))
 
 
 @bp.route("/grades")
