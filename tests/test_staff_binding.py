@@ -136,7 +136,7 @@ def test_adding_municipalities_applies_at_once_and_is_audited(app, client, natio
     saved = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "Saved." in saved and 'data-bound="3"' in saved
     audit = client.get("/staff/audit").get_data(as_text=True)
-    assert "added</dt><dd>NO-0301, SE-1440</dd>" in audit
+    assert '<dd data-detail="added"><ul class="names"><li>NO-0301</li><li>SE-1440</li></ul></dd>' in audit
 
 
 def test_a_removal_shows_the_change_and_waits_for_confirmation(app, client, national):

@@ -15,6 +15,7 @@ from ..lti import get_lti
 from ..lti.ags import ServiceClient
 from ..models import OUTBOX_DEAD, OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OUTBOX_SUPERSEDED
 from ..services import grades
+from .common import BY_HELP, audit
 
 
 def service_client() -> ServiceClient:
@@ -76,10 +77,14 @@ def outbox_list(status: str | None, limit: int) -> None:
 
 @outbox_cli.command("retry")
 @click.argument("item_id", type=int)
-def outbox_retry(item_id: int) -> None:
-    """Put one dead letter back in the queue."""
+@click.option("--by", help=BY_HELP)
+def outbox_retry(item_id: int, by: str | None) -> None:
+    """Put one dead letter back in the queue (audited, as in the console)."""
     with new_session() as session:
         report = grades.retry_dead(session, item_id)
+        if report.queued or report.superseded:
+            audit(session, by, "outbox.retry", f"outbox {item_id}", queued=report.queued,
+                  superseded=report.superseded)
         session.commit()
     if report.superseded:
         click.echo(f"{item_id} superseded: a newer score for the same pupil and column has been sent or is queued")
@@ -90,10 +95,13 @@ def outbox_retry(item_id: int) -> None:
 
 
 @outbox_cli.command("retry-all-dead")
-def outbox_retry_all() -> None:
-    """Put every dead letter back in the queue."""
+@click.option("--by", help=BY_HELP)
+def outbox_retry_all(by: str | None) -> None:
+    """Put every dead letter back in the queue (audited, as in the console)."""
     with new_session() as session:
         report = grades.retry_dead(session)
+        if report.queued or report.superseded:
+            audit(session, by, "outbox.retry", "outbox all dead", queued=report.queued, superseded=report.superseded)
         session.commit()
     click.echo(f"{report.queued} dead letter(s) queued again, {report.superseded} superseded by a newer score")
 

@@ -10,7 +10,7 @@ from ..db import new_session
 from ..domain.errors import DomainError
 from ..models import Municipality
 from ..services.identity import find_person_registration
-from .common import fail
+from .common import BY_HELP, audit, fail
 
 
 @click.group("municipalities", cls=AppGroup)
@@ -21,7 +21,8 @@ def municipalities_cli() -> None:
 @municipalities_cli.command("import")
 @click.option("--country", type=click.Choice(["SE", "NO"], case_sensitive=False), required=True)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def municipalities_import(country: str, path: str) -> None:
+@click.option("--by", help=BY_HELP)
+def municipalities_import(country: str, path: str, by: str | None) -> None:
     """Load an official list (SE: municipalities.csv of SCB codes; NO: kommuner CSV of SSB codes).
 
     Idempotent: a second import of the same file changes nothing. A file with any error changes nothing.
@@ -35,6 +36,9 @@ def municipalities_import(country: str, path: str) -> None:
             for line in error.errors:
                 click.echo(f"error: {line}", err=True)
             raise click.ClickException(f"{path}: not imported, {len(error.errors)} error(s)") from error
+        if report.added or report.updated:
+            audit(session, by, "municipalities.import", f"country {country.upper()}", added=sorted(report.added),
+                  updated=sorted(report.updated), unchanged=report.unchanged)
         session.commit()
     click.echo(f"{country.upper()}: {report.summary()}")
 
@@ -61,7 +65,8 @@ def municipalities_list(country: str | None) -> None:
 @click.option("--sub", required=True, help="The person's LTI user id (sub) in that platform, or their user id at a "
                                            "school identity provider (identity-providers list: its issuer and "
                                            "client id; Feide: the Feide user id).")
-def municipalities_add_contact(municipality: str, issuer: str, client_id: str, sub: str) -> None:
+@click.option("--by", help=BY_HELP)
+def municipalities_add_contact(municipality: str, issuer: str, client_id: str, sub: str, by: str | None) -> None:
     """List the municipality's arts-school contact: launching as an institution or system administrator of that
     platform, they open the municipal console (a course role, such as a course's Administrator, never does). A
     contact who signs in at a school identity provider (Feide, Skolfederation) opens it from "My courses"."""
@@ -81,6 +86,8 @@ def municipalities_add_contact(municipality: str, issuer: str, client_id: str, s
             MunicipalContact.sub == sub))
         if exists is None:
             session.add(MunicipalContact(municipality_id=municipality_id, registration_id=registration.id, sub=sub))
+            audit(session, by, "municipal_contact.add", f"municipality {municipality_id}",
+                  registration=registration.id, sub=sub)
             session.commit()
     click.echo(f"{sub} is an arts-school contact of {municipality_id} (the console opens when they launch as an "
                f"institution or system administrator)")

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from ..db import new_session
 from ..domain.errors import DomainError
 from ..services import seats
-from .common import fail
+from .common import BY_HELP, audit, fail
 
 
 @click.group("orders", cls=AppGroup)
@@ -21,13 +21,26 @@ def orders_cli() -> None:
 @click.option("--course", required=True, help="Course code, e.g. GIT-AK-1")
 @click.option("--round", "round_id", required=True, help="Round id, e.g. 2027-spring")
 @click.option("--seats", "budget", type=click.IntRange(min=0), required=True, help="The seat budget")
-def orders_set(municipality: str, course: str, round_id: str, budget: int) -> None:
-    """Create an order or change its budget (never below the seats already taken)."""
+@click.option("--by", help=BY_HELP)
+def orders_set(municipality: str, course: str, round_id: str, budget: int, by: str | None) -> None:
+    """Create an order or change its budget (never below the seats already taken). Audited, with the budget before
+    and after."""
+    from sqlalchemy import select
+
+    from ..domain.resolution import parse_municipality_id
+    from ..models import CourseRound, Order
+
     with new_session() as session:
         try:
+            municipality_id = parse_municipality_id(municipality)
+            before = session.scalar(select(Order.seats_budget).join(CourseRound, Order.round_pk == CourseRound.id)
+                                    .where(Order.municipality_id == municipality_id, CourseRound.course_code == course,
+                                           CourseRound.round_id == round_id))
             order = seats.set_order(session, municipality, course, round_id, budget)
         except (DomainError, ValueError) as error:
             fail(error)
+        audit(session, by, "order.set", f"{course} {round_id}", municipality=order.municipality_id,
+              seats_budget={"before": before, "after": order.seats_budget})
         session.commit()
         click.echo(f"{order.municipality_id} {course} {round_id}: budget {order.seats_budget}, "
                    f"{order.seats_taken} taken")

@@ -13,7 +13,7 @@ from ..domain.errors import DomainError
 from ..models import DEPLOYMENT_INACTIVE, Registration
 from ..services import platforms as platform_service
 from ..services import registrations as registration_service
-from .common import actor, fail
+from .common import BY_HELP, actor, audit, fail
 
 
 @click.group("platforms", cls=AppGroup)
@@ -29,7 +29,8 @@ def platforms_cli() -> None:
 @click.option("--auth-token-url", required=True, help="The platform's OAuth 2 token endpoint.")
 @click.option("--jwks-url", required=True, help="The platform's public keys.")
 @click.option("--token-audience", help="Audience of service token requests, when not the token URL.")
-def platforms_add(name, issuer, client_id, auth_login_url, auth_token_url, jwks_url, token_audience) -> None:
+@click.option("--by", help=BY_HELP)
+def platforms_add(name, issuer, client_id, auth_login_url, auth_token_url, jwks_url, token_audience, by) -> None:
     """Register a platform; prints the new registration's id."""
     for label, url in (("--auth-login-url", auth_login_url), ("--auth-token-url", auth_token_url),
                        ("--jwks-url", jwks_url), ("--issuer", issuer)):
@@ -43,6 +44,9 @@ def platforms_add(name, issuer, client_id, auth_login_url, auth_token_url, jwks_
                 auth_token_url=auth_token_url, jwks_url=jwks_url, token_audience=token_audience)
         except DomainError as error:
             fail(error)
+        audit(session, by, "registration.add", f"registration {registration.id}", name=registration.name,
+              issuer=registration.issuer, client_id=registration.client_id,
+              values=registration_service.snapshot(registration))
         session.commit()
         click.echo(registration.id)
 
@@ -132,13 +136,21 @@ def platforms_show(registration_id: int) -> None:
 
 @platforms_cli.command("remove")
 @click.argument("registration_id", type=int)
-def platforms_remove(registration_id: int) -> None:
+@click.option("--by", help=BY_HELP)
+def platforms_remove(registration_id: int, by: str | None) -> None:
     """Remove a registration, its deployments and its launches."""
     with new_session() as session:
         try:
+            registration = platform_service.get_registration(session, registration_id)
+            values = {"name": registration.name, "issuer": registration.issuer, "client_id": registration.client_id,
+                      **registration_service.snapshot(registration)}
+            deployments = {d.deployment_id: sorted(m.municipality_id for m in d.municipalities)
+                           for d in registration.deployments}
             platform_service.remove_registration(session, registration_id)
         except DomainError as error:
             fail(error)
+        audit(session, by, "registration.remove", f"registration {registration_id}", issuer=values["issuer"],
+              client_id=values["client_id"], values=values, municipalities=deployments)
         session.commit()
     click.echo(f"removed registration {registration_id}")
 
@@ -150,15 +162,28 @@ def platforms_remove(registration_id: int) -> None:
 @click.option("--municipality", "municipalities", multiple=True, required=True,
               help="SE-1490 or NO-0301; repeat for a deployment shared by several municipalities.")
 @click.option("--custom-param", help="Signed custom parameter naming the municipality on a shared deployment.")
-def platforms_add_deployment(issuer, client_id, deployment_id, municipalities, custom_param) -> None:
-    """Bind a deployment to its municipality (or municipalities) and approve it."""
+@click.option("--by", help=BY_HELP)
+def platforms_add_deployment(issuer, client_id, deployment_id, municipalities, custom_param, by) -> None:
+    """Bind a deployment to its municipality (or municipalities) and approve it. Audited as in the console: the
+    municipalities before, after, added and removed, the status and the custom parameter before and after."""
     with new_session() as session:
         try:
             registration = platform_service.find_registration(session, issuer, client_id)
+            existing = next((d for d in registration.deployments if d.deployment_id == deployment_id), None)
+            before = tuple(sorted(m.municipality_id for m in existing.municipalities)) if existing else ()
+            status_before = existing.status if existing else None
+            param_before = existing.custom_param if existing else None
             deployment = platform_service.bind_deployment(session, registration, deployment_id,
                                                           list(municipalities), custom_param)
         except (DomainError, ValueError) as error:
             fail(error)
+        session.flush()
+        change = platform_service.BindingChange(before, tuple(sorted(m.municipality_id
+                                                                     for m in deployment.municipalities)))
+        audit(session, by, "deployment.bind", f"deployment {deployment.deployment_id}",
+              registration=registration.id, **change.details(),
+              status={"before": status_before, "after": deployment.status},
+              custom_param={"before": param_before, "after": deployment.custom_param})
         session.commit()
         bound = ", ".join(sorted(m.municipality_id for m in deployment.municipalities))
         click.echo(f"deployment {deployment.deployment_id} active for {bound}")
@@ -168,13 +193,20 @@ def platforms_add_deployment(issuer, client_id, deployment_id, municipalities, c
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
 @click.option("--deployment-id", required=True)
-def platforms_deactivate_deployment(issuer, client_id, deployment_id) -> None:
-    """Turn a deployment off: its launches are refused until it is added again."""
+@click.option("--by", help=BY_HELP)
+def platforms_deactivate_deployment(issuer, client_id, deployment_id, by) -> None:
+    """Turn a deployment off: its launches are refused until it is added again. Audited as in the console."""
     with new_session() as session:
         try:
             registration = platform_service.find_registration(session, issuer, client_id)
-            platform_service.set_deployment_status(session, registration, deployment_id, DEPLOYMENT_INACTIVE)
+            existing = next((d for d in registration.deployments if d.deployment_id == deployment_id), None)
+            status_before = existing.status if existing else None
+            deployment = platform_service.set_deployment_status(session, registration, deployment_id,
+                                                                DEPLOYMENT_INACTIVE)
         except DomainError as error:
             fail(error)
+        audit(session, by, "deployment.deactivate", f"deployment {deployment_id}", registration=registration.id,
+              status={"before": status_before, "after": deployment.status},
+              municipalities=sorted(m.municipality_id for m in deployment.municipalities))
         session.commit()
     click.echo(f"deployment {deployment_id} inactive")

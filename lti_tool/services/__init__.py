@@ -9,6 +9,9 @@ and never commits: the caller (a view, a command) does.
 - ``placement``: deep linking; ``roster``: NRPS sync; ``delivery``: course pages, hand-ins, reviews;
   ``access``: who sees whose work; ``municipal``: who opens the municipal console; ``grades``: the grade
   outbox; ``privacy``: export, erasure, retention and the access log; ``reports``: launch counts.
+- ``staff_catalog``: what national staff read of the catalog and the orders (courses, a course's rounds and
+  content, orders filtered and paged, each round's places against the seats ordered); ``audit_log``: the audit
+  log read (origin, details, pages) and written by the command line.
 - ``errors``: ``NotFoundError`` and ``ConflictError``.
 
 This package module holds no logic: import from the module that owns it.

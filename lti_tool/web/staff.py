@@ -13,6 +13,9 @@ import secrets
 import unicodedata
 from datetime import timedelta
 from functools import wraps
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
                    url_for)
@@ -23,13 +26,18 @@ from sqlalchemy.orm import selectinload
 from ..clock import now
 from ..config import settings
 from ..db import get_session
+from ..domain.calendar import TIME_ZONES
+from ..domain.claims import SUPPORTED_LOCALES
 from ..domain.errors import DomainError
 from ..domain.resolution import parse_municipality_id
-from ..models import (COURSE_ACTIVE, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING, OUTBOX_DEAD,
-                      OUTBOX_PENDING, REGISTRATION_KIND_LTI, REGISTRATION_PENDING, STATE_PATH_COOKIE,
+from ..domain.texts import pick_text
+from ..i18n import formatting_locale, select_locale
+from ..models import (COURSE_ACTIVE, COURSE_RETIRED, DEPLOYMENT_ACTIVE, DEPLOYMENT_INACTIVE, DEPLOYMENT_PENDING,
+                      OUTBOX_DEAD, OUTBOX_PENDING, REGISTRATION_KIND_LTI, REGISTRATION_PENDING, STATE_PATH_COOKIE,
                       STATE_PATH_NEW_WINDOW, STATE_PATH_STORAGE, AuditEntry, Course, CourseRound, Deployment,
-                      DeploymentMunicipality, Municipality, Order, OutboxItem, Registration, RoundTeacher)
-from ..services import grades, round_teachers
+                      DeploymentMunicipality, Municipality, OutboxItem, Registration, RoundTeacher)
+from ..services import audit_log as audit_log_service
+from ..services import grades, round_teachers, staff_catalog
 from ..services import platforms as platform_service
 from ..services import registrations as registration_service
 from ..services import seats as seat_service
@@ -560,11 +568,25 @@ def municipalities():
 @bp.route("/orders")
 @staff_required
 def orders():
+    """Orders, 50 a page, filtered by course, round, municipality (name or code) and country; above them each
+    round's national capacity against all municipalities' budgets and seats taken, with a warning where the
+    budgets exceed the places."""
     db = get_session()
-    rows = db.execute(select(Order, CourseRound, Municipality).join(CourseRound, Order.round_pk == CourseRound.id)
-                      .join(Municipality, Order.municipality_id == Municipality.id)
-                      .order_by(CourseRound.course_code, CourseRound.starts_on, Order.municipality_id)).all()
-    return render_template("staff/orders.html", rows=rows)
+    country = (request.args.get("country") or "").strip().upper()
+    wanted = staff_catalog.OrderFilter(course=(request.args.get("course") or "").strip()[:40],
+                                       round_id=(request.args.get("round") or "").strip()[:40],
+                                       municipality=(request.args.get("municipality") or "").strip()[:200],
+                                       country=country if country in ("SE", "NO") else "")
+    result = staff_catalog.order_page(db, wanted, page=request.args.get("page", 1, type=int))
+    courses, round_ids = staff_catalog.filter_choices(db, wanted.course)
+    locale = select_locale()
+    arguments = {"course": wanted.course or None, "round": wanted.round_id or None,
+                 "municipality": wanted.municipality or None, "country": wanted.country or None}
+    return render_template("staff/orders.html", result=result, wanted=wanted, courses=courses, round_ids=round_ids,
+                           arguments=arguments, page_numbers=_page_numbers(result.page, result.pages),
+                           countries=[("SE", _country_label("SE")), ("NO", _country_label("NO"))],
+                           text=lambda value: pick_text(value, locale),
+                           titles={c.code: c.title for c in courses})
 
 
 @bp.route("/costs")
@@ -602,10 +624,46 @@ def outbox_retry():
 @bp.route("/catalog")
 @staff_required
 def catalog():
+    """The catalog's courses (searched with ``?q=``, 50 a page) and the history of its syncs."""
     from catalog_sync.sync import history
 
-    return render_template("staff/catalog.html", runs=history(get_session(), 30),
-                           source=settings().catalog_source)
+    db = get_session()
+    query_text = (request.args.get("q") or "").strip()[:200]
+    result = staff_catalog.list_courses(db, query_text, page=request.args.get("page", 1, type=int))
+    locale = select_locale()
+    return render_template("staff/catalog.html", runs=history(db, 30), source=settings().catalog_source,
+                           result=result, q=query_text, page_numbers=_page_numbers(result.page, result.pages),
+                           text=lambda value: pick_text(value, locale), status_labels=_course_status_labels())
+
+
+def _course_status_labels() -> dict[str, str]:
+    return {COURSE_ACTIVE: _("Active"), COURSE_RETIRED: _("Retired")}
+
+
+def _round_status_labels() -> dict[str, str]:
+    return {"open": _("Enrolment open"), "running": _("Running"), "cancelled": _("Cancelled"),
+            "retired": _("Retired")}
+
+
+@bp.route("/catalog/courses/<code>")
+@staff_required
+def course_page(code: str):
+    """A course: its prices, its rounds (national capacity against the municipalities' budgets and seats taken)
+    and its modules, lessons and assignments as pupils see them, in any of the course's languages
+    (``?lang=``); a text the feed lacks in that language is shown in the pupils' fallback, marked."""
+    db = get_session()
+    try:
+        detail = staff_catalog.course_detail(db, code)
+    except DomainError:
+        abort(404)
+    course = detail.course
+    languages = [lang for lang in SUPPORTED_LOCALES if lang in (course.languages or [])] or ["sv"]
+    wanted = request.args.get("lang")
+    reader = wanted if wanted in languages else (select_locale() if select_locale() in languages else languages[0])
+    return render_template("staff/course.html", detail=detail, course=course, languages=languages, reader=reader,
+                           text=lambda value: pick_text(value, reader),
+                           page_text=lambda value: pick_text(value, select_locale()),
+                           status_labels=_course_status_labels(), round_status=_round_status_labels())
 
 
 @bp.route("/catalog/sync", methods=["POST"])
@@ -626,16 +684,35 @@ def catalog_sync_now():
     return redirect(url_for("staff.catalog"))
 
 
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_zone() -> str:
+    """The time zone the audit log's times are shown in: the viewer's country's (Norway for a page in bokmål or
+    nynorsk, else Sweden)."""
+    return TIME_ZONES["NO"] if select_locale() in ("nb", "nn") else TIME_ZONES["SE"]
+
+
 @bp.route("/audit")
 @staff_required
 def audit_log():
-    """Every change, and every opening of a pupil's work (``?show=access``: only those)."""
-    query = select(AuditEntry)
-    access = request.args.get("show") == "access"
-    if access:
-        query = query.where(AuditEntry.action.startswith(ACCESS_ACTION_PREFIX))
-    entries = get_session().scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(200))
-    return render_template("staff/audit.html", entries=list(entries), access=access)
+    """Every change, 50 a page, newest first; ``?show=access``: only openings of a pupil's work; ``?show=cli``:
+    only changes made on the command line. Times in the viewer's country's time zone."""
+    show = request.args.get("show")
+    result = audit_log_service.page_of_entries(
+        get_session(), page=request.args.get("page", 1, type=int), page_size=AUDIT_PAGE_SIZE,
+        action_prefix=ACCESS_ACTION_PREFIX if show == "access" else None,
+        origin_only=audit_log_service.ORIGIN_CLI if show == "cli" else None)
+    zone = ZoneInfo(audit_zone())
+
+    def local_time(moment) -> str:
+        return format_datetime(moment, "medium", tzinfo=zone, locale=formatting_locale())
+
+    return render_template("staff/audit.html", result=result, entries=result.entries,
+                           show=show if show in ("access", "cli") else None, zone=audit_zone(),
+                           local_time=local_time, details=audit_log_service.details,
+                           origin=audit_log_service.origin, who=audit_log_service.who,
+                           page_numbers=_page_numbers(result.page, result.pages))
 
 
 # -- course rounds: their teachers and the providing arts school ---------------------------------------------
