@@ -4,6 +4,8 @@ seats taken, waiting lists and cost so far; contacts; audit."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +15,7 @@ from lti_tool.domain.claims import CLAIM_ROLES
 from lti_tool.models import AuditEntry, Course, CourseRound, Order, Registration
 from lti_tool.services import seats
 
-from .catalog_factory import add_course
+from .catalog_factory import TODAY, add_course
 from .conftest import error_code, main_attrs
 
 
@@ -76,8 +78,7 @@ def test_waiting_list_is_shown(app, client, launches, catalog):
     wt = re.search(r'name="wt" value="([^"]+)"', refused.get_data(as_text=True)).group(1)
     client.post("/waitlist", data={"wt": wt})
     page, _ = console(client, launches)
-    assert re.search(r'data-taken="1" data-budget="1">.*?<td data-label="[^"]+">1</td>',
-                     page.get_data(as_text=True).replace("\n", " "))
+    assert 'data-taken="1" data-budget="1" data-waiting="1"' in page.get_data(as_text=True)
 
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
@@ -288,3 +289,195 @@ def test_costs_csv_is_for_the_readers_spreadsheet(app, client, launches, catalog
     header = lines[0].split(";")
     assert header[0] == "Kommun" and len(header) == 9 and "Platsbudget" in header
     assert all(line.count(";") == 8 for line in lines[1:]) and len(lines) > 1
+
+
+# -- the order list, yearly totals, messages on the row ----------------------------------------------------------
+
+YEAR = TODAY.year
+
+
+def _round(session, course, round_id, starts, *, weeks=16, closes_before=12, withdraw_after=14, status="open",
+           capacity=16):
+    from lti_tool.models import CourseRound as Round
+
+    round_ = Round(course_code=course, round_id=round_id, starts_on=starts, ends_on=starts + timedelta(weeks=weeks),
+                   enrolment_closes_on=starts - timedelta(days=closes_before),
+                   withdrawal_deadline=starts + timedelta(days=withdraw_after), capacity=capacity,
+                   min_participants=1, seats_taken=0, status=status)
+    session.add(round_)
+    session.flush()
+    return round_
+
+
+def _order(session, municipality, round_, budget, taken):
+    order = Order(municipality_id=municipality, round_pk=round_.id, seats_budget=budget, seats_taken=taken)
+    round_.seats_taken += taken
+    session.add(order)
+    session.flush()
+    return order
+
+
+@pytest.fixture
+def years(app, demo):
+    """Borås's orders over two calendar years and two courses (a year ago, and next year), another municipality's
+    order of the same round, a round whose enrolment closed without Borås ordering it and one still open to order."""
+    with new_session(app) as session:
+        add_course(session, "GIT-AK-1", rounds=[])
+        add_course(session, "PIANO-1", rounds=[], prices=(("SE", "2500", "SEK"), ("NO", "2600", "NOK")))
+        made = {
+            "git-old": _round(session, "GIT-AK-1", f"{YEAR - 1}-autumn", date(YEAR - 1, 9, 1), status="running"),
+            "git-new": _round(session, "GIT-AK-1", f"{YEAR + 1}-spring", date(YEAR + 1, 2, 1)),
+            "piano-old": _round(session, "PIANO-1", f"{YEAR - 1}-spring", date(YEAR - 1, 2, 1), status="running"),
+            "piano-new": _round(session, "PIANO-1", f"{YEAR + 1}-autumn", date(YEAR + 1, 9, 1)),
+            "piano-closed": _round(session, "PIANO-1", f"{YEAR - 1}-autumn", date(YEAR - 1, 9, 1)),
+            "git-next": _round(session, "GIT-AK-1", f"{YEAR + 1}-autumn", date(YEAR + 1, 9, 1)),
+        }
+        orders = {
+            "git-old": _order(session, "SE-1490", made["git-old"], 4, 3),
+            "git-new": _order(session, "SE-1490", made["git-new"], 5, 2),
+            "piano-old": _order(session, "SE-1490", made["piano-old"], 2, 2),
+            "piano-new": _order(session, "SE-1490", made["piano-new"], 6, 0),
+            "oslo": _order(session, "NO-0301", made["git-new"], 9, 7),
+        }
+        session.commit()
+        return {"rounds": {key: r.id for key, r in made.items()}, "orders": {key: o.id for key, o in orders.items()}}
+
+
+def _english_console(client, launches):
+    response = launches.launch(launches.spec("SE-1490", role="administrator", user="head-1", locale="en-GB"))
+    token = re.search(r"lt=([^&\"]+)", response.headers["Location"]).group(1)
+    return client.get(f"/municipal/?lt={token}"), token
+
+
+def _row(body: str, order_id: int) -> str:
+    match = re.search(rf'<tr id="order-{order_id}".*?</tr>', body, re.S)
+    assert match, order_id
+    return match.group(0)
+
+
+def _sek(amount: str) -> str:
+    from babel.numbers import format_currency
+
+    return format_currency(Decimal(amount), "SEK", locale="en_GB")
+
+
+def test_order_list_shows_round_dates_seats_waiting_price_and_costs(app, client, launches, years):
+    page, _token = _english_console(client, launches)
+    body = page.get_data(as_text=True)
+    assert main_attrs(page)["orders"] == "4"  # Borås's four, never Oslo's
+    row = _row(body, years["orders"]["git-new"])
+    assert "Course GIT-AK-1" in row and f"Spring {YEAR + 1}" in row and f"{YEAR + 1}-spring" in row
+    assert f"1 Feb {YEAR + 1}" in row  # the start, and the end 16 weeks later
+    assert (date(YEAR + 1, 2, 1) + timedelta(weeks=16)).strftime("%-d %b %Y") in row
+    assert f"Enrolment closes 20 Jan {YEAR + 1}" in row
+    assert 'data-taken="2" data-budget="5" data-waiting="0"' in row
+    assert _sek("1900") in row and _sek("3800") in row and _sek("9500") in row  # price, 2 × price, 5 × price
+    assert 'data-cost="3800.00"' in row and 'data-committed="9500.00"' in row
+    assert 'name="seats" value="5"' in row  # enrolment still open: the budget can be changed
+    closed = _row(body, years["orders"]["git-old"])
+    assert 'name="seats"' not in closed and "closed" in closed  # its last day to leave is long gone
+
+
+def test_yearly_totals_per_course_and_year(app, client, launches, years):
+    page, _token = _english_console(client, launches)
+    body = page.get_data(as_text=True)
+    tables = dict(re.findall(r'<table class="cards totals"[^>]*data-year="(\d+)">(.*?)</table>', body, re.S))
+    assert sorted(tables) == [str(YEAR - 1), str(YEAR + 1)]  # the year each round starts in
+    old, new = tables[str(YEAR - 1)], tables[str(YEAR + 1)]
+    assert 'data-course="GIT-AK-1" data-budget="4" data-taken="3"' in old
+    assert 'data-course="PIANO-1" data-budget="2" data-taken="2"' in old
+    assert f'data-total="{YEAR - 1}" data-budget="6" data-taken="5"' in old
+    assert 'data-cost="10700.00 SEK"' in old and 'data-committed="12600.00 SEK"' in old  # 3×1900+2×2500, 4×1900+2×2500
+    assert _sek("10700") in old and _sek("12600") in old
+    assert f'data-total="{YEAR + 1}" data-budget="11" data-taken="2"' in new
+    assert 'data-cost="3800.00 SEK"' in new and 'data-committed="24500.00 SEK"' in new  # 5×1900 + 6×2500
+    assert "NO-0301" not in body and "data-budget=\"9\"" not in body  # Oslo's order of the same round counts nowhere
+
+
+def test_chart_per_course_round_by_round(app, client, launches, years):
+    page, _token = _english_console(client, launches)
+    body = page.get_data(as_text=True)
+    chart = re.search(r'<figure class="chart" data-chart="PIANO-1".*?</figure>', body, re.S).group(0)
+    assert re.findall(r'data-round="([^"]+)"', chart) == [f"{YEAR - 1}-spring", f"{YEAR + 1}-autumn"]  # in time
+    assert "2 of 2 seats taken" in chart and "0 of 6 seats taken" in chart  # the text beside each bar
+    # bars against the course's largest budget (6): the spring round's budget and seats are a third of it
+    assert 'class="chart-budget" style="width: 33.3%"' in chart and 'class="chart-taken" style="width: 33.3%"' in chart
+    assert 'class="chart-budget" style="width: 100.0%"' in chart and 'class="chart-taken" style="width: 0.0%"' in chart
+
+
+def _audited(app) -> int:
+    with new_session(app) as session:
+        return session.scalar(select(func.count()).select_from(AuditEntry))
+
+
+@pytest.mark.parametrize("typed, code, status, reason", [
+    ("1", "budget_below_taken", 409, "cannot be lower than the 2 seats already taken"),
+    ("-3", "budget_invalid", 400, "whole number, 0 or more"),
+    ("2.5", "budget_invalid", 400, "whole number, 0 or more"),
+    ("", "budget_invalid", 400, "whole number, 0 or more"),
+])
+def test_a_refused_budget_names_its_row_and_keeps_what_was_typed(app, client, launches, years, typed, code, status,
+                                                                 reason):
+    _page, token = _english_console(client, launches)
+    order_id = years["orders"]["git-new"]
+    refused = client.post(f"/municipal/orders?lt={token}", data={"round": years["rounds"]["git-new"], "seats": typed})
+    assert refused.status_code == status and error_code(refused) == code
+    body = refused.get_data(as_text=True)
+    alert = re.search(r'<div class="notice error" role="alert"[^>]*>(.*?)</div>', body, re.S).group(1)
+    assert f"Not saved: Course GIT-AK-1, spring {YEAR + 1} (1 Feb {YEAR + 1}" in alert and reason in alert
+    assert f'href="#seats-{order_id}"' in alert
+    row = _row(body, order_id)
+    assert f'data-refused="{code}"' in row and reason in row
+    field = re.search(r'<input type="number"[^>]*name="seats"[^>]*>', row).group(0)
+    assert f'value="{typed}"' in field and 'aria-invalid="true"' in field and "data-focus" in field
+    assert f'aria-describedby="seats-{order_id}-error"' in field and f'id="seats-{order_id}-error"' in row
+    assert f'#order-{order_id}"' in row  # the form comes back to its own row
+    assert body.count("data-focus") == 1 and body.count("data-refused=") == 1  # no other row is marked
+    assert 'name="seats" value="6"' in _row(body, years["orders"]["piano-new"])  # other rows as stored
+    assert _audited(app) == 0
+    with new_session(app) as session:
+        assert session.get(Order, order_id).seats_budget == 5
+
+
+def test_a_settled_round_or_a_closed_enrolment_is_refused_on_its_row(app, client, launches, years):
+    _page, token = _english_console(client, launches)
+    order_id = years["orders"]["git-old"]
+    refused = client.post(f"/municipal/orders?lt={token}", data={"round": years["rounds"]["git-old"], "seats": "9"})
+    assert refused.status_code == 409 and error_code(refused) == "enrolment_closed"
+    body = refused.get_data(as_text=True)
+    assert f"Not saved: Course GIT-AK-1, autumn {YEAR - 1}" in body and "can no longer be changed" in body
+    assert 'value="9"' in _row(body, order_id) and 'data-refused="enrolment_closed"' in _row(body, order_id)
+    # a round Borås never ordered whose enrolment has closed: not offered, and refused if posted anyway
+    assert f'<option value="{years["rounds"]["piano-closed"]}"' not in body
+    ordered = client.post(f"/municipal/orders?lt={token}", data={"round": years["rounds"]["piano-closed"],
+                                                                 "seats": "3"})
+    assert ordered.status_code == 409 and error_code(ordered) == "enrolment_closed"
+    text = ordered.get_data(as_text=True)
+    assert f"Not saved: Course PIANO-1, autumn {YEAR - 1}" in text and "can no longer be ordered" in text
+    form = text[text.index('id="order-form"'):]
+    assert 'id="seats-error"' in form and 'value="3"' in form and "data-focus" in form
+    assert f'<option value="{years["rounds"]["git-next"]}"' in form  # what may still be ordered
+    with new_session(app) as session:
+        assert session.scalar(select(func.count()).select_from(Order).where(Order.municipality_id == "SE-1490")) == 4
+        assert session.get(Order, order_id).seats_budget == 4
+    assert _audited(app) == 0
+
+
+def test_saved_is_shown_on_the_row_that_was_saved(app, client, launches, years):
+    _page, token = _english_console(client, launches)
+    order_id = years["orders"]["piano-new"]
+    saved = client.post(f"/municipal/orders?lt={token}", data={"round": years["rounds"]["piano-new"], "seats": "8"})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith(f"#order-{order_id}")
+    assert f"saved={order_id}" in saved.headers["Location"]
+    body = client.get(saved.headers["Location"]).get_data(as_text=True)
+    row = _row(body, order_id)
+    assert 'data-saved="1"' in row and "✓ Saved" in row and 'data-budget="8"' in row
+    assert body.count('data-saved="1"') == 1 and body.count("✓ Saved") == 1  # only that row
+    banner = re.search(r'<p class="notice" role="status"[^>]*>(.*?)</p>', body, re.S).group(1)
+    assert f"Course PIANO-1, autumn {YEAR + 1}" in banner and "seat budget 8" in banner
+    with new_session(app) as session:
+        assert session.get(Order, order_id).seats_budget == 8
+        assert [e.target for e in session.scalars(select(AuditEntry))] == [f"PIANO-1 {YEAR + 1}-autumn"]
+    # an order of another municipality named in ?saved= marks nothing
+    other = client.get(f"/municipal/?lt={token}&saved={years['orders']['oslo']}").get_data(as_text=True)
+    assert 'data-saved="1"' not in other and "✓ Saved" not in other
