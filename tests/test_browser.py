@@ -204,7 +204,27 @@ def test_placing_a_course_by_deep_linking(live, browser):
     assert page.locator("main").get_attribute("data-placed") == "1"
 
 
-def test_staff_console_pages_are_accessible(live, browser):
+def test_staff_console_pages_are_accessible(live, browser, app_factory, config):
+    from sqlalchemy import update
+
+    from lti_tool.db import new_session
+    from lti_tool.models import Course, CourseRound, Registration
+
+    # The course in three languages (nynorsk missing from its texts: bokmål or Swedish shown, marked), its round
+    # ordered beyond its places, and changes made on the command line in the audit log.
+    app = app_factory({**config, "BASE_URL": live, "SANDBOX_BASE_URL": live})
+    with new_session(app) as session:
+        session.get(Course, "GIT-AK-1").languages = ["sv", "nb", "nn"]
+        session.execute(update(CourseRound).where(CourseRound.round_id == "now").values(capacity=4))
+        registration = session.query(Registration).order_by(Registration.id).first()
+        issuer, client_id = registration.issuer, registration.client_id
+        session.commit()
+    runner = app.test_cli_runner()
+    for args in (["orders", "set", "--municipality", "SE-1440", "--course", "GIT-AK-1", "--round", "now", "--seats",
+                  "3", "--by", "ops"],
+                 ["platforms", "add-deployment", "--issuer", issuer, "--client-id", client_id,
+                  "--deployment-id", "cli-deployment", "--municipality", "SE-1490", "--by", "ops"]):
+        assert runner.invoke(args=args).exit_code == 0
     page = browser.new_page(viewport={"width": 360, "height": 740}, locale="sv-SE")
     page.goto(live + "/staff/")
     check_page(page, "staff-sign-in-sv")
@@ -212,12 +232,29 @@ def test_staff_console_pages_are_accessible(live, browser):
     page.get_by_role("button", name="Logga in lokalt").click()
     for path, name in (("/staff/", "staff-overview-sv"), ("/staff/registrations", "staff-registrations-sv"),
                        ("/staff/orders", "staff-orders-sv"), ("/staff/costs", "staff-costs-sv"),
-                       ("/staff/catalog", "staff-catalog-sv"), ("/staff/outbox", "staff-outbox-sv"),
+                       ("/staff/orders?course=GIT-AK-1&round=now&country=SE&municipality=bor",
+                        "staff-orders-filtered-sv"),
+                       ("/staff/catalog", "staff-catalog-sv"), ("/staff/catalog?q=git", "staff-catalog-search-sv"),
+                       ("/staff/catalog/courses/GIT-AK-1", "staff-course-sv"),
+                       ("/staff/catalog/courses/GIT-AK-1?lang=nn", "staff-course-nn-sv"),
+                       ("/staff/outbox", "staff-outbox-sv"),
                        ("/staff/municipalities", "staff-municipalities-sv"), ("/staff/launches", "staff-launches-sv"),
-                       ("/staff/audit", "staff-audit-sv")):
+                       ("/staff/audit", "staff-audit-sv"), ("/staff/audit?show=cli", "staff-audit-cli-sv")):
         page.goto(live + path)
         assert page.locator("main").get_attribute("data-console") == "staff"
+        page.locator("details").evaluate_all("(all) => all.forEach((d) => { d.open = true; })")
         check_page(page, name)
+        # The page's own entry in the console's navigation is marked.
+        parts = path.split("?")[0].strip("/").split("/")
+        section = parts[1] if len(parts) > 1 else ""
+        current = page.locator(".console-nav a[aria-current]")
+        assert current.count() == 1 and current.get_attribute("href").rstrip("/") == ("/staff/" + section).rstrip("/")
+    page.goto(live + "/staff/catalog/courses/GIT-AK-1")
+    assert page.locator("[data-over-capacity]").count() == 1  # 5 + 1 + 3 seats ordered for 4 places
+    page.goto(live + "/staff/catalog/courses/GIT-AK-1?lang=nn")
+    assert page.locator(".course-preview [data-fallback]").count() > 0
+    page.goto(live + "/staff/audit?show=cli")
+    assert page.locator('li[data-origin="cli"]').count() >= 2
 
 
 def test_approval_ordering_and_budget_change_in_a_browser(live, browser):

@@ -116,7 +116,7 @@ def test_course_content_as_pupils_see_it_in_each_language_with_fallbacks_marked(
     # The switch names the course's languages; the one shown is current.
     switch = swedish.split('class="language-switch"', 1)[1].split("</nav>", 1)[0]
     assert [lang for lang in re.findall(r'hreflang="(\w+)"', switch)] == ["sv", "nb", "nn"]
-    assert 'lang="sv" hreflang="sv" aria-current="true"' in switch
+    assert 'lang="sv" hreflang="sv" aria-current="page"' in switch
 
     nynorsk = page_text(client.get("/staff/catalog/courses/GIT-AK-1?lang=nn", headers={"Accept-Language": "en"}))
     preview = nynorsk.split('class="course-preview"', 1)[1]
