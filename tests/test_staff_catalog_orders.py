@@ -114,7 +114,7 @@ def test_course_content_as_pupils_see_it_in_each_language_with_fallbacks_marked(
     assert "Borttagen lektion" not in preview  # gone from the feed
     assert "data-fallback" not in preview  # everything exists in Swedish
     # The switch names the course's languages; the one shown is current.
-    switch = swedish.split('class="language-switch"', 1)[1].split("</nav>", 1)[0]
+    switch = swedish.split('class="pager language-switch"', 1)[1].split("</nav>", 1)[0]
     assert [lang for lang in re.findall(r'hreflang="(\w+)"', switch)] == ["sv", "nb", "nn"]
     assert 'lang="sv" hreflang="sv" aria-current="page"' in switch
 
