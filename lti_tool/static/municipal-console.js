@@ -9,6 +9,7 @@
     target.focus({ preventScroll: true });
     if (target.scrollIntoView) target.scrollIntoView({ block: "center" });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // After "load": a frame's newly loaded page gets the focus reset to its body until then.
+  if (document.readyState === "complete") start();
+  else window.addEventListener("load", start);
 })();
