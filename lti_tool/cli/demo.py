@@ -27,13 +27,26 @@ if TYPE_CHECKING:
 DEMO_ACTOR = "flask demo"
 
 
-def demo_feed(today: date) -> dict:
-    """The project's own demo catalog, its rounds moved so that the first is open for enrolment today."""
+# Where the demo catalog's own lesson videos are (files under lti_tool/static/demo/, served by the tool): the
+# catalog names them at the default BASE_URL's host, in https as the feed requires.
+DEMO_VIDEO_HOST = "127.0.0.1:5000"
+
+
+def demo_feed(today: date, base_url: str | None = None) -> dict:
+    """The project's own demo catalog, its rounds moved so that the first is open for enrolment today; with
+    ``base_url``, its own lesson videos at the tool's host (still https: the tool plays an https video at its own
+    host from its static files, see ``web.media``)."""
     import json
 
     feed = json.loads((resources.files("lti_tool") / "demo_data" / "catalog.json").read_text("utf-8"))
     feed["generated_at"] = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    host = urlsplit(base_url).netloc if base_url else ""
     for course in feed["courses"]:
+        for module in course["modules"]:
+            for lesson in module["lessons"]:
+                video = urlsplit(lesson.get("video_url") or "")
+                if host and video.netloc == DEMO_VIDEO_HOST:
+                    lesson["video_url"] = urlunsplit(("https", host, video.path, "", ""))
         for index, round_ in enumerate(course["rounds"]):
             closes = today + timedelta(days=30 + 210 * index)
             round_.update(enrolment_closes_on=closes.isoformat(),
@@ -153,7 +166,7 @@ def prepare_demo(app: Flask, *, catalog: bool = True) -> None:
         from ..models import Course, Order
 
         if catalog and session.scalar(select(func.count()).select_from(Course)) == 0:
-            feed = demo_feed(national_today())
+            feed = demo_feed(national_today(), settings(app).base_url)
             errors = validate_feed(feed)
             if errors:
                 raise click.ClickException("; ".join(errors))

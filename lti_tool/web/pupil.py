@@ -23,6 +23,7 @@ from ..uploads import UploadStore, download_name, served_type
 from .errors import MESSAGES
 from .forms import parse_id
 from .launch_token import launch_required, launch_url, read_waitlist_token
+from .media import own_video
 from .municipal import may_open_console
 from .privacy import audit_pupil_access
 
@@ -120,7 +121,8 @@ def lesson(lesson_id: int):
     plan = delivery.outline(session, launch, outline_cache())
     previous, following = plan.neighbours(item)
     return render_template("pupil/lesson.html", plan=plan, lesson=item, previous=previous, following=following,
-                           done=item.id in plan.done, seat=_seat(session, launch), **_common(session, launch))
+                           done=item.id in plan.done, seat=_seat(session, launch), video=own_video(item.video_url),
+                           **_common(session, launch))
 
 
 @bp.route("/assignment/<int:assignment_id>", methods=["GET", "POST"])
