@@ -26,7 +26,8 @@ def make_catalog_cli(sessions: Callable[[], sessionmaker[Session]], config: Call
     @catalog_cli.command("sync")
     @click.option("--source", required=True, help="An https URL or a file path of the feed (kulturskola-catalog/1).")
     @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
-    def catalog_sync_command(source: str, dry_run: bool) -> None:
+    @click.option("--by", help="Who syncs, for the audit log (default: the operating-system user).")
+    def catalog_sync_command(source: str, dry_run: bool, by: str | None) -> None:
         """Fetch, validate and apply the feed in one transaction. A feed with any error changes nothing.
 
         Over HTTP(S) the last successful sync's ETag / Last-Modified are sent: a 304 does nothing.
@@ -39,6 +40,14 @@ def make_catalog_cli(sessions: Callable[[], sessionmaker[Session]], config: Call
 
         report = sync_catalog_from_source(sessions(), source, dry_run=dry_run, config=config(),
                                           progress=with_bar if sys.stdout.isatty() else None)
+        if not dry_run:
+            # In the audit log the staff console shows, as its "Sync now" is.
+            from lti_tool.services import audit_log
+
+            with sessions()() as session:
+                audit_log.record(session, actor=audit_log.cli_actor(by), action="catalog.sync", target=source,
+                                 result=report.result, summary=report.summary())
+                session.commit()
         if not report.ok:
             for line in report.errors:
                 click.echo(line, err=True)

@@ -421,3 +421,30 @@ def test_amounts_use_the_shared_locale_helpers(app):
     with app.test_request_context(headers={"Accept-Language": "sv"}):
         assert format_currency(Decimal("1900"), "SEK") == "1\xa0900,00\xa0kr"
         assert format_decimal(1294) == "1\xa0294"
+
+
+def test_catalog_sync_key_rotation_and_closing_enrolment_on_the_command_line_are_audited(app, runner, demo):
+    from datetime import timedelta
+    from pathlib import Path
+
+    feed = Path(__file__).parent / "data" / "catalog" / "feed-small.json"
+    invoke(runner, "catalog", "sync", "--source", str(feed), "--dry-run", "--by", "ops")
+    assert entries(app, "catalog.sync") == []  # a dry run changes nothing
+    invoke(runner, "catalog", "sync", "--source", str(feed), "--by", "ops")
+    [synced] = entries(app, "catalog.sync")
+    assert synced.actor == "cli ops" and synced.target == str(feed) and synced.details["result"] == "applied"
+
+    output = invoke(runner, "keys", "rotate", "--by", "ops")
+    [rotated] = entries(app, "keys.rotate")
+    assert rotated.actor == "cli ops" and rotated.target.split()[1] in output
+
+    with new_session(app) as session:
+        add_course(session, "CLOSE-1", rounds=[{"round_id": "past", "closes_in": -3, "min_participants": 0}])
+        session.commit()
+        closes = session.scalar(select(CourseRound.enrolment_closes_on).where(CourseRound.course_code == "CLOSE-1"))
+    today = (closes + timedelta(days=1)).isoformat()
+    invoke(runner, "rounds", "close-enrolment", "--today", today, "--by", "cron")
+    [closed] = entries(app, "rounds.close_enrolment")
+    assert closed.actor == "cli cron" and "CLOSE-1 past" in closed.details["running"]
+    invoke(runner, "rounds", "close-enrolment", "--today", today, "--by", "cron")
+    assert len(entries(app, "rounds.close_enrolment")) == 1  # nothing left to close: nothing written

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import NoReturn
 
 import click
@@ -17,11 +16,6 @@ def fail(error: Exception) -> NoReturn:
 
 def actor(by: str | None) -> str:
     """Who runs the command, for the audit log: ``--by``, else the operating-system user."""
-    if not by:
-        try:
-            by = getpass.getuser()
-        except (KeyError, OSError):
-            by = "unknown"
     return audit_log.cli_actor(by)
 
 

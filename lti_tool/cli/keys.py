@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from ..db import new_session
 from ..lti import get_lti
+from .common import BY_HELP, audit
+
+
+def _audit(by: str | None, action: str, target: str, **details) -> None:
+    with new_session() as session:
+        audit(session, by, action, target, **details)
+        session.commit()
 
 
 @click.group("keys", cls=AppGroup)
@@ -22,17 +30,22 @@ def keys_list() -> None:
 
 
 @keys_cli.command("rotate")
-def keys_rotate() -> None:
-    """Make a new key that signs from now on; the old one stays published for the grace period."""
+@click.option("--by", help=BY_HELP)
+def keys_rotate(by: str | None) -> None:
+    """Make a new key that signs from now on; the old one stays published for the grace period. Audited."""
     store = get_lti().keys
     key, removed = store.rotate()
+    _audit(by, "keys.rotate", f"key {key.kid}", removed=list(removed))
     click.echo(f"new signing key {key.kid}; retired keys stay published for {store.grace.days} day(s)")
     for kid in removed:
         click.echo(f"removed expired key {kid}")
 
 
 @keys_cli.command("purge")
-def keys_purge() -> None:
-    """Delete retired keys whose grace period is over (also done by every rotation)."""
+@click.option("--by", help=BY_HELP)
+def keys_purge(by: str | None) -> None:
+    """Delete retired keys whose grace period is over (also done by every rotation). Audited when any goes."""
     removed = get_lti().keys.purge()
+    if removed:
+        _audit(by, "keys.purge", "keys", removed=list(removed))
     click.echo(f"removed {len(removed)} expired key(s)")

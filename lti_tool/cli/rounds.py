@@ -9,7 +9,7 @@ from ..config import settings
 from ..db import new_session
 from ..domain.errors import DomainError
 from ..services import round_teachers, seats
-from .common import actor, fail
+from .common import actor, audit, fail
 
 
 def invitation_url(token: str) -> str:
@@ -25,11 +25,15 @@ def rounds_cli() -> None:
 @rounds_cli.command("close-enrolment")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Run as of this date (default: today in Sweden and Norway, whatever the server's time zone)")
-def rounds_close_enrolment(today) -> None:
+@click.option("--by", help="Who runs it, for the audit log (default: the operating-system user)")
+def rounds_close_enrolment(today, by) -> None:
     """Close rounds whose enrolment has closed (daily from cron, any time after midnight Swedish time): a round
     below its minimum number of participants is cancelled and its seats released at no cost; the others run."""
     with new_session() as session:
         report = seats.close_enrolment(session, today.date() if today else None)
+        if report.running or report.cancelled:
+            audit(session, by, "rounds.close_enrolment", "rounds", running=report.running,
+                  cancelled=report.cancelled)
         session.commit()
     for label in report.running:
         click.echo(f"running: {label}")

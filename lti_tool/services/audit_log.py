@@ -4,6 +4,7 @@ the one way the command line writes an entry. Never commits: the caller does."""
 
 from __future__ import annotations
 
+import getpass
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,13 @@ _MUNICIPAL_ACTOR = re.compile(r"^(SE|NO)-\d{4} ")
 _LAUNCH_ACTOR = re.compile(r"^\S+ \d+:")
 
 
-def cli_actor(by: str) -> str:
-    """The actor of a change made on the command line by ``by``."""
+def cli_actor(by: str | None) -> str:
+    """The actor of a change made on the command line by ``by`` (``--by``), else by the operating-system user."""
+    if not by:
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):
+            by = "unknown"
     return f"{CLI_PREFIX}{by}"[:255]
 
 
