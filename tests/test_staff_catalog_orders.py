@@ -448,3 +448,42 @@ def test_catalog_sync_key_rotation_and_closing_enrolment_on_the_command_line_are
     assert closed.actor == "cli cron" and "CLOSE-1 past" in closed.details["running"]
     invoke(runner, "rounds", "close-enrolment", "--today", today, "--by", "cron")
     assert len(entries(app, "rounds.close_enrolment")) == 1  # nothing left to close: nothing written
+
+
+def test_identity_providers_registrations_teachers_and_invitations_on_the_command_line_are_audited(app, runner, demo):
+    provider = invoke(runner, "identity-providers", "add", "--profile", "feide", "--name", "Feide", "--country", "NO",
+                      "--client-id", "feide-client", "--client-secret", "s3cret", "--by", "ops").strip()
+    invoke(runner, "identity-providers", "disable", provider, "--by", "ops")
+    invoke(runner, "identity-providers", "enable", provider, "--by", "ops")
+    invoke(runner, "identity-providers", "remove", provider, "--yes", "--by", "ops")
+
+    with new_session(app) as session:
+        add_course(session)
+        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 3)
+        pending = [Registration(name=f"Moodle {n}", issuer=f"https://moodle{n}.example", client_id="m",
+                                auth_login_url="https://m.example/auth", auth_token_url="https://m.example/token",
+                                jwks_url="https://m.example/jwks", status="pending") for n in (1, 2)]
+        session.add_all(pending)
+        session.commit()
+        first, second = (r.id for r in pending)
+    invoke(runner, "platforms", "approve", str(first), "--by", "ops")
+    invoke(runner, "platforms", "reject", str(second), "--by", "ops")
+
+    invoke(runner, "rounds", "teachers", "invite", "--course", "GIT-AK-1", "--round", "now", "--name", "Sara",
+           "--by", "ops")
+    listing = invoke(runner, "rounds", "teachers", "list", "--course", "GIT-AK-1", "--round", "now")
+    teacher_id = listing.split()[0]
+    invoke(runner, "rounds", "teachers", "remove", teacher_id, "--by", "ops")
+
+    invoke(runner, "invitations", "issue", "--municipality", "SE-1490", "--course", "GIT-AK-1", "--round", "now",
+           "--count", "1", "--by", "ops")
+    invitation_id = invoke(runner, "invitations", "list", "--municipality", "SE-1490").split()[0]
+    invoke(runner, "invitations", "revoke", invitation_id, "--by", "ops")
+
+    with new_session(app) as session:
+        made = [(e.action, e.actor) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert [action for action, _actor in made] == [
+        "identity_provider_add", "identity_provider_disabled", "identity_provider_active", "identity_provider_remove",
+        "registration.approve", "registration.reject", "round_teacher_invite", "round_teacher_remove",
+        "invitations.issue", "invitation.revoke"], made
+    assert {actor for _action, actor in made} == {"cli ops"}
