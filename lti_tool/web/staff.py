@@ -632,6 +632,7 @@ def catalog():
     result = staff_catalog.list_courses(db, query_text, page=request.args.get("page", 1, type=int))
     locale = select_locale()
     return render_template("staff/catalog.html", runs=history(db, 30), source=settings().catalog_source,
+                           local_time=local_time, zone=audit_zone(),
                            result=result, q=query_text, page_numbers=_page_numbers(result.page, result.pages),
                            text=lambda value: pick_text(value, locale), status_labels=_course_status_labels())
 
@@ -688,9 +689,14 @@ AUDIT_PAGE_SIZE = 50
 
 
 def audit_zone() -> str:
-    """The time zone the audit log's times are shown in: the viewer's country's (Norway for a page in bokmål or
-    nynorsk, else Sweden)."""
+    """The time zone the console's times (the audit log, the catalog's syncs) are shown in: the viewer's country's
+    (Norway for a page in bokmål or nynorsk, else Sweden)."""
     return TIME_ZONES["NO"] if select_locale() in ("nb", "nn") else TIME_ZONES["SE"]
+
+
+def local_time(moment) -> str:
+    """A moment in the viewer's country's time zone, in the page's language."""
+    return format_datetime(moment, "medium", tzinfo=ZoneInfo(audit_zone()), locale=formatting_locale())
 
 
 @bp.route("/audit")
@@ -703,11 +709,6 @@ def audit_log():
         get_session(), page=request.args.get("page", 1, type=int), page_size=AUDIT_PAGE_SIZE,
         action_prefix=ACCESS_ACTION_PREFIX if show == "access" else None,
         origin_only=audit_log_service.ORIGIN_CLI if show == "cli" else None)
-    zone = ZoneInfo(audit_zone())
-
-    def local_time(moment) -> str:
-        return format_datetime(moment, "medium", tzinfo=zone, locale=formatting_locale())
-
     return render_template("staff/audit.html", result=result, entries=result.entries,
                            show=show if show in ("access", "cli") else None, zone=audit_zone(),
                            local_time=local_time, details=audit_log_service.details,
