@@ -39,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .web import classroom as classroom_web
     from .web import municipal_invitations  # noqa: F401  (the console's seat invitations, on its blueprint)
     from .web import municipal_exports  # noqa: F401  (the console's progress export, on its blueprint)
+    from .web import hand_in_uploads  # noqa: F401  (hand-in files sent in pieces, on the pupil's blueprint)
 
     db.init_app(app)
     from .web import ops

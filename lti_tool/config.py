@@ -80,7 +80,22 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_DIR": "",
     "UPLOAD_MAX_MB": 50,
     "UPLOAD_TYPES": "audio/*,video/*,image/*,application/pdf",
-    # Keep pupils' names from the platform's roster for the teacher's view (off: pseudonyms only).
+    # A larger (or smaller) largest hand-in file for named catalog courses (dance, film and music courses hand in
+    # video): "COURSE=MB" pairs separated by commas ("DANS-1=800,FILM-2=1200") or a JSON object
+    # ({"DANS-1": 800}). Course codes as the catalog spells them; every other course keeps UPLOAD_MAX_MB. At most
+    # 2047 MB (file sizes are kept as 32-bit numbers).
+    "UPLOAD_MAX_MB_BY_COURSE": "",
+    # The pupil's page sends a file in pieces of this size (resumable after an interruption); a piece larger
+    # than this is refused. An unfinished upload is kept UPLOAD_SESSION_HOURS after its last piece, then
+    # `privacy purge` removes it with its partial data.
+    "UPLOAD_CHUNK_MB": 5,
+    "UPLOAD_SESSION_HOURS": 48,
+    # Keep the name a pupil's launch carries (OpenID Connect name claims) on their seat, for the round's teachers
+    # only, until the seat is anonymised (erasure, or purge RETENTION_DAYS after the round ended). Off: the launch's
+    # name is never stored (and a stored one is cleared at the pupil's next launch and no longer shown).
+    "LAUNCH_NAMES": True,
+    # Keep pupils' names from the platform's member lists (NRPS) and school sign-ins for the teacher's view (off:
+    # no names from there).
     "ROSTER_NAMES": False,
     # A teacher's page fetches the course roster again when the last sync is older than this.
     "ROSTER_MAX_AGE_SECONDS": 600,
@@ -193,6 +208,7 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         settings["OUTBOUND_ALLOW_PRIVATE"] = not production and settings["SANDBOX"]
     if not settings["LOG_FORMAT"]:
         settings["LOG_FORMAT"] = "json" if production else "text"
+    settings["UPLOAD_MAX_MB_BY_COURSE"] = normalise_course_limits(settings.get("UPLOAD_MAX_MB_BY_COURSE"))
     settings["MUNICIPAL_ADMIN_ROLES"] = normalise_admin_roles(settings["MUNICIPAL_ADMIN_ROLES"],
                                                               sandbox=settings["SANDBOX"])
     check_settings(settings)
@@ -224,6 +240,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     cap = settings.get("JWKS_REFETCH_CAP", 3)
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
         raise ConfigurationError("LTI_TOOL_JWKS_REFETCH_CAP must be a whole number, 1 or more")
+    _check_uploads(settings)
     if settings["ENV"] == "production":
         secret = str(settings["SECRET_KEY"] or "")
         if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
@@ -234,6 +251,54 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ConfigurationError("The sandbox platform is never enabled in production")
         if not str(settings["BASE_URL"]).startswith("https://"):
             raise ConfigurationError("LTI_TOOL_BASE_URL must be https in production")
+
+
+# The largest hand-in file any setting may allow: sizes are kept as 32-bit numbers.
+MAX_UPLOAD_MB = 2047
+
+
+def _check_uploads(settings: Mapping[str, Any]) -> None:
+    for name in ("UPLOAD_MAX_MB", "UPLOAD_CHUNK_MB", "UPLOAD_SESSION_HOURS"):
+        value = settings.get(name, DEFAULTS[name])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigurationError(f"LTI_TOOL_{name} must be a number, more than 0")
+    if settings.get("UPLOAD_MAX_MB", 0) > MAX_UPLOAD_MB:
+        raise ConfigurationError(f"LTI_TOOL_UPLOAD_MAX_MB must be at most {MAX_UPLOAD_MB}")
+
+
+def normalise_course_limits(value: Any) -> dict[str, float]:
+    """``UPLOAD_MAX_MB_BY_COURSE`` as ``{course code: MB}``, from "CODE=MB,CODE=MB" or a JSON object (already
+    parsed, or given as a dict by a test). Each limit a number of MB, more than 0 and at most
+    :data:`MAX_UPLOAD_MB`."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        pairs = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            code, sep, number = part.partition("=")
+            if not sep:
+                raise ConfigurationError("LTI_TOOL_UPLOAD_MAX_MB_BY_COURSE: pairs COURSE=MB separated by commas, "
+                                         f"not {part!r}")
+            pairs.append((code, number))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ConfigurationError("LTI_TOOL_UPLOAD_MAX_MB_BY_COURSE: pairs COURSE=MB separated by commas, or a JSON "
+                                 "object of course code to MB")
+    limits: dict[str, float] = {}
+    for code, number in pairs:
+        code = str(code).strip()
+        try:
+            megabytes = float(number)
+        except (TypeError, ValueError):
+            megabytes = -1.0
+        if not code or isinstance(number, bool) or not 0 < megabytes <= MAX_UPLOAD_MB:
+            raise ConfigurationError(f"LTI_TOOL_UPLOAD_MAX_MB_BY_COURSE: {code!r} needs a number of MB, more than 0 "
+                                     f"and at most {MAX_UPLOAD_MB}, not {number!r}")
+        limits[code] = megabytes
+    return limits
 
 
 # Keys of MUNICIPAL_ADMIN_ROLES besides registration ids: every registration, and the built-in sandbox's.
@@ -307,6 +372,10 @@ def _comma_list(value: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in _text(value).split(",") if part.strip())
 
 
+def _course_limits(value: Any) -> Mapping[str, float]:
+    return MappingProxyType(normalise_course_limits(value))
+
+
 def _admin_roles(value: Any) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({str(key): tuple(roles) for key, roles in dict(value or {}).items()})
 
@@ -342,6 +411,10 @@ class Settings:
     upload_dir: str
     upload_max_mb: float
     upload_types: tuple[str, ...] = field(metadata={"parse": _comma_list})  # "audio/*,video/*" -> a tuple
+    upload_max_mb_by_course: Mapping[str, float] = field(metadata={"parse": _course_limits})
+    upload_chunk_mb: float
+    upload_session_hours: float
+    launch_names: bool
     roster_names: bool
     roster_max_age_seconds: float
     staff_oidc_issuer: str
@@ -380,6 +453,18 @@ class Settings:
     @property
     def upload_max_bytes(self) -> int:
         return int(self.upload_max_mb * 1024 * 1024)
+
+    def upload_max_mb_for(self, course_code: str | None) -> float:
+        """The largest hand-in file of a course: its own limit (``UPLOAD_MAX_MB_BY_COURSE``), else the default."""
+        return self.upload_max_mb_by_course.get(course_code or "", self.upload_max_mb)
+
+    def upload_max_bytes_for(self, course_code: str | None) -> int:
+        return int(self.upload_max_mb_for(course_code) * 1024 * 1024)
+
+    @property
+    def upload_chunk_bytes(self) -> int:
+        """The size of the pieces a file is uploaded in (at least 1 KiB)."""
+        return max(1024, int(self.upload_chunk_mb * 1024 * 1024))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":

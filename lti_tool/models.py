@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text,
-                        UniqueConstraint, false, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
+                        String, Text, UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -403,6 +403,9 @@ class Seat(Base):
     released_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     # When the pupil last saw the round's announcements (newer ones are marked new).
     announcements_seen_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # The pupil's name as their platform sent it at their latest launch into this round (LAUNCH_NAMES), for the
+    # round's teachers; None where the platform shares none. Goes with the sub (erasure, or purge after the round).
+    name: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (UniqueConstraint("round_pk", "registration_id", "sub"),)
 
@@ -531,6 +534,33 @@ class SubmissionVersion(Base):
     submission: Mapped[Submission] = relationship(back_populates="versions")
 
     __table_args__ = (UniqueConstraint("submission_id", "number"),)
+
+
+class UploadSession(Base):
+    """A hand-in file on its way in pieces (a resumable chunked upload): the pupil, the assignment and the file's
+    name, size and date as the browser gave them (a reload with the same file chosen again finds it), and how
+    many bytes have arrived, in order. The bytes themselves wait under the upload directory
+    (``partial/<token[:2]>/<token>``), never in the database or in memory; finishing moves them into the
+    upload store as the hand-in's file. An unfinished one is removed by ``privacy purge`` after
+    ``UPLOAD_SESSION_HOURS``."""
+
+    __tablename__ = "upload_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # random, names the partial data
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    round_pk: Mapped[int] = mapped_column(ForeignKey("course_rounds.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100), default="")  # as the browser declared it
+    size: Mapped[int] = mapped_column(BigInteger)
+    last_modified: Mapped[int | None] = mapped_column(BigInteger)  # the file's date, ms (the browser's)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now, index=True)
+
+    __table_args__ = (Index("ix_upload_sessions_pupil", "registration_id", "sub", "assignment_id"),)
 
 
 # -- LTI Advantage: contexts, line items, the grade outbox, service tokens, rosters ---------------------

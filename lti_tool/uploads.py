@@ -368,6 +368,14 @@ def _read_head(stream: BinaryIO) -> bytes:
     return b"".join(parts)
 
 
+def kind_allowed(content_type: str, allowed: tuple[str, ...]) -> bool:
+    """Is ``content_type`` one of the ``allowed`` kinds (``UPLOAD_TYPES``: exact types or ``audio/*``)?"""
+    return any(content_type == a or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in allowed)
+
+
+PARTIAL_DIR = "partial"  # a chunked upload's bytes on their way in: partial/<token[:2]>/<token>
+
+
 class UploadStore:
     def __init__(self, root: str | os.PathLike[str], max_bytes: int, allowed: tuple[str, ...]):
         self.root = Path(root)
@@ -375,7 +383,10 @@ class UploadStore:
         self.allowed = allowed
 
     def _allowed(self, content_type: str) -> bool:
-        return any(content_type == a or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in self.allowed)
+        return kind_allowed(content_type, self.allowed)
+
+    def _refuse_too_large(self) -> UploadError:
+        return UploadError(f"file larger than {self.max_bytes} bytes", code="upload_too_large", status=413)
 
     def save(self, stream: BinaryIO) -> StoredFile:
         """Stream to disk, refusing what is too large or not an allowed kind; nothing is left behind."""
@@ -393,8 +404,7 @@ class UploadStore:
                 while chunk:
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise UploadError(f"file larger than {self.max_bytes} bytes", code="upload_too_large",
-                                          status=413)
+                        raise self._refuse_too_large()
                     out.write(chunk)
                     chunk = stream.read(CHUNK)
         except BaseException:
@@ -404,6 +414,45 @@ class UploadStore:
             path.unlink(missing_ok=True)
             raise UploadError("empty file", code="upload_empty")
         return StoredFile(key, size, content_type)
+
+    def adopt(self, source: Path) -> StoredFile:
+        """A file assembled under the upload directory (a chunked upload's pieces, :meth:`partial_path`) becomes a
+        stored file: checked as :meth:`save` checks a stream (by content, then its size), then moved under a new
+        key, never copied. A refused file stays where it was, for the caller to remove."""
+        with open(source, "rb") as handle:
+            head = _read_head(handle)
+        content_type = sniff(head)
+        if content_type is None or not self._allowed(content_type):
+            raise UploadError("file type not allowed (checked by content)", code="upload_type")
+        size = source.stat().st_size
+        if size == 0:
+            raise UploadError("empty file", code="upload_empty")
+        if size > self.max_bytes:
+            raise self._refuse_too_large()
+        key = f"{secrets.token_hex(2)}/{secrets.token_urlsafe(24)}"
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)  # the same directory tree, so the same file system: a rename
+        return StoredFile(key, size, content_type)
+
+    def partial_path(self, token: str) -> Path:
+        """Where the bytes of the chunked upload ``token`` wait (a level deeper than stored files, so never
+        taken for one)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", token or ""):
+            raise UploadError("bad upload token", code="not_found", status=404)
+        return self.root / PARTIAL_DIR / token[:2] / token
+
+    def delete_partial(self, token: str) -> None:
+        self.partial_path(token).unlink(missing_ok=True)
+
+    def partial_tokens_older_than(self, moment: datetime) -> list[str]:
+        """Tokens of the partial uploads last written before ``moment`` (the purge removes those no upload
+        session names: left behind by a crash between the file and its row)."""
+        folder = self.root / PARTIAL_DIR
+        if not folder.is_dir():
+            return []
+        limit = moment.timestamp()
+        return sorted(path.name for path in folder.glob("*/*") if path.is_file() and path.stat().st_mtime < limit)
 
     def path(self, key: str) -> Path:
         path = (self.root / key).resolve()

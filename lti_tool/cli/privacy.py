@@ -15,7 +15,7 @@ from ..clock import now
 from ..config import settings
 from ..db import new_session
 from ..domain.errors import DomainError
-from ..services import privacy
+from ..services import privacy, upload_sessions
 from ..uploads import UploadError, UploadStore, download_name
 from .common import actor
 
@@ -176,25 +176,38 @@ def privacy_purge(days, dry_run, by) -> None:
     access log; seats of rounds that ended before then keep only an anonymous marker (invoices unchanged)."""
     days = days or settings().retention_days
     cutoff = now() - timedelta(days=days)
+    # Unfinished uploads in pieces are not kept for the retention period: only UPLOAD_SESSION_HOURS after their
+    # last piece (the pupil may go on until then).
+    upload_cutoff = now() - timedelta(hours=settings().upload_session_hours)
     with new_session() as session:
         report = privacy.purge_expired(session, cutoff=cutoff, actor=actor(by))
+        stale_uploads = upload_sessions.purge_stale(session, cutoff=upload_cutoff)
         if dry_run:
             session.rollback()
         else:
             session.commit()
         referenced = privacy.referenced_file_keys(session)
+        under_way = upload_sessions.open_tokens(session)
         session.rollback()
     store = _store()
     planned = set(report.file_keys)
     strays = [k for k in store.keys_older_than(cutoff) if k not in referenced and k not in planned]
+    partials = sorted({*stale_uploads, *(t for t in store.partial_tokens_older_than(upload_cutoff)
+                                          if t not in under_way)})
     head = "would purge" if dry_run else "purged"
     click.echo(f"{head} data older than {days} days (before {cutoff.date().isoformat()}):")
     for line in _summary(report.counts):
         click.echo(line)
     click.echo(f"  stray upload files: {len(strays)}")
+    click.echo(f"  unfinished uploads (no piece for {settings().upload_session_hours:g} hours): {len(partials)}")
     if dry_run:
         return
     failed = _remove_files([*report.file_keys, *strays])
+    for token in partials:
+        try:
+            store.delete_partial(token)
+        except (OSError, UploadError):
+            failed.append(f"partial/{token}")
     if failed:
         raise click.ClickException(f"{len(failed)} file(s) could not be removed: {', '.join(failed)}")
 

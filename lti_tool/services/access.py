@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..models import (SEAT_ACTIVE, SHOWCASE_APPROVED, SHOWCASE_PENDING, CourseRound, Launch, RoundTeacher, Seat,
-                      ShowcaseItem, Submission)
+                      ShowcaseItem, Submission, UploadSession)
 from .errors import NotFoundError
 
 CONTEXT_MISSING = "context_missing"
@@ -319,6 +319,29 @@ def check_showcase_item(session: Session, who: "Viewer | Launch", item_id: int) 
     if item is None:
         raise NotFoundError("no such item on this round's showcase")
     return item
+
+
+# -- a pupil's file on its way in (a chunked upload) ------------------------------------------------------------
+
+def own_uploads(who: "Viewer | Launch") -> ColumnElement[bool]:
+    """The condition on :class:`UploadSession` rows the viewer may send pieces to, ask about, finish or cancel:
+    the pupil's own (registration and ``sub``) for the round they look at and hold a seat in, as the hand-in form
+    itself. Nobody else's, whatever they know of its token."""
+    viewer = _viewer(who)
+    if not viewer.is_pupil or _absent(viewer.round_pk):
+        return false()
+    return and_(UploadSession.registration_id == viewer.registration_id, UploadSession.sub == viewer.sub,
+                UploadSession.round_pk == viewer.round_pk, _holds_seat(viewer))
+
+
+def check_upload(session: Session, who: "Viewer | Launch", token: str, *, for_update: bool = False) -> UploadSession:
+    """The viewer's own unfinished upload named by ``token`` (:func:`own_uploads`); anything else: 404
+    (``upload_gone``), as if it did not exist."""
+    query = select(UploadSession).where(UploadSession.token == token, own_uploads(who))
+    found = session.scalar(query.with_for_update() if for_update else query)
+    if found is None:
+        raise NotFoundError("no such upload", code="upload_gone")
+    return found
 
 
 # -- which round a teacher's page shows ----------------------------------------------------------------------

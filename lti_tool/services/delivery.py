@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import bindparam, func, select, update
@@ -189,7 +190,8 @@ def get_assignment(session: Session, launch: Launch, assignment_id: int) -> Assi
     return _in_course(session, launch, Assignment, assignment_id)
 
 
-def _require_seat(session: Session, launch: Launch) -> None:
+def require_seat(session: Session, launch: Launch) -> None:
+    """Only a pupil with an active seat in the launch's round hands in (or marks lessons done)."""
     if launch.role != ROLE_LEARNER or not launch.round_pk:
         raise ForbiddenError("only a pupil with a place in the round can do this")
     seat = session.scalar(
@@ -206,7 +208,7 @@ def _require_seat(session: Session, launch: Launch) -> None:
 
 def mark_done(session: Session, launch: Launch, lesson_id: int) -> None:
     lesson = get_lesson(session, launch, lesson_id)
-    _require_seat(session, launch)
+    require_seat(session, launch)
     exists = session.scalar(
         select(LessonProgress.id).where(
             LessonProgress.lesson_id == lesson.id,
@@ -253,8 +255,14 @@ def _archive_reviewed(session: Session, submission: Submission) -> SubmissionVer
     return kept
 
 
+# A handed-in file and the name it was chosen under: a stream (a form's upload) to store, or the path of a file
+# assembled from a chunked upload's pieces under the upload directory, to move into the store
+# (services/upload_sessions.py). Either is checked by content the same way.
+Upload = tuple[BinaryIO | Path, str]
+
+
 def _take_work(submission: Submission, assignment: Assignment, text: str | None,
-               upload: tuple[BinaryIO, str] | None, store: UploadStore | None) -> None:
+               upload: Upload | None, store: UploadStore | None) -> None:
     """Put the handed-in text or file on the hand-in (a file is checked and stored first)."""
     if assignment.submission == "text":
         body = (text or "").strip()
@@ -268,8 +276,8 @@ def _take_work(submission: Submission, assignment: Assignment, text: str | None,
         return
     if upload is None or store is None:
         raise DomainError("no file chosen", code="hand_in_empty")
-    stream, filename = upload
-    stored = store.save(stream)
+    source, filename = upload
+    stored = store.adopt(source) if isinstance(source, Path) else store.save(source)
     submission.file_key, submission.file_size, submission.content_type = stored.key, stored.size, stored.content_type
     submission.file_name = (filename or "file").replace("/", "_").replace("\\", "_")[-200:]
     submission.text = None
@@ -281,7 +289,7 @@ def submit(
     assignment_id: int,
     *,
     text: str | None = None,
-    upload: tuple[BinaryIO, str] | None = None,
+    upload: Upload | None = None,
     store: UploadStore | None = None,
     new_version: bool = False,
 ) -> Submission:
@@ -290,7 +298,7 @@ def submit(
     again). Without ``new_version`` reviewed work is refused (``already_reviewed``: a form from before the
     feedback)."""
     assignment = get_assignment(session, launch, assignment_id)
-    _require_seat(session, launch)
+    require_seat(session, launch)
     existing = own_submission(session, launch, assignment.id, for_update=True)
     if existing is not None and existing.status == SUBMISSION_REVIEWED and not new_version:
         raise DomainError("the work has been reviewed: hand in a new version", code="already_reviewed", status=409)

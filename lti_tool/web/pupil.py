@@ -6,16 +6,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, send_file
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, select
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from ..config import settings
 from ..db import get_session
 from ..domain.claims import ROLE_INSTRUCTOR, ROLE_LEARNER
 from ..domain.errors import DomainError
 from ..domain.texts import pick_text
+from ..i18n import format_decimal
 from ..models import Course, CourseRound, Municipality, Order, Submission, SubmissionVersion
 from ..services import classroom, course_plan, delivery, placement, privacy, round_teachers, seats
 from ..services.access import Viewer, check_showcase_item
@@ -31,9 +33,10 @@ bp = Blueprint("pupil", __name__)
 OUTLINES_KEY = "lti_tool.outlines"
 
 
-def upload_store() -> UploadStore:
+def upload_store(course_code: str | None = None) -> UploadStore:
+    """The upload store with the course's largest file (``UPLOAD_MAX_MB_BY_COURSE``, else ``UPLOAD_MAX_MB``)."""
     config = settings()
-    return UploadStore(config.upload_dir, config.upload_max_bytes, config.upload_types)
+    return UploadStore(config.upload_dir, config.upload_max_bytes_for(course_code), config.upload_types)
 
 
 def _seat(session, launch):
@@ -136,7 +139,8 @@ def assignment(assignment_id: int):
         try:
             delivery.submit(session, launch, assignment_id, text=request.form.get("text"),
                             upload=(upload.stream, upload.filename or "") if upload and upload.filename else None,
-                            store=upload_store(), new_version=request.form.get("new_version") == "1")
+                            store=upload_store(launch.course_code),
+                            new_version=request.form.get("new_version") == "1")
             session.commit()
             return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
         except DomainError as refusal:
@@ -171,7 +175,10 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
                            earlier=list(reversed(submission.versions)) if submission is not None else [],
                            draft_key=draft_key(launch),
                            error_code=error_code, error_message=_hand_in_message(error_code),
-                           draft=draft, saved=request.args.get("saved") == "1", max_mb=f"{settings().upload_max_mb:g}",
+                           draft=draft, saved=request.args.get("saved") == "1",
+                           max_mb=format_decimal(settings().upload_max_mb_for(launch.course_code), format="#,##0.#"),
+                           max_bytes=settings().upload_max_bytes_for(launch.course_code),
+                           chunk_bytes=settings().upload_chunk_bytes,
                            talk=talk, talk_error=talk_error,
                            talk_message=MESSAGES.get(talk_error) if talk_error else None,
                            message_draft=message_draft, sent=request.args.get("sent") == "1",
@@ -289,7 +296,7 @@ def showcase_file(item_id: int):
     moment the item is withdrawn or declined."""
     session, launch = get_session(), g.launch
     item = check_showcase_item(session, Viewer.of(launch), item_id)
-    if launch.role != ROLE_LEARNER:
+    if launch.role != ROLE_LEARNER and not is_seek():
         audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=item.submission.registration_id,
                            sub=item.submission.sub, submission_id=item.submission_id)
     return send_hand_in(session, item.submission, showcase=True)
@@ -302,7 +309,7 @@ def hand_in_version_file(submission_id: int, number: int):
     session, launch = get_session(), g.launch
     version = delivery.get_version_for(session, launch, submission_id, number)
     submission = version.submission
-    if launch.role != ROLE_LEARNER:
+    if launch.role != ROLE_LEARNER and not is_seek():
         audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
                            sub=submission.sub, submission_id=submission.id)
     return send_hand_in(session, submission, version=version)
@@ -318,7 +325,7 @@ def hand_in_file(submission_id: int):
     submission = delivery.get_submission_for(session, launch, submission_id)
     if not submission.file_key:
         raise DomainError("no file", code="not_found", status=404)
-    if launch.role != ROLE_LEARNER:  # a teacher opens a pupil's file: logged
+    if launch.role != ROLE_LEARNER and not is_seek():  # a teacher opens a pupil's file: logged
         audit_pupil_access(session, launch, privacy.ACCESS_FILE, registration_id=submission.registration_id,
                            sub=submission.sub, submission_id=submission.id)
     return send_hand_in(session, submission)
@@ -339,13 +346,27 @@ def send_hand_in(session, submission: Submission, *, showcase: bool = False,
         name = download_name(["showcase", assignment.key if assignment else "work"], submission.content_type)
     else:  # safe ASCII: [A-Za-z0-9_-] and one dot
         name = delivery.hand_in_download_name(session, submission, version.number if version is not None else None)
-    response = send_file(path, mimetype=content_type, download_name=name, as_attachment=True, max_age=0)
+    try:
+        # conditional: a Range header gets 206 with Content-Range (a teacher seeks in a video), Accept-Ranges always
+        response = send_file(path, mimetype=content_type, download_name=name, as_attachment=True, max_age=0,
+                             conditional=True)
+    except RequestedRangeNotSatisfiable:
+        response = Response(status=416)
+        response.headers["Content-Range"] = f"bytes */{path.stat().st_size}"
+        response.headers["Accept-Ranges"] = "bytes"
     response.headers["Content-Type"] = content_type
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
     return response
+
+
+def is_seek() -> bool:
+    """A request for a later part of a file (``Range`` from beyond its first byte): a player seeking in a file it
+    has opened, not a new opening of it (the audit log records the opening, not every seek)."""
+    wanted = request.headers.get("Range", "").strip()
+    return wanted.startswith("bytes=") and not wanted[len("bytes="):].lstrip().startswith("0-")
 
 
 @bp.route("/withdraw", methods=["GET", "POST"])
