@@ -481,3 +481,21 @@ def test_saved_is_shown_on_the_row_that_was_saved(app, client, launches, years):
     # an order of another municipality named in ?saved= marks nothing
     other = client.get(f"/municipal/?lt={token}&saved={years['orders']['oslo']}").get_data(as_text=True)
     assert 'data-saved="1"' not in other and "✓ Saved" not in other
+
+
+def test_a_cancelled_rounds_budget_is_refused_on_its_row(app, client, launches, years):
+    from sqlalchemy import update
+
+    with new_session(app) as session:
+        session.execute(update(CourseRound).where(CourseRound.id == years["rounds"]["piano-new"])
+                        .values(status="cancelled"))
+        session.commit()
+    page, token = _english_console(client, launches)
+    order_id = years["orders"]["piano-new"]
+    assert 'name="seats"' not in _row(page.get_data(as_text=True), order_id)  # nothing to change any more
+    refused = client.post(f"/municipal/orders?lt={token}", data={"round": years["rounds"]["piano-new"], "seats": "7"})
+    assert refused.status_code == 409 and error_code(refused) == "round_closed"
+    row = _row(refused.get_data(as_text=True), order_id)
+    assert 'data-refused="round_closed"' in row and 'value="7"' in row and "cancelled" in row
+    with new_session(app) as session:
+        assert session.get(Order, order_id).seats_budget == 6

@@ -177,20 +177,18 @@ class YearTotals:
 def yearly_totals(lines: Sequence[OrderLine]) -> list[YearTotals]:
     """Per calendar year of the rounds' start (oldest first) and per course: the budget, the seats taken, the cost
     so far and the committed cost, with the year's total."""
-    years: dict[int, dict[str, CourseTotals]] = {}
+    years: dict[int, YearTotals] = {}
+    courses: dict[tuple[int, str], CourseTotals] = {}
     for line in sorted(lines, key=lambda item: (item.year, item.course.code)):
-        per_course = years.setdefault(line.year, {})
-        entry = per_course.setdefault(line.course.code, CourseTotals(line.course, Totals()))
+        year = years.setdefault(line.year, YearTotals(line.year, [], Totals()))
+        entry = courses.get((line.year, line.course.code))
+        if entry is None:
+            entry = courses[line.year, line.course.code] = CourseTotals(line.course, Totals())
+            year.courses.append(entry)
         entry.totals.add(line)
         entry.rounds += 1
-    result = []
-    for year, per_course in years.items():
-        total = Totals()
-        for line in lines:
-            if line.year == year:
-                total.add(line)
-        result.append(YearTotals(year, list(per_course.values()), total))
-    return result
+        year.total.add(line)
+    return list(years.values())
 
 
 @dataclass
