@@ -134,6 +134,8 @@ def test_pupil_and_teacher_in_swedish_and_bokmal(live, browser):
     check_page(pupil, "pupil-assignment-sv")
     pupil.set_input_files("#file", files=[{"name": "övning.png", "mimeType": "image/png", "buffer": PNG}])
     pupil.get_by_role("button", name="Lämna in").click()
+    # The page's script sends the file in pieces, then opens the page that says it was handed in.
+    pupil.wait_for_selector("main[data-hand-in]")
     assert pupil.locator("main").get_attribute("data-hand-in") == "submitted"
     check_page(pupil, "pupil-handed-in-sv")
     # The next step is the second module's lesson, then its text assignment.
