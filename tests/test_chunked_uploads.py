@@ -419,3 +419,46 @@ def test_json_answers_are_not_cached(app, client, launches, content, video_cours
     pupil = Pupil(client, launches)
     answer = pupil.start(content["assignment1"])
     assert answer.headers["Cache-Control"] == "no-store" and json.loads(answer.data)["upload"]
+
+
+def test_a_piece_racing_a_cancel_or_its_own_twin_moves_nothing(app, client, launches, content, video_course):
+    """Service level: while a piece is being written, the upload is cancelled (or the same piece, sent twice,
+    lands first the other way): the piece is refused, the offset never moves twice."""
+    from sqlalchemy import delete, update
+
+    from lti_tool.domain.errors import DomainError
+    from lti_tool.models import Launch
+    from lti_tool.services import upload_sessions
+    from lti_tool.uploads import UploadStore
+
+    pupil = Pupil(client, launches)
+    upload = pupil.start(content["assignment1"]).get_json()
+    store = UploadStore(app.config["UPLOAD_DIR"], 100 * KB, ("video/*",))
+    rules = upload_sessions.UploadRules(max_bytes=100 * KB, chunk_bytes=CHUNK, allowed=("video/*",))
+
+    class Meanwhile(io.BytesIO):
+        def __init__(self, data, act):
+            super().__init__(data)
+            self.act = act
+
+        def read(self, size=-1):
+            if self.act:
+                self.act()
+                self.act = None
+            return super().read(size)
+
+    with app.app_context(), new_session(app) as session:
+        launch = session.scalars(select(Launch).where(Launch.sub == "p1")).first()
+        twin = Meanwhile(VIDEO[:CHUNK], lambda: session.execute(
+            update(UploadSession).values(received=CHUNK).execution_options(synchronize_session=False)))
+        with pytest.raises(upload_sessions.UploadOffsetError) as moved:
+            upload_sessions.write_chunk(session, launch, upload["upload"], offset=0, length=CHUNK, stream=twin,
+                                        rules=rules, store=store)
+        assert moved.value.offset == CHUNK
+        session.rollback()
+        cancelled = Meanwhile(VIDEO[:CHUNK], lambda: session.execute(
+            delete(UploadSession).execution_options(synchronize_session=False)))
+        with pytest.raises(DomainError) as gone:
+            upload_sessions.write_chunk(session, launch, upload["upload"], offset=0, length=CHUNK,
+                                        stream=cancelled, rules=rules, store=store)
+        assert gone.value.code == "upload_gone" and gone.value.status == 404

@@ -151,9 +151,11 @@ def write_chunk(session: Session, launch: Launch, token: str, *, offset: int, le
                             .where(UploadSession.id == row.id, UploadSession.received == offset)
                             .values(received=offset + length, updated_at=clock.now())
                             .execution_options(synchronize_session=False))
-    if moved.rowcount != 1:  # the same piece, sent twice at once, arrived first the other way
-        session.refresh(row)
-        raise UploadOffsetError("the upload moved on meanwhile", offset=row.received)
+    if moved.rowcount != 1:  # the same piece, sent twice at once, arrived first the other way; or cancelled
+        reached = session.scalar(select(UploadSession.received).where(UploadSession.id == row.id))
+        if reached is None:
+            raise DomainError("the upload was cancelled meanwhile", code="upload_gone", status=404)
+        raise UploadOffsetError("the upload moved on meanwhile", offset=reached)
     return offset + length
 
 
