@@ -103,7 +103,8 @@ def report_progress(municipality: str, course_code: str | None, fmt: str, output
             fail(ValueError(f"unknown course {course_code}"))
         locale = locale or digest.municipality_locale(place)
         rows = progress_export.progress_rows(session, municipality_id=municipality_id, course_code=course_code,
-                                             locale=locale, keep_names=settings().roster_names)
+                                             locale=locale, keep_names=settings().roster_names,
+                                             launch_names=settings().launch_names)
         data = (progress_export.progress_csv(rows, locale).encode("utf-8") if fmt == "csv"
                 else progress_export.progress_xlsx(rows, locale))
         with open(output, "wb") as handle:

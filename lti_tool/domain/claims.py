@@ -95,6 +95,9 @@ class LaunchClaims:
     ags_scopes: tuple[str, ...] = ()
     nrps_url: str | None = None
     deep_linking: Mapping[str, Any] | None = None
+    # The person's name as the platform sends it (OpenID Connect ``name``, else ``given_name`` and
+    # ``family_name``), or None where it shares none. Kept only on a pupil's seat, for the round's teacher.
+    name: str | None = None
 
 
 def check_audience(aud: Any, azp: Any, client_id: str) -> None:
@@ -210,6 +213,26 @@ def _optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+MAX_NAME_LENGTH = 255
+_CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
+
+
+def _name_part(value: Any) -> str:
+    return " ".join(value.translate(_CONTROL).split()) if isinstance(value, str) else ""
+
+
+def person_name(body: Mapping[str, Any]) -> str | None:
+    """The person's name from the OpenID Connect claims a platform may send with a launch: ``name``, else
+    ``given_name`` and ``family_name`` (either alone too), whitespace and control characters collapsed to single
+    spaces, at most 255 characters; None when the platform shares no name (as an anonymous Canvas key, or a
+    dynamic registration that asked for none)."""
+    name = _name_part(body.get("name"))
+    if not name:
+        name = " ".join(part for part in (_name_part(body.get("given_name")), _name_part(body.get("family_name")))
+                        if part)
+    return name[:MAX_NAME_LENGTH].strip() or None
+
+
 def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: str) -> LaunchClaims:
     """Check the LTI claims of a verified id_token and return them typed.
 
@@ -303,6 +326,7 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
         ags_scopes=tuple(x for x in scopes if isinstance(x, str)),
         nrps_url=_optional_str(nrps.get("context_memberships_url")),
         deep_linking=deep_linking,
+        name=person_name(body),
     )
 
 

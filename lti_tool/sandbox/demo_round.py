@@ -2,8 +2,9 @@
 two sandbox platforms, taught by a round teacher who launches from their own platform (and a second who signs
 in by e-mail). ``flask demo`` sets it up (``cli/demo.py``); the sandbox page lists its ready-made launches.
 
-Every launch of the round carries the course and the round (as a placement made by deep linking does), and a
-context and resource link of its own municipality's LMS course: a local teacher launching from that course
+Every launch of the round carries the course and the round (as a placement made by deep linking does), the
+person's name (as platforms whose privacy settings share names do; the round's teacher sees the pupils' names),
+and a context and resource link of its own municipality's LMS course: a local teacher launching from that course
 sees that municipality's pupils, the round's teacher sees them all."""
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class DemoLaunch:
     user: str  # the LTI sub
     context: str  # the municipality's LMS course
     link: str  # the placement of the course in it
+    name: str = ""  # the person's name, which the platform sends with the launch (the round's teacher sees it)
 
     @property
     def role(self) -> str:
@@ -53,6 +55,8 @@ class DemoLaunch:
                  "storage": "parent", "gradebook": "1"}
         if self.platform:
             query["platform"] = self.platform
+        if self.name:
+            query["name"] = self.name
         return query
 
     def path(self) -> str:
@@ -73,10 +77,11 @@ class DemoLaunch:
 # Kiruna and Åre on Sandbox Canvas, Borås on Sandbox Moodle; the round's teacher works for the providing school
 # in Stockholm, whose platform is Sandbox Moodle; Kiruna's own teacher follows Kiruna's pupils.
 LAUNCHES = (
-    DemoLaunch(PUPIL, CANVAS.key, "SE-2584", "pupil-kiruna", "kiruna-kulturskola", "kiruna-gitarr"),
-    DemoLaunch(PUPIL, CANVAS.key, "SE-2321", "pupil-are", "are-kulturskola", "are-gitarr"),
-    DemoLaunch(PUPIL, MOODLE.key, "SE-1490", "pupil-boras", "boras-kulturskola", "boras-gitarr"),
-    DemoLaunch(ROUND_TEACHER, TEACHER_PLATFORM, "SE-0180", TEACHER_SUB, "stockholm-distans", "stockholm-gitarr"),
+    DemoLaunch(PUPIL, CANVAS.key, "SE-2584", "pupil-kiruna", "kiruna-kulturskola", "kiruna-gitarr", "Alva Lind"),
+    DemoLaunch(PUPIL, CANVAS.key, "SE-2321", "pupil-are", "are-kulturskola", "are-gitarr", "Elias Berg"),
+    DemoLaunch(PUPIL, MOODLE.key, "SE-1490", "pupil-boras", "boras-kulturskola", "boras-gitarr", "Maja Holm"),
+    DemoLaunch(ROUND_TEACHER, TEACHER_PLATFORM, "SE-0180", TEACHER_SUB, "stockholm-distans", "stockholm-gitarr",
+               TEACHER_NAME),
     DemoLaunch(LOCAL_TEACHER, CANVAS.key, "SE-2584", "teacher-kiruna", "kiruna-kulturskola", "kiruna-gitarr"),
 )
 MUNICIPALITIES = tuple(dict.fromkeys(launch.municipality for launch in LAUNCHES if launch.kind == PUPIL))

@@ -95,6 +95,9 @@ class LaunchSpec:
     storage: str = "none"
     # Offer the platform's gradebook (the AGS claim: columns of the launch's context, scores) with a course link.
     gradebook: bool = False
+    # The person's name, sent as the OpenID Connect ``name`` claim (none: the platform shares no name, as an
+    # anonymous Canvas developer key).
+    name: str | None = None
 
 
 def sandbox_deployment_id(municipality_id: str) -> str:
@@ -258,6 +261,8 @@ class SandboxPlatform:
                                   "name": self.profile.registration_name,
                                   "product_family_code": "kulturskola-sandbox"},
         }
+        if spec.name:
+            claims["name"] = spec.name
         if spec.gradebook:
             claims[CLAIM_AGS] = {"scope": list(GRANTED), "lineitems": self.lineitems_url(spec.context_id)}
         if spec.message_type == MESSAGE_DEEP_LINKING:

@@ -177,7 +177,8 @@ def start():
     ``deployment``: ``deployment|municipality`` (the municipality on the regional deployment only), optionally
     ``|platform key`` (the first platform when none); or ``platform`` names the platform. Optional: ``course``,
     ``round``, ``context`` and ``link`` (the LMS course and the placement in it), ``locale``, ``storage``,
-    ``gradebook=1`` (offer the platform's gradebook), ``message=deep_linking``."""
+    ``gradebook=1`` (offer the platform's gradebook), ``message=deep_linking``, ``name`` (the person's name, sent
+    as the ``name`` claim; none: the platform shares no name)."""
     deployment_id, municipality, key = (request.args.get("deployment", "").split("|") + ["", ""])[:3]
     platform = _platform_or_404(request.args.get("platform", "").strip() or key)
     role = request.args.get("role", "learner")
@@ -196,7 +197,8 @@ def start():
                       storage=storage if (storage := request.args.get("storage", "none")) in STORAGE_MODES else "none",
                       context_id=request.args.get("context", "").strip() or default.context_id,
                       resource_link_id=request.args.get("link", "").strip() or default.resource_link_id,
-                      gradebook=not deep and request.args.get("gradebook") == "1")
+                      gradebook=not deep and request.args.get("gradebook") == "1",
+                      name=" ".join(request.args.get("name", "").split())[:255] or None)
     return redirect(platform.login_initiation_url(spec))
 
 

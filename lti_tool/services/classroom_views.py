@@ -4,8 +4,9 @@ handed in and reviewed, the grade grid of pupils and assignments, and pupils gro
 Only queries for pages; whose pupils and whose work a viewer sees is decided in :mod:`.access` (every query
 here goes through :func:`.delivery.roster` or one of its conditions). Never commits.
 
-Pupils are named by their pseudonym (:func:`.delivery.pupil_label`) unless their platform shared a name in its
-member list and the tool keeps names (``ROSTER_NAMES``; the caller passes ``keep_names``).
+Pupils are named by their pseudonym (:func:`.delivery.pupil_label`) unless their platform shares a name: in the
+pupil's launch into the round (kept on the seat, ``LAUNCH_NAMES``, on by default; the caller passes
+``launch_names``) or in its member list (``ROSTER_NAMES``; ``keep_names``). See :func:`round_pupil_names`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .course_plan import late_hand_ins
 from .delivery import pupil_label, roster
 
 PupilKey = tuple[int, str]  # (registration id, sub): a sub is only unique within its platform
+RoundPupil = tuple[int, int, str]  # (round pk, registration id, sub): a pupil in one round
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,50 @@ def _lessons_done(session: Session, pupils: set[PupilKey], lesson_ids: list[int]
     return {(r, s): n for r, s, n in rows if (r, s) in pupils}
 
 
-def pupil_names(session: Session, pupils: set[PupilKey], *, keep_names: bool) -> dict[PupilKey, str]:
+def round_pupil_names(session: Session, pupils: set[RoundPupil], *, keep_names: bool,
+                      launch_names: bool) -> dict[RoundPupil, str]:
+    """The names a teacher (or the municipal console) sees for pupils of course rounds, keyed by (round, registration,
+    sub): a pseudonym (no entry) wherever the pupil's platform shares no name.
+
+    **Launch first**, then the member list: the name on the pupil's seat in *that* round, from their latest launch
+    into it (``launch_names``: the ``LAUNCH_NAMES`` setting), is the one their platform signed for this very round,
+    so a teacher of another round never sees it and it is as fresh as the pupil's last visit; the member lists'
+    names (NRPS, and a school sign-in's name on a redeemed seat invitation; ``keep_names``: the ``ROSTER_NAMES``
+    setting) belong to an LMS course, not to the round, and fill in only for a pupil whose launches carry none."""
+    if not pupils:
+        return {}
+    registrations, subs = {r for _p, r, _s in pupils}, {s for _p, _r, s in pupils}
+    names: dict[RoundPupil, str] = {}
+    if launch_names:
+        for round_pk, registration_id, sub, name in session.execute(
+                select(Seat.round_pk, Seat.registration_id, Seat.sub, Seat.name)
+                .where(Seat.name.is_not(None), Seat.round_pk.in_({p for p, _r, _s in pupils}),
+                       Seat.registration_id.in_(registrations), Seat.sub.in_(subs))):
+            if (round_pk, registration_id, sub) in pupils and name and name.strip():
+                names[(round_pk, registration_id, sub)] = name.strip()
+    if keep_names:
+        shared = _member_list_names(session, {(r, s) for _p, r, s in pupils})
+        for key in pupils:
+            if key not in names and (key[1], key[2]) in shared:
+                names[key] = shared[(key[1], key[2])]
+    return names
+
+
+def pupil_names(session: Session, pupils: set[PupilKey], *, round_pk: int | None, keep_names: bool,
+                launch_names: bool) -> dict[PupilKey, str]:
+    """The names of pupils of one round (``round_pk``: the viewer's classroom), launch first, then the member list
+    (see :func:`round_pupil_names`, which says why)."""
+    if round_pk is None:
+        return _member_list_names(session, pupils) if keep_names else {}
+    found = round_pupil_names(session, {(round_pk, r, s) for r, s in pupils}, keep_names=keep_names,
+                              launch_names=launch_names)
+    return {(r, s): name for (_p, r, s), name in found.items()}
+
+
+def _member_list_names(session: Session, pupils: set[PupilKey]) -> dict[PupilKey, str]:
     """The names the pupils' platforms shared in their member lists (or their school sign-in gave, for a pupil
-    who came with an invitation), when the tool keeps names."""
-    if not keep_names or not pupils:
+    who came with an invitation): only with ``ROSTER_NAMES``, which alone stores them."""
+    if not pupils:
         return {}
     rows = session.execute(select(LtiContext.registration_id, RosterMember.user_id, RosterMember.name)
                            .join(LtiContext, LtiContext.id == RosterMember.context_pk)
@@ -118,7 +160,8 @@ def _municipality_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
     return dict(session.execute(select(Municipality.id, Municipality.name).where(Municipality.id.in_(wanted))).all())
 
 
-def progress(session: Session, who: Viewer | Launch, *, keep_names: bool) -> list[PupilProgress]:
+def progress(session: Session, who: Viewer | Launch, *, keep_names: bool,
+             launch_names: bool) -> list[PupilProgress]:
     """Every pupil of the viewer's classroom (see :func:`.delivery.roster`) with their progress."""
     lines = roster(session, who)
     viewer = require_classroom(who, session)
@@ -126,7 +169,7 @@ def progress(session: Session, who: Viewer | Launch, *, keep_names: bool) -> lis
     lesson_ids = current_lesson_ids(session, course.code) if course is not None else []
     keys = {(line.registration_id, line.sub) for line in lines}
     done = _lessons_done(session, keys, lesson_ids)
-    names = pupil_names(session, keys, keep_names=keep_names)
+    names = pupil_names(session, keys, round_pk=viewer.round_pk, keep_names=keep_names, launch_names=launch_names)
     places = _municipality_names(session, (line.municipality_id for line in lines))
     return [PupilProgress(line.registration_id, line.sub, line.label, names.get((line.registration_id, line.sub)),
                           line.municipality_id, places.get(line.municipality_id, line.municipality_id),
@@ -168,10 +211,10 @@ class GradeGrid:
     rows: list[tuple[PupilProgress, list[GradeCell]]] = field(default_factory=list)
 
 
-def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool) -> GradeGrid:
+def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool, launch_names: bool) -> GradeGrid:
     """Pupils × assignments of the viewer's classroom: the latest score, "waiting" or "not handed in"; work handed
     in after its due day marked late."""
-    pupils = progress(session, who, keep_names=keep_names)
+    pupils = progress(session, who, keep_names=keep_names, launch_names=launch_names)
     viewer = require_classroom(who, session)
     course = course_of_round(session, viewer.round_pk)
     assignments = current_assignments(session, course.code) if course is not None else []
@@ -218,7 +261,8 @@ class RoundPupils:
     pupils: list[MunicipalPupil]
 
 
-def municipality_progress(session: Session, municipality_id: str, *, keep_names: bool) -> list[RoundPupils]:
+def municipality_progress(session: Session, municipality_id: str, *, keep_names: bool,
+                          launch_names: bool) -> list[RoundPupils]:
     """The municipality's pupils (active seats) per course round, with their progress and their latest feedback,
     read-only, for its arts-school contact: only work :func:`.access.municipality_submissions` lets them follow."""
     seated = session.execute(select(Seat.round_pk, Seat.registration_id, Seat.sub)
@@ -230,7 +274,8 @@ def municipality_progress(session: Session, municipality_id: str, *, keep_names:
     rounds = {r.id: r for r in session.scalars(select(CourseRound).where(CourseRound.id.in_(round_pks))
                                                .options(selectinload(CourseRound.course)))}
     keys = {(registration_id, sub) for _p, registration_id, sub in seated}
-    names = pupil_names(session, keys, keep_names=keep_names)
+    names = round_pupil_names(session, {(p, r, s) for p, r, s in seated}, keep_names=keep_names,
+                              launch_names=launch_names)
     visible = municipality_submissions(municipality_id)
     counts: dict[tuple[int, int, str], dict[str, int]] = {}
     for round_pk, registration_id, sub, status, n in session.execute(
@@ -253,7 +298,7 @@ def municipality_progress(session: Session, municipality_id: str, *, keep_names:
         statuses = counts.get(key, {})
         last = latest.get(key)
         reviewed = statuses.get(SUBMISSION_REVIEWED, 0)
-        pupil = MunicipalPupil(pupil_label(sub), names.get((registration_id, sub)),
+        pupil = MunicipalPupil(pupil_label(sub), names.get(key),
                                done[round_.course_code].get((registration_id, sub), 0),
                                len(lessons[round_.course_code]), statuses.get(SUBMISSION_SUBMITTED, 0) + reviewed,
                                reviewed, last.created_at if last else None, last.score if last else None,

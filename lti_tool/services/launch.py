@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ..config import settings
 from . import admission as launch_records  # admission and the launch record (the fault tests patch them)
 from ..domain.claims import MESSAGE_DATA_PRIVACY, ROLE_ADMINISTRATOR, ROLE_LEARNER, ROLE_OTHER, may_place_courses
 from ..domain.errors import DomainError
@@ -149,9 +150,11 @@ def _admit(session: Session, validator: LaunchValidator, verified: VerifiedLaunc
         raise DomainError(f"roles {list(claims.roles)!r} are neither a course's pupil nor its teacher",
                           code="role_not_served", status=403)
     if course_code and claims.role == ROLE_LEARNER:
-        round_pk = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
-                                      municipality_id=admission.resolution.municipality_id,
-                                      course_code=course_code, round_id=round_id).round.id
+        taken = seats.reserve_seat(session, registration_id=verified.registration_id, sub=claims.sub,
+                                   municipality_id=admission.resolution.municipality_id,
+                                   course_code=course_code, round_id=round_id)
+        seats.keep_launch_name(taken.seat, claims.name, keep=settings().launch_names)
+        round_pk = taken.round.id
     elif course_code:
         staff_round = seats.round_for_staff(session, course_code, round_id,
                                             municipality_id=admission.resolution.municipality_id)

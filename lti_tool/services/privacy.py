@@ -6,7 +6,8 @@ A pupil is a pseudonymous LTI ``sub`` at one registration (issuer + client id): 
 platforms is two different people.
 
 Invoices need seats, not people: a seat row is never deleted by erasure or purge. Its ``sub`` is replaced
-by an anonymous marker (random, so it links to nothing and keeps the seat's unique constraint), while its
+by an anonymous marker (random, so it links to nothing and keeps the seat's unique constraint) and the pupil's
+name its launch carried (``seats.name``) is cleared, while its
 status, municipality, order and round, and the order's and round's counters, stay exactly as they were.
 """
 
@@ -272,7 +273,8 @@ def export_pupil(session: Session, pupil: Pupil, *, secret: str, retention_days:
                       "locale": launch.locale, "course": launch.course_code,
                       "round": (_round_label(rounds, launch.round_pk) or {}).get("round")} for launch in launches],
         "seats": [{**(_round_label(rounds, s.round_pk) or {}), "municipality": s.municipality_id, "status": s.status,
-                   "taken_at": _iso(s.taken_at), "released_at": _iso(s.released_at)} for s in seats_],
+                   "taken_at": _iso(s.taken_at), "released_at": _iso(s.released_at), "name": s.name}
+                  for s in seats_],
         "waiting_list": [{**(_round_label(rounds, w.round_pk) or {}),
                           "municipality": orders[w.order_id].municipality_id if w.order_id in orders else None,
                           "status": w.status, "since": _iso(w.created_at), "admitted_at": _iso(w.admitted_at)}
@@ -338,7 +340,7 @@ def _drop_launches(session: Session, where) -> tuple[int, int]:
 def _anonymise_seats(session: Session, where) -> int:
     ids = list(session.scalars(select(Seat.id).where(where, ~Seat.sub.startswith(ANONYMOUS_PREFIX))))
     if ids:
-        session.execute(update(Seat), [{"id": i, "sub": anonymous_marker()} for i in ids])
+        session.execute(update(Seat), [{"id": i, "sub": anonymous_marker(), "name": None} for i in ids])
     return len(ids)
 
 

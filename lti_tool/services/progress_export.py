@@ -8,10 +8,12 @@ reviewed hand-ins, of each assignment's latest review score, and the maximum lik
 feedback, the school (where a school sign-in redeemed the pupil's seat invitation) and the door the pupil came
 through (the LTI platform's name, or the school identity provider's).
 
-Pupils are named where the tool keeps names (an LTI roster's name, or the name a school sign-in gave the seat
-invitation; the caller passes ``keep_names``, the ``ROSTER_NAMES`` setting), else by the short pseudonym the
-teacher's pages show (:func:`.delivery.pupil_label`). Whose work a municipal contact follows is decided in
-:func:`.access.municipality_submissions`. A fixed number of queries, whatever the number of pupils. Never commits.
+Pupils are named where their platform shares a name and the tool keeps it: the name on the pupil's seat in the
+round, from their latest launch into it (``launch_names``, the ``LAUNCH_NAMES`` setting), else an LTI roster's
+name or the name a school sign-in gave the seat invitation (``keep_names``, the ``ROSTER_NAMES`` setting); else
+by the short pseudonym the teacher's pages show (:func:`.delivery.pupil_label`). Whose work a municipal contact
+follows is decided in :func:`.access.municipality_submissions`. A fixed number of queries, whatever the number of
+pupils. Never commits.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..models import (INVITATION_REDEEMED, SEAT_ACTIVE, SEAT_WITHDRAWN, SUBMISSI
                       Course, CourseModule, CourseRound, IdentityProvider, Lesson, LessonProgress, Registration,
                       Review, Seat, SeatInvitation, Submission)
 from .access import municipality_submissions
-from .classroom_views import pupil_names
+from .classroom_views import round_pupil_names
 from .delivery import pupil_label
 
 PupilKey = tuple[int, str]  # (registration id, sub)
@@ -171,10 +173,12 @@ def _invitations(session: Session, municipality_id: str, round_pks: set[int]) ->
 
 
 def progress_rows(session: Session, *, municipality_id: str, course_code: str | None = None,
-                  round_pk: int | None = None, locale: str, keep_names: bool = False) -> list[ProgressRow]:
+                  round_pk: int | None = None, locale: str, keep_names: bool = False,
+                  launch_names: bool = False) -> list[ProgressRow]:
     """The municipality's pupils with an active seat (or one they withdrew from) in its ordered rounds, one row
     per pupil and round, for one course (``course_code``) or round (``round_pk``) or all; sorted by course,
-    round and pupil. ``locale``: the language of course titles; ``keep_names``: the ``ROSTER_NAMES`` setting."""
+    round and pupil. ``locale``: the language of course titles; ``keep_names``: the ``ROSTER_NAMES`` setting;
+    ``launch_names``: the ``LAUNCH_NAMES`` setting."""
     seats = _seats(session, municipality_id, course_code, round_pk)
     if not seats:
         return []
@@ -187,13 +191,14 @@ def progress_rows(session: Session, *, municipality_id: str, course_code: str | 
     counts = _hand_ins(session, municipality_id, round_pks)
     scores, feedback = _reviews(session, municipality_id, round_pks)
     by_seat, by_pupil = _invitations(session, municipality_id, round_pks)
-    names = pupil_names(session, keys, keep_names=keep_names)
+    names = round_pupil_names(session, {(seat.round_pk, seat.registration_id, seat.sub) for seat in seats},
+                              keep_names=keep_names, launch_names=launch_names)
     rows = []
     for seat in seats:
         round_ = rounds[seat.round_pk]
         key = (seat.round_pk, seat.registration_id, seat.sub)
         invitation = by_seat.get(seat.seat_id) or by_pupil.get(key)
-        name = names.get((seat.registration_id, seat.sub))
+        name = names.get(key)
         if keep_names and not name and invitation is not None and (invitation.pupil_name or "").strip():
             name = invitation.pupil_name.strip()
         statuses = counts.get(key, {})

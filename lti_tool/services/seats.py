@@ -240,6 +240,16 @@ def _reserve_seat(session: Session, *, registration_id: int, sub: str, municipal
     return SeatResult(rules.OUTCOME_GRANTED, seat, round_)
 
 
+def keep_launch_name(seat: Seat, name: str | None, *, keep: bool) -> None:
+    """The pupil's name as their launch into the seat's round carries it (``LaunchClaims.name``), kept on the seat
+    for the round's teachers when the tool keeps launch names (``keep``: the ``LAUNCH_NAMES`` setting). Every
+    launch sets it again: a changed name replaces the old one, and a launch without a name (the platform stopped
+    sharing it), or with ``keep`` off, clears it. Never on the launch record, which holds pseudonyms only."""
+    wanted = name if keep and name else None
+    if seat.name != wanted:
+        seat.name = wanted
+
+
 def round_for_staff(session: Session, course_code: str, round_id: str | None = None,
                     today: date | None = None, municipality_id: str | None = None) -> CourseRound | None:
     """The round a teacher's or administrator's launch on a course shows (no seat is involved); the day is the

@@ -114,7 +114,8 @@ def progress():
     session, launch = get_session(), g.launch
     locale = str(get_locale())
     rounds = classroom_views.municipality_progress(session, launch.municipality_id,
-                                                   keep_names=settings().roster_names)
+                                                   keep_names=settings().roster_names,
+                                                   launch_names=settings().launch_names)
     return render_template("municipal/progress.html", rounds=rounds, municipality=launch.municipality, launch=launch,
                            text=lambda value: pick_text(value, locale))
 

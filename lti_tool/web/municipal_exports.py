@@ -50,7 +50,8 @@ def _export(fmt: str) -> Response:
     course, round_pk = _filters(session)
     locale = str(get_locale() or settings().default_locale)
     rows = progress_export.progress_rows(session, municipality_id=launch.municipality_id, course_code=course,
-                                         round_pk=round_pk, locale=locale, keep_names=settings().roster_names)
+                                         round_pk=round_pk, locale=locale, keep_names=settings().roster_names,
+                                         launch_names=settings().launch_names)
     # Who took which pupils' progress away, in the audit log (the count, never the pupils).
     session.add(AuditEntry(actor=f"{launch.municipality_id} {launch.role} {pupil_label(launch.sub)}",
                            action=progress_export.ACTION_EXPORT, target=launch.municipality_id,

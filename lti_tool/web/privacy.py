@@ -30,6 +30,7 @@ def notice():
     return render_template("privacy/notice.html", launch=launch,
                            municipality=launch.municipality if launch is not None else None,
                            retention_days=config.retention_days, roster_names=config.roster_names,
+                           launch_names=config.launch_names,
                            contact=config.privacy_contact.strip())
 
 

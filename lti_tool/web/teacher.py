@@ -175,6 +175,13 @@ def _refresh_roster(session, launch) -> bool:
     return refresh.fresh
 
 
+def _names() -> dict[str, bool]:
+    """Which names a teacher's page shows (services.classroom_views.round_pupil_names): the launch's, kept on the
+    pupil's seat for the round (``LAUNCH_NAMES``), and the member list's (``ROSTER_NAMES``)."""
+    config = settings()
+    return {"keep_names": config.roster_names, "launch_names": config.launch_names}
+
+
 def _audit_access(session, action: str, *, registration_id: int, sub: str, submission_id: int | None = None) -> None:
     """A teacher opened a pupil's page, hand-in or file: in the audit log (see web/privacy.py)."""
     viewer, launch = g.viewer, g.get("launch")
@@ -216,7 +223,7 @@ def dashboard():
         raise
     own_course = _own_launch_classroom(viewer)
     roster_fresh = _refresh_roster(session, launch) if own_course else True
-    pupils = classroom_views.progress(session, viewer, keep_names=settings().roster_names)
+    pupils = classroom_views.progress(session, viewer, **_names())
     queue = delivery.review_queue(session, viewer)
     shares_roster = own_course and roster_service.shares_roster(session, launch)
     members = roster_service.roster_and_seats(session, launch) if shares_roster else None
@@ -237,7 +244,7 @@ def queue():
     assignments = {a.id: a
                    for a in session.query(Assignment).filter(Assignment.id.in_({s.assignment_id for s in items}))}
     names = classroom_views.pupil_names(session, {(s.registration_id, s.sub) for s in items},
-                                        keep_names=settings().roster_names)
+                                        round_pk=viewer.round_pk, **_names())
     return render_template("teacher/queue.html", items=items, assignments=assignments, names=names,
                            late=course_plan.late_hand_ins(session, items), **_context(session, viewer))
 
@@ -247,7 +254,7 @@ def queue():
 @classroom_required
 def grade_grid():
     session, viewer = get_session(), g.viewer
-    grid = classroom_views.grade_grid(session, viewer, keep_names=settings().roster_names)
+    grid = classroom_views.grade_grid(session, viewer, **_names())
     return render_template("teacher/grades.html", grid=grid, **_context(session, viewer))
 
 
@@ -257,7 +264,7 @@ def grade_grid():
 def pupil(label: str):
     session, viewer = get_session(), g.viewer
     platform = request.args.get(PLATFORM_PARAM, type=int)
-    lines = [p for p in classroom_views.progress(session, viewer, keep_names=settings().roster_names)
+    lines = [p for p in classroom_views.progress(session, viewer, **_names())
              if p.label == label and (platform is None or p.registration_id == platform)]
     if not lines:
         raise DomainError("no such pupil in this course", code="not_found", status=404)
@@ -298,7 +305,7 @@ def review(submission_id: int):
                       sub=submission.sub, submission_id=submission.id)
     assignment = session.get(Assignment, submission.assignment_id)
     names = classroom_views.pupil_names(session, {(submission.registration_id, submission.sub)},
-                                        keep_names=settings().roster_names)
+                                        round_pk=submission.round_pk, **_names())
     current = delivery.reviews_of(submission)
     return render_template("teacher/review.html", submission=submission, assignment=assignment,
                            last=current[-1] if current else None, earlier=list(reversed(submission.versions)),
@@ -315,7 +322,7 @@ def review(submission_id: int):
 @classroom_required
 def hand_in_version_file(submission_id: int, number: int):
     """The file of an earlier version of a hand-in, for a teacher of its classroom (as :func:`hand_in_file`)."""
-    from .pupil import send_hand_in
+    from .pupil import is_seek, send_hand_in
 
     session, viewer = get_session(), g.viewer
     if not viewer.is_teacher:
@@ -324,8 +331,9 @@ def hand_in_version_file(submission_id: int, number: int):
     submission = version.submission
     if not version.file_key:
         raise DomainError("no file", code="not_found", status=404)
-    _audit_access(session, privacy.ACCESS_FILE, registration_id=submission.registration_id, sub=submission.sub,
-                  submission_id=submission.id)
+    if not is_seek():  # a player seeking in a file it opened is not a new opening
+        _audit_access(session, privacy.ACCESS_FILE, registration_id=submission.registration_id, sub=submission.sub,
+                      submission_id=submission.id)
     return send_hand_in(session, submission, version=version)
 
 
@@ -335,7 +343,7 @@ def hand_in_version_file(submission_id: int, number: int):
 def hand_in_file(submission_id: int):
     """A handed-in file for a teacher of its classroom (see services.access), served as the pupil's own page
     serves it (web/pupil.py: an attachment of the sniffed type under a name the tool makes); logged."""
-    from .pupil import send_hand_in
+    from .pupil import is_seek, send_hand_in
 
     session, viewer = get_session(), g.viewer
     if not viewer.is_teacher:
@@ -343,8 +351,9 @@ def hand_in_file(submission_id: int):
     submission: Submission = delivery.get_submission_for(session, viewer, submission_id)
     if not submission.file_key:
         raise DomainError("no file", code="not_found", status=404)
-    _audit_access(session, privacy.ACCESS_FILE, registration_id=submission.registration_id, sub=submission.sub,
-                  submission_id=submission.id)
+    if not is_seek():  # a player seeking in a file it opened is not a new opening
+        _audit_access(session, privacy.ACCESS_FILE, registration_id=submission.registration_id, sub=submission.sub,
+                      submission_id=submission.id)
     return send_hand_in(session, submission)
 
 
