@@ -271,3 +271,39 @@ def test_the_privacy_notice_says_the_name_is_kept_for_the_round_only_when_it_is(
     off = app_factory({**config, "LAUNCH_NAMES": False}).test_client().get(
         "/privacy", headers={"Accept-Language": "sv"}).get_data(as_text=True)
     assert "aldrig ditt namn, din e-postadress eller ditt personnummer" in off and "course round only" not in off
+
+
+def test_launch_name_first_then_the_member_lists_also_beside_the_roster(app, client, launches):
+    """With ROSTER_NAMES on too: the launch's name wins over the member list's; a pupil whose launch carries none
+    is named by the member list; the side-by-side view of members and places names pupils the same way."""
+    import responses
+
+    from lti_tool.domain.claims import CLAIM_NRPS
+
+    from .catalog_factory import add_content, add_course
+    from .test_roster import MEMBERS, TOKEN_URL, member, page
+
+    with new_session(app) as session:
+        add_course(session)
+        add_content(session)
+        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 5)
+        session.commit()
+    nrps = {CLAIM_NRPS: {"context_memberships_url": MEMBERS, "service_versions": ["2.0"]}}
+    named_pupil(client, launches, "p1", ALVA, overrides=nrps)
+    named_pupil(client, launches, "p2", overrides=nrps)
+    name_round_teacher(app, "t1")
+    spec = launches.spec("SE-1490", user="t1", role="instructor", course="GIT-AK-1", locale="en-GB")
+    teacher = launches.launch(spec, overrides=nrps)
+    app.config["ROSTER_NAMES"] = True
+    try:
+        with responses.RequestsMock() as mock:
+            mock.post(TOKEN_URL, json={"access_token": "tok", "expires_in": 3600})
+            mock.get(MEMBERS, **page([member("p1", name="Alva R. Lind"), member("p2", name="Bo Berg"),
+                                      member("p9", name="Nils Nilsson")]))
+            body = client.get(teacher.headers["Location"], follow_redirects=True).get_data(as_text=True)
+    finally:
+        app.config["ROSTER_NAMES"] = False
+    assert f'{ALVA} <span class="code">({pupil_label("p1")})</span>' in body and "Alva R. Lind" not in body
+    assert f'Bo Berg <span class="code">({pupil_label("p2")})</span>' in body
+    assert re.search(rf"<th scope=\"row\">{ALVA}</th>\s*<td[^>]*>Yes</td>\s*<td[^>]*>Yes</td>", body)
+    assert re.search(r"<th scope=\"row\">Nils Nilsson</th>\s*<td[^>]*>Yes</td>\s*<td[^>]*>No place</td>", body)

@@ -137,9 +137,11 @@ class RosterLine:
     name: str | None
 
 
-def roster_and_seats(session: Session, launch: Launch) -> list[RosterLine]:
+def roster_and_seats(session: Session, launch: Launch, *, launch_names: bool = False) -> list[RosterLine]:
     """The teacher's side-by-side view: LMS course members (learners) of the teacher's own context against
-    seats in the round, for the pupils of the teacher's classroom (see .access)."""
+    seats in the round, for the pupils of the teacher's classroom (see .access). Each named as on the rest of the
+    teacher's pages: the name on the pupil's seat in the round (``launch_names``, the ``LAUNCH_NAMES`` setting),
+    else the member list's (kept only with ``ROSTER_NAMES``)."""
     viewer = access.require_classroom(launch)
     context = session.scalar(select(LtiContext).where(LtiContext.registration_id == viewer.registration_id,
                                                       LtiContext.context_id == viewer.context_id))
@@ -149,13 +151,14 @@ def roster_and_seats(session: Session, launch: Launch) -> list[RosterLine]:
                    for m in session.scalars(select(RosterMember).where(RosterMember.context_pk == context.id))
                    if map_role(m.roles) == "learner"}
     launched = set(session.scalars(select(Launch.sub).where(access.classroom_launches(viewer))))
-    seated = set(session.scalars(select(Seat.sub).where(Seat.round_pk == viewer.round_pk,
-                                                        Seat.registration_id == viewer.registration_id,
-                                                        Seat.status == SEAT_ACTIVE,
-                                                        Seat.sub.in_(launched | set(members)))))
-    subs = sorted(set(members) | seated)
+    seated = dict(session.execute(select(Seat.sub, Seat.name).where(Seat.round_pk == viewer.round_pk,
+                                                                    Seat.registration_id == viewer.registration_id,
+                                                                    Seat.status == SEAT_ACTIVE,
+                                                                    Seat.sub.in_(launched | set(members)))).all())
+    subs = sorted(set(members) | set(seated))
     return [RosterLine(sub, members[sub].status if sub in members else None, sub in seated,
-                       members[sub].name if sub in members else None) for sub in subs]
+                       (seated.get(sub) if launch_names else None) or (members[sub].name if sub in members else None))
+            for sub in subs]
 
 
 def shares_roster(session: Session, launch: Launch) -> bool:

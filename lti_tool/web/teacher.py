@@ -226,7 +226,8 @@ def dashboard():
     pupils = classroom_views.progress(session, viewer, **_names())
     queue = delivery.review_queue(session, viewer)
     shares_roster = own_course and roster_service.shares_roster(session, launch)
-    members = roster_service.roster_and_seats(session, launch) if shares_roster else None
+    members = (roster_service.roster_and_seats(session, launch, launch_names=settings().launch_names)
+               if shares_roster else None)
     others = [r for r in _teacher_rounds(session) if r.id != viewer.round_pk]
     return render_template("teacher/dashboard.html", pupils=pupils, groups=classroom_views.by_municipality(pupils),
                            waiting=len(queue), queue=queue[:5], members=members, roster_fresh=roster_fresh,
