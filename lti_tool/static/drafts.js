@@ -3,7 +3,8 @@
 // and the course was opened anew from the learning platform. Each field sits in an element with
 // `data-draft-key`: the page's pupil key (a keyed hash made by the tool, never the platform's user id), the
 // assignment and the field. The page shown after the text was accepted marks it `data-draft-clear`: the draft is
-// forgotten. A draft older than MAX_AGE_DAYS is forgotten too.
+// forgotten. A draft older than MAX_AGE_DAYS is forgotten too. The "session ended" page marks the text that was
+// sent too late `data-draft-keep`: it is kept as the draft of the field it came from.
 (function () {
   "use strict";
   var PREFIX = "kulturskola.draft.";
@@ -53,6 +54,10 @@
     var key = PREFIX + scope.getAttribute("data-draft-key");
     var field = scope.querySelector("textarea");
     if (!field) return;
+    if (scope.hasAttribute("data-draft-keep")) {
+      write(store, key, field.value); // the "session ended" page: a text that was sent too late, kept for later
+      return;
+    }
     show(scope, "[data-draft-note]");
     if (scope.hasAttribute("data-draft-clear")) {
       store.removeItem(key);

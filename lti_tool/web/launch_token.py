@@ -73,6 +73,7 @@ def _refuse_expired(token: str) -> None:
     launch = get_session().execute(_LAUNCH_QUERY, {"id": launch_id}).scalar_one_or_none() if launch_id else None
     if launch is not None:
         set_locale(launch.locale)
+        g.expired_launch = launch  # what a refused form keeps for the next launch (web/kept_text.py)
         from .security import allow_framing_by
 
         allow_framing_by(launch.registration)

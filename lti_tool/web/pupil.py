@@ -24,6 +24,7 @@ from ..services.access import Viewer, check_showcase_item
 from ..uploads import UploadStore, download_name, served_type
 from .errors import MESSAGES
 from .forms import parse_id
+from .kept_text import forget_kept_text, kept_text, keeps_typed_text
 from .launch_token import launch_required, launch_url, read_waitlist_token
 from .media import own_video
 from .municipal import may_open_console
@@ -128,7 +129,13 @@ def lesson(lesson_id: int):
                            **_common(session, launch))
 
 
+def hand_in_draft_key(launch, assignment_id: int) -> str:
+    """The hand-in field's draft key, as the page marks it for drafts.js (``data-draft-key``)."""
+    return f"{draft_key(launch)}.{assignment_id}.hand-in"
+
+
 @bp.route("/assignment/<int:assignment_id>", methods=["GET", "POST"])
+@keeps_typed_text("text", hand_in_draft_key)
 @launch_required
 def assignment(assignment_id: int):
     session, launch = get_session(), g.launch
@@ -142,19 +149,23 @@ def assignment(assignment_id: int):
                             store=upload_store(launch.course_code),
                             new_version=request.form.get("new_version") == "1")
             session.commit()
-            return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"), code=303)
+            return forget_kept_text(redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"),
+                                             code=303))
         except DomainError as refusal:
             session.rollback()
             if refusal.code.startswith(("upload_", "hand_in_", "already_")):
                 error_code = refusal.code  # shown next to the form, the pupil's text kept
             else:
                 raise
+    # A text sent after the session ended, kept for this pupil until it is handed in (web/kept_text.py).
+    kept = kept_text(hand_in_draft_key(launch, assignment_id)) if not error_code else None
     return _assignment_page(session, launch, item, error_code=error_code,
-                            draft=request.form.get("text", "") if error_code else "")
+                            draft=request.form.get("text", "") if error_code else kept or "", kept_restored=bool(kept))
 
 
 def _assignment_page(session, launch, item, *, error_code: str | None = None, draft: str = "",
-                     talk_error: str | None = None, message_draft: str = "", caption_draft: str | None = None):
+                     talk_error: str | None = None, message_draft: str = "", caption_draft: str | None = None,
+                     kept_restored: bool = False):
     """The assignment page: instructions, the hand-in and its feedback, the conversation with the teacher on
     it (seeing it marks the teacher's messages read) and sharing it on the round's showcase. A form refused
     (``error_code``: the hand-in; ``talk_error``: a message or a caption) is shown again with its error."""
@@ -175,7 +186,7 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
                            earlier=list(reversed(submission.versions)) if submission is not None else [],
                            draft_key=draft_key(launch),
                            error_code=error_code, error_message=_hand_in_message(error_code),
-                           draft=draft, saved=request.args.get("saved") == "1",
+                           draft=draft, kept_restored=kept_restored, saved=request.args.get("saved") == "1",
                            max_mb=format_decimal(settings().upload_max_mb_for(launch.course_code), format="#,##0.#"),
                            max_bytes=settings().upload_max_bytes_for(launch.course_code),
                            chunk_bytes=settings().upload_chunk_bytes,
