@@ -388,6 +388,14 @@ def fill_form(form) -> None:
 def shoot(walk: Walk, phone, name: str) -> None:
     """The frame's page: axe (0 violations) and no sideways scrolling inside the 870 px frame, a screenshot of
     the frame; then the same page at phone width at top level (the launch token is in its address)."""
+    shoot_frame(walk, name)
+    phone.goto(walk.frame.url)
+    phone.wait_for_selector("main")
+    check_page(phone, name)
+
+
+def shoot_frame(walk: Walk, name: str) -> None:
+    """axe (0 violations) and no sideways scrolling inside the 870 px frame; a screenshot of the frame."""
     from axe_playwright_python.sync_playwright import Axe
 
     frame = walk.frame
@@ -406,9 +414,6 @@ def shoot(walk: Walk, phone, name: str) -> None:
     height = frame.evaluate("document.documentElement.scrollHeight")
     frame_element.evaluate(f"(e) => e.style.height = '{min(max(height, 400), 4000)}px'")
     frame_element.screenshot(path=str(SHOTS / f"{name}-frame.png"))
-    phone.goto(frame.url)
-    phone.wait_for_selector("main")
-    check_page(phone, name)
 
 
 def _go(walk: Walk, path: str) -> None:
@@ -444,6 +449,10 @@ def test_every_page_and_form_inside_a_cross_site_frame(site, chromium):
     assert any("/message" in s for s in pupil.submitted), pupil.submitted
     assert any(s.startswith("GET /withdraw") for s in pupil.submitted), pupil.submitted
     assert any(k.startswith("/showcase") for k in pupil.visited), (pupil.visited, pupil.problems)
+    for path, name in (("/lesson/1", "tour-pupil-lesson"), ("/assignment/2", "tour-pupil-assignment"),
+                       ("/showcase", "tour-pupil-showcase")):
+        _go(pupil, path)
+        shoot(pupil, phone, name)
 
     # An Oslo pupil (five seats) hands in; the round's teacher then has work to review.
     oslo = Walk(site, context.new_page(), "Oslo pupil")
@@ -571,7 +580,7 @@ def test_a_tab_left_open_until_the_session_ends(site, chromium):
     frame.wait_for_selector("main[data-error-code=launch_expired]")
     walk._check_frame("a hand-in after the session ended")
     assert frame.input_value("#kept-text") == answer
-    shoot(walk, context.new_page(), "tour-pupil-session-ended")
+    shoot_frame(walk, "tour-pupil-session-ended")  # the answer to a post: in the frame only
     assert [c["name"] for c in context.cookies() if c["name"] == "kulturskola_kept"] == ["kulturskola_kept"]
     app.config["LAUNCH_TOKEN_TTL_SECONDS"] = 3600
 
