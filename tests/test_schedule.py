@@ -64,3 +64,6 @@ def test_late_is_counted_in_the_pupils_own_day():
     assert not is_late(None, datetime(2030, 1, 1, tzinfo=timezone.utc), "SE-1490")
     with pytest.raises(ValueError):
         is_late(due, datetime(2027, 3, 1, 12), "SE-1490")
+    # A country without a zone of its own: the earliest day among Sweden's and Norway's.
+    assert not is_late(due, datetime(2027, 2, 28, 22, 30, tzinfo=timezone.utc), "FI-091")
+    assert is_late(due, datetime(2027, 2, 28, 23, 30, tzinfo=timezone.utc), "FI-091")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from .calendar import local_date
+from .calendar import local_date, national_date
 
 K = TypeVar("K", bound=Hashable)
 
@@ -56,8 +56,14 @@ def module_schedule(starts_on: date, ends_on: date, modules: Sequence[K]) -> dic
 
 def is_late(due_on: date | None, handed_in_at: datetime, municipality_or_country: str) -> bool:
     """Whether work handed in at ``handed_in_at`` (an aware moment) was handed in after the day it was due, as
-    the day is counted where the pupil lives (their municipality, ``SE-1490``, or country). Nothing is late
-    without a due day."""
+    the day is counted where the pupil lives (their municipality, ``SE-1490``, or country; for any other, the
+    earliest day among the countries', so no one is late sooner). Nothing is late without a due day."""
     if due_on is None:
         return False
-    return local_date(municipality_or_country, handed_in_at) > due_on
+    try:
+        day = local_date(municipality_or_country, handed_in_at)
+    except ValueError:
+        if handed_in_at.tzinfo is None:
+            raise
+        day = national_date(handed_in_at)
+    return day > due_on

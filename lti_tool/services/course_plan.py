@@ -32,6 +32,8 @@ NOTHING_TO_HAND_IN = "nothing_to_hand_in"
 def round_plan(course_round: CourseRound, module_ids: list[int]) -> dict[int, ModuleWeeks]:
     """The weeks and due day of each module (``module_ids``: the round's course's current modules in catalog
     order) of the round."""
+    if course_round.ends_on < course_round.starts_on:  # the feed never has one; a plan of nothing rather than a 500
+        return {}
     return module_schedule(course_round.starts_on, course_round.ends_on, module_ids)
 
 
@@ -109,7 +111,7 @@ def due_days(session: Session, course_round: CourseRound | None) -> dict[int, da
     rows = session.execute(select(Assignment.id, Assignment.module_id)
                            .where(Assignment.module_id.in_(module_ids), Assignment.current.is_(True))).all() \
         if module_ids else []
-    return {assignment_id: plan[module_id].due_on for assignment_id, module_id in rows}
+    return {assignment_id: plan[module_id].due_on for assignment_id, module_id in rows if module_id in plan}
 
 
 def first_handed_in_at(submission: Submission) -> datetime:
