@@ -307,3 +307,23 @@ def test_launch_name_first_then_the_member_lists_also_beside_the_roster(app, cli
     assert f'Bo Berg <span class="code">({pupil_label("p2")})</span>' in body
     assert re.search(rf"<th scope=\"row\">{ALVA}</th>\s*<td[^>]*>Yes</td>\s*<td[^>]*>Yes</td>", body)
     assert re.search(r"<th scope=\"row\">Nils Nilsson</th>\s*<td[^>]*>Yes</td>\s*<td[^>]*>No place</td>", body)
+
+
+def test_the_dashboards_queue_and_the_conversations_on_hand_ins_name_the_pupil(app, client, launches, content,
+                                                                             round_teacher):
+    alva = named_pupil(client, launches, "p-alva", ALVA)
+    text_hand_in(alva, content, "Alva's answer")
+    assert alva.post(f"/assignment/{content['assignment2']}/message", {"body": "Is this right?"}).status_code == 303
+    named = f'{ALVA} <span class="code">({pupil_label("p-alva")})</span>'
+    dashboard = round_teacher.get("/teach/").get_data(as_text=True)
+    queue_part = dashboard[dashboard.index('<ol class="queue">'):]
+    assert named in queue_part[:queue_part.index("</ol>")]
+    messages = round_teacher.get("/classroom/messages").get_data(as_text=True)
+    assert named in messages
+    with new_session(app) as session:
+        submission = session.scalar(select(Submission.id).where(Submission.sub == "p-alva"))
+    talk = round_teacher.get(f"/classroom/hand-in/{submission}").get_data(as_text=True)
+    assert f"<h1>{named}" in talk and f"<strong>{ALVA}</strong>" in talk
+    review = round_teacher.get(f"/teach/submission/{submission}").get_data(as_text=True)
+    assert f"<strong>{ALVA}</strong>" in review  # the conversation on the review page
+    assert "Is this right?" in review

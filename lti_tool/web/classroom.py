@@ -29,7 +29,7 @@ from ..domain.errors import DomainError
 from ..domain.texts import pick_text
 from ..i18n import LANGUAGE_NAMES, formatting_locale
 from ..models import Assignment, Course, CourseRound, Submission
-from ..services import classroom, delivery, privacy
+from ..services import classroom, classroom_views, delivery, privacy
 from ..services.access import ForbiddenError, Viewer, check_showcase_item, may_announce, teaches_round
 from .errors import MESSAGES
 from .privacy import staff_actor
@@ -96,6 +96,14 @@ def _audit(session, action: str, submission: Submission) -> None:
                                                             submission.sub),
                           municipality=launch.municipality_id if launch is not None else None)
     session.commit()
+
+
+def _pupil_names(session, viewer: Viewer, submissions: list[Submission]) -> dict[tuple[int, str], str]:
+    """The names of these hand-ins' pupils as the teacher's pages show them (web/teacher.py: the name on the pupil's
+    seat in the round, then the member list's; else the pseudonym)."""
+    return classroom_views.pupil_names(session, {(s.registration_id, s.sub) for s in submissions},
+                                       round_pk=viewer.round_pk, keep_names=settings().roster_names,
+                                       launch_names=settings().launch_names)
 
 
 def _back_to_review(submission_id: int) -> str | None:
@@ -200,6 +208,7 @@ def messages():
     assignments = {a.id: a for a in session.query(Assignment).filter(
         Assignment.id.in_({c.submission.assignment_id for c in items}))}
     return render_template("classroom/messages.html", items=items, assignments=assignments,
+                           names=_pupil_names(session, viewer, [c.submission for c in items]),
                            **_context(session, viewer))
 
 
@@ -228,7 +237,10 @@ def hand_in(submission_id: int):
         _audit(session, privacy.ACCESS_HAND_IN, talk.submission)
     session.commit()
     assignment = session.get(Assignment, talk.submission.assignment_id)
+    pupil_name = _pupil_names(session, viewer, [talk.submission]).get((talk.submission.registration_id,
+                                                                        talk.submission.sub))
     return render_template("classroom/hand_in.html", talk=talk, submission=talk.submission, assignment=assignment,
+                           pupil_name=pupil_name,
                            review_url=_back_to_review(submission_id), talk_error=error_code,
                            talk_message=MESSAGES.get(error_code) if error_code else None,
                            message_draft=request.form.get("body", "") if error_code else "",

@@ -230,6 +230,7 @@ def dashboard():
                if shares_roster else None)
     others = [r for r in _teacher_rounds(session) if r.id != viewer.round_pk]
     return render_template("teacher/dashboard.html", pupils=pupils, groups=classroom_views.by_municipality(pupils),
+                           names={p.key: p.name for p in pupils if p.name},
                            waiting=len(queue), queue=queue[:5], members=members, roster_fresh=roster_fresh,
                            own_course=own_course, shares_roster=shares_roster,
                            gradebook=grades.placement_of_launch(session, launch) if own_course else None,
