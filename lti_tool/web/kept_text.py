@@ -1,4 +1,4 @@
-"""A hand-in's text sent after the launch token expired is not lost.
+"""A hand-in's text (or a message to the teacher) sent after the launch token expired is not lost.
 
 The "session ended" page shows the text back (to copy), and the tool keeps it in a cookie of its own, signed and
 limited to that assignment's address, until the pupil opens the course again from the platform: the assignment's
@@ -23,7 +23,7 @@ from ..config import settings
 from ..domain.errors import DomainError
 from .errors import render_error
 
-COOKIE = "kulturskola_kept"
+COOKIE = "kulturskola_kept"  # and the field: kulturskola_kept_text (a hand-in), kulturskola_kept_body (a message)
 SALT = "lti_tool.kept-text"
 MAX_COOKIE_CHARS = 3800  # a browser keeps a cookie of about 4 kB; a longer text stays on the page to copy
 MAX_AGE_SECONDS = 14 * 86400
@@ -41,11 +41,16 @@ def _options(path: str) -> dict:
     return options
 
 
-def keeps_typed_text(field: str, key_of):
+def _cookie(field: str) -> str:
+    return f"{COOKIE}_{field}"
+
+
+def keeps_typed_text(field: str, key_of, page_of):
     """Around a view under :func:`~.launch_token.launch_required` that takes a text in the form field ``field``:
     a post refused as ``launch_expired`` gets the "session ended" page with the text on it, and the text kept
     for the pupil's next launch (``key_of(launch, **view_args)``: the field's draft key, as drafts.js keys it,
-    from the expired token's launch)."""
+    from the expired token's launch; ``page_of(**view_args)``: the address of the page whose form it was, the
+    only one the cookie is sent to)."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -63,7 +68,7 @@ def keeps_typed_text(field: str, key_of):
                 response = make_response(body, status)
                 value = _serializer().dumps({"k": key, "t": typed})
                 if len(value) <= MAX_COOKIE_CHARS:
-                    response.set_cookie(COOKIE, value, max_age=MAX_AGE_SECONDS, **_options(request.path))
+                    response.set_cookie(_cookie(field), value, max_age=MAX_AGE_SECONDS, **_options(page_of(**kwargs)))
                 return response
 
         return wrapped
@@ -71,9 +76,9 @@ def keeps_typed_text(field: str, key_of):
     return decorate
 
 
-def kept_text(key: str) -> str | None:
-    """The text kept for this page (its address) and this pupil's draft key, if any."""
-    raw = request.cookies.get(COOKIE)
+def kept_text(field: str, key: str) -> str | None:
+    """The text of ``field`` kept for this page (its address) and this pupil's draft key, if any."""
+    raw = request.cookies.get(_cookie(field))
     if not raw:
         return None
     try:
@@ -85,8 +90,8 @@ def kept_text(key: str) -> str | None:
     return kept["t"]
 
 
-def forget_kept_text(response: Response) -> Response:
-    """The text was handed in: the kept copy goes."""
-    if COOKIE in request.cookies:
-        response.delete_cookie(COOKIE, **_options(request.path))
+def forget_kept_text(response: Response, field: str, page: str) -> Response:
+    """The text was handed in or sent: the kept copy goes."""
+    if _cookie(field) in request.cookies:
+        response.delete_cookie(_cookie(field), **_options(page))
     return response

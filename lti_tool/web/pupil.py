@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, select
@@ -134,8 +134,18 @@ def hand_in_draft_key(launch, assignment_id: int) -> str:
     return f"{draft_key(launch)}.{assignment_id}.hand-in"
 
 
+def message_draft_key(launch, assignment_id: int) -> str:
+    """The message field's draft key on the assignment page."""
+    return f"{draft_key(launch)}.{assignment_id}.message"
+
+
+def assignment_page(assignment_id: int) -> str:
+    """The assignment page's address: where a text kept after the session ended is put back."""
+    return url_for("pupil.assignment", assignment_id=assignment_id)
+
+
 @bp.route("/assignment/<int:assignment_id>", methods=["GET", "POST"])
-@keeps_typed_text("text", hand_in_draft_key)
+@keeps_typed_text("text", hand_in_draft_key, assignment_page)
 @launch_required
 def assignment(assignment_id: int):
     session, launch = get_session(), g.launch
@@ -150,22 +160,24 @@ def assignment(assignment_id: int):
                             new_version=request.form.get("new_version") == "1")
             session.commit()
             return forget_kept_text(redirect(launch_url("pupil.assignment", assignment_id=assignment_id, saved="1"),
-                                             code=303))
+                                             code=303), "text", request.path)
         except DomainError as refusal:
             session.rollback()
             if refusal.code.startswith(("upload_", "hand_in_", "already_")):
                 error_code = refusal.code  # shown next to the form, the pupil's text kept
             else:
                 raise
-    # A text sent after the session ended, kept for this pupil until it is handed in (web/kept_text.py).
-    kept = kept_text(hand_in_draft_key(launch, assignment_id)) if not error_code else None
+    # Texts sent after the session ended, kept for this pupil until handed in or sent (web/kept_text.py).
+    kept = kept_text("text", hand_in_draft_key(launch, assignment_id)) if not error_code else None
+    kept_message = kept_text("body", message_draft_key(launch, assignment_id))
     return _assignment_page(session, launch, item, error_code=error_code,
-                            draft=request.form.get("text", "") if error_code else kept or "", kept_restored=bool(kept))
+                            draft=request.form.get("text", "") if error_code else kept or "", kept_restored=bool(kept),
+                            message_draft=kept_message or "", kept_message_restored=bool(kept_message))
 
 
 def _assignment_page(session, launch, item, *, error_code: str | None = None, draft: str = "",
                      talk_error: str | None = None, message_draft: str = "", caption_draft: str | None = None,
-                     kept_restored: bool = False):
+                     kept_restored: bool = False, kept_message_restored: bool = False):
     """The assignment page: instructions, the hand-in and its feedback, the conversation with the teacher on
     it (seeing it marks the teacher's messages read) and sharing it on the round's showcase. A form refused
     (``error_code``: the hand-in; ``talk_error``: a message or a caption) is shown again with its error."""
@@ -186,7 +198,8 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
                            earlier=list(reversed(submission.versions)) if submission is not None else [],
                            draft_key=draft_key(launch),
                            error_code=error_code, error_message=_hand_in_message(error_code),
-                           draft=draft, kept_restored=kept_restored, saved=request.args.get("saved") == "1",
+                           draft=draft, kept_restored=kept_restored, kept_message_restored=kept_message_restored,
+                           saved=request.args.get("saved") == "1",
                            max_mb=format_decimal(settings().upload_max_mb_for(launch.course_code), format="#,##0.#"),
                            max_bytes=settings().upload_max_bytes_for(launch.course_code),
                            chunk_bytes=settings().upload_chunk_bytes,
@@ -246,11 +259,12 @@ def _talk_form(assignment_id: int, act, field: str, limit: int, draft_name: str,
         return _assignment_page(session, launch, delivery.get_assignment(session, launch, assignment_id),
                                 talk_error=refusal.code, **{draft_name: typed[:limit * 2]})
     session.commit()
-    return redirect(launch_url("pupil.assignment", assignment_id=assignment_id, _anchor=anchor, **{done: "1"}),
-                    code=303)
+    return forget_kept_text(redirect(launch_url("pupil.assignment", assignment_id=assignment_id, _anchor=anchor,
+                                                **{done: "1"}), code=303), field, assignment_page(assignment_id))
 
 
 @bp.route("/assignment/<int:assignment_id>/message", methods=["POST"])
+@keeps_typed_text("body", message_draft_key, assignment_page)
 @launch_required
 def write_message(assignment_id: int):
     """The pupil writes to the teacher about their hand-in for this assignment."""
