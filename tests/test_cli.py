@@ -157,4 +157,10 @@ def test_demo_port_moves_the_tool_and_the_sandbox(app, runner):
     assert settings(app).sandbox_base_url == "http://localhost:5077"
     assert get_platform(app).base_url.startswith(settings(app).sandbox_base_url)
     assert get_idp(app).discovery_url.startswith(settings(app).sandbox_base_url)
+    # A launch from the moved sandbox is the tool's own: its target_link_uri passes the launch's check.
+    from lti_tool.domain.claims import is_own_url
+    from lti_tool.lti import get_lti
+
+    assert get_lti(app).validator.base_url == "http://127.0.0.1:5077"
+    assert is_own_url(get_platform(app).target_link_uri, get_lti(app).validator.base_url)
     assert runner.invoke(args=["demo", "--help"]).output.count("--port") == 1

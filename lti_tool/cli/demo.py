@@ -194,6 +194,9 @@ def use_port(app: Flask, port: int) -> None:
     app.config["BASE_URL"] = urlunsplit(base._replace(netloc=f"{base.hostname}:{port}"))
     if derived:
         app.config["SANDBOX_BASE_URL"] = sandbox_default_url(app.config["BASE_URL"])
+    from .. import lti as lti_protocol
+
+    lti_protocol.init_app(app)  # the launch checks (target_link_uri is ours) take the new address
     if settings(app).sandbox:
         from ..sandbox.views import make_parties
 
