@@ -508,6 +508,8 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=now)
     # The version of the hand-in reviewed (``Submission.version`` when the review was written).
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # When the pupil first opened the page showing it (null: not yet; the course page marks it new).
+    seen_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
 
     submission: Mapped[Submission] = relationship(back_populates="reviews")
 

@@ -73,6 +73,16 @@ def test_progress_summary_statuses_score_and_module_weeks(app, client, launches,
     item = item[:item.index("</li>")]
     assert 'data-status="feedback"' in item and "Feedback given" in item and "7.5 of 10 points" in item
     assert "Feedback from your teacher on 1 assignment" in _section(body, 'class="progress-summary"')
+    # The feedback is new until the pupil opens the assignment's page; then it is not any more.
+    assert f'data-new-feedback="{content["assignment2"]}"' in item and ">New<" in item
+    assert pupil.get(f"/assignment/{content['assignment2']}").status_code == 200
+    body = client.get(pupil.home).get_data(as_text=True)
+    assert f'data-new-feedback="{content["assignment2"]}"' not in body
+    # The teacher changes the review: the changed feedback is new again.
+    assert teacher.post(f"/teach/submission/{submission_id}", {"feedback": "Lovely rhymes, and the rhythm too",
+                                                               "score": "8"}).status_code == 303
+    assert f'data-new-feedback="{content["assignment2"]}"' in client.get(pupil.home).get_data(as_text=True)
+    assert pupil.get(f"/assignment/{content['assignment2']}").status_code == 200
 
     # A new version after feedback waits for feedback again: handed in, no score shown.
     assert pupil.post(f"/assignment/{content['assignment2']}", {"text": "Second verse", "new_version": "1"}

@@ -213,7 +213,8 @@ def test_a_new_version_leaves_the_showcase(app, client, launches, content):
     with new_session(app) as session:
         session.add(ShowcaseItem(round_pk=submission.round_pk, submission_id=submission.id, status="approved"))
         session.commit()
-    assert "tar bort arbetet från omgångens utställning" in pupil.get(path).get_data(as_text=True)  # the launch is Swedish
+    # the launch is Swedish
+    assert "tar bort arbetet från omgångens utställning" in pupil.get(path).get_data(as_text=True)
     assert pupil.post(path, {"text": "Ny", "new_version": "1"}).status_code == 303
     with new_session(app) as session:
         item = session.scalars(select(ShowcaseItem)).one()

@@ -423,6 +423,15 @@ def reviews_of(submission: Submission, version: int | None = None) -> list[Revie
     return [review for review in submission.reviews if review.version == number]
 
 
+def mark_feedback_seen(submission: Submission) -> bool:
+    """The pupil has opened the page showing their hand-in's feedback: its reviews not seen before are seen now
+    (the course page stops marking them new). True when one was new. The caller commits."""
+    fresh = [review for review in submission.reviews if review.seen_at is None]
+    for review in fresh:
+        review.seen_at = clock.now()
+    return bool(fresh)
+
+
 def get_version_for(session: Session, who: Viewer | Launch, submission_id: int, number: int) -> SubmissionVersion:
     """An earlier version of a hand-in, for whoever may see the hand-in (see .access)."""
     submission = get_submission_for(session, who, submission_id)

@@ -189,6 +189,7 @@ def _assignment_page(session, launch, item, *, error_code: str | None = None, dr
     if submission is not None:
         talk = classroom.thread(session, launch, submission.id)
         showcase_item = classroom.own_items(session, launch).get(submission.id)
+        delivery.mark_feedback_seen(submission)  # the pupil's own hand-in: its feedback is no longer new
         session.commit()
     status = 400 if error_code or talk_error else 200
     context = _common(session, launch)
