@@ -189,7 +189,8 @@ def test_orders_are_paged_fifty_at_a_time_with_filters(app, client, demo):
     assert 'data-orders-total="2"' in page_text(client.get("/staff/orders?municipality=TESTKOMMUN+007"))
     assert 'data-orders-total="1"' in page_text(client.get("/staff/orders?municipality=boras"))  # Borås
     assert 'data-orders-total="2"' in page_text(client.get("/staff/orders?municipality=se-9001"))
-    assert "No order matches the filter." in page_text(client.get("/staff/orders?municipality=nowhere"))
+    assert "No order matches the filter." in page_text(client.get("/staff/orders?municipality=nowhere",
+                                                                  headers={"Accept-Language": "en"}))
     filtered = page_text(client.get("/staff/orders?round=now"))
     assert 'data-orders-total="81" data-page="1" data-pages="2"' in filtered
     assert "/staff/orders?page=2&round=now" in filtered
@@ -287,7 +288,7 @@ def test_audit_log_is_paged(app, client, demo):
                          for n in range(120)])
         session.commit()
     sign_in(client)
-    first = page_text(client.get("/staff/audit"))
+    first = page_text(client.get("/staff/audit", headers={"Accept-Language": "en"}))
     assert 'data-entries="50"' in first and "120 entries." in first
     assert 'data-entries="20"' in page_text(client.get("/staff/audit?page=3"))
 
@@ -344,7 +345,7 @@ def test_platform_and_deployment_changes_on_the_command_line_are_audited(app, ru
 
     # The console shows them with their origin.
     sign_in(client)
-    html = page_text(client.get("/staff/audit?show=cli"))
+    html = page_text(client.get("/staff/audit?show=cli", headers={"Accept-Language": "en"}))
     assert html.count('data-origin="cli"') == 5 and "Command line</span> ops:" in html
 
 
