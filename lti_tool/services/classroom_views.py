@@ -205,10 +205,35 @@ class GradeCell:
     late: bool = False  # first handed in after its module's due day (services.course_plan)
 
 
+    def matches(self, show: str) -> bool:
+        """The cell is one a filter of the grid asks for (``GRID_FILTERS``)."""
+        if show == GRID_LATE:
+            return self.late
+        return self.state == show
+
+
+# What the grade grid can be narrowed to: pupils with work waiting for review, handed in late, reviewed, or
+# assignments not handed in.
+GRID_LATE = "late"
+GRID_FILTERS = (CELL_WAITING, GRID_LATE, CELL_REVIEWED, CELL_MISSING)
+
+
 @dataclass
 class GradeGrid:
     assignments: list[Assignment]
     rows: list[tuple[PupilProgress, list[GradeCell]]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """How many pupils each filter keeps."""
+        return {show: sum(any(cell.matches(show) for cell in cells) for _pupil, cells in self.rows)
+                for show in GRID_FILTERS}
+
+    def only(self, show: str | None) -> "GradeGrid":
+        """The pupils with at least one cell the filter asks for (all of them without a known filter)."""
+        if show not in GRID_FILTERS:
+            return self
+        return GradeGrid(self.assignments, [(pupil, cells) for pupil, cells in self.rows
+                                            if any(cell.matches(show) for cell in cells)])
 
 
 def grade_grid(session: Session, who: Viewer | Launch, *, keep_names: bool, launch_names: bool) -> GradeGrid:

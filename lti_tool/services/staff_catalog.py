@@ -129,19 +129,25 @@ class CourseDetail:
         return [r for r in self.rounds if r.over_capacity]
 
 
+def course_content(session: Session, code: str) -> list[ModuleContent]:
+    """The course's current modules with their lessons and assignments, in course order: what its pupils see (the
+    staff console's course page, the round teacher's course content)."""
+    modules = session.scalars(select(CourseModule)
+                              .where(CourseModule.course_code == code, CourseModule.current.is_(True))
+                              .options(selectinload(CourseModule.lessons), selectinload(CourseModule.assignments))
+                              .order_by(CourseModule.position, CourseModule.id)).all()
+    # Only what pupils see: lessons and assignments gone from the feed stay in the database for pupils' work.
+    return [ModuleContent(m, [lesson for lesson in m.lessons if lesson.current],
+                          [a for a in m.assignments if a.current]) for m in modules]
+
+
 def course_detail(session: Session, code: str) -> CourseDetail:
     """A course with its prices, its rounds (capacity against budgets and seats) and its current modules with
     their lessons and assignments, in course order."""
     course = session.scalar(select(Course).where(Course.code == code).options(selectinload(Course.prices)))
     if course is None:
         raise NotFoundError(f"no course {code!r}")
-    modules = session.scalars(select(CourseModule)
-                              .where(CourseModule.course_code == code, CourseModule.current.is_(True))
-                              .options(selectinload(CourseModule.lessons), selectinload(CourseModule.assignments))
-                              .order_by(CourseModule.position)).all()
-    # Only what pupils see: lessons and assignments gone from the feed stay in the database for pupils' work.
-    content = [ModuleContent(m, [lesson for lesson in m.lessons if lesson.current],
-                             [a for a in m.assignments if a.current]) for m in modules]
+    content = course_content(session, code)
     round_pks = session.scalars(select(CourseRound.id).where(CourseRound.course_code == code)).all()
     return CourseDetail(course, _by_country(course.prices), round_totals(session, round_pks), content)
 

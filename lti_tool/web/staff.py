@@ -662,6 +662,7 @@ def course_page(code: str):
     wanted = request.args.get("lang")
     reader = wanted if wanted in languages else (select_locale() if select_locale() in languages else languages[0])
     return render_template("staff/course.html", detail=detail, course=course, languages=languages, reader=reader,
+                           modules=detail.modules,
                            text=lambda value: pick_text(value, reader),
                            page_text=lambda value: pick_text(value, select_locale()),
                            status_labels=_course_status_labels(), round_status=_round_status_labels())

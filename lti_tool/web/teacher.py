@@ -33,7 +33,8 @@ from ..domain.texts import pick_text
 from ..lti import get_lti
 from ..lti.ags import ServiceClient
 from ..models import Assignment, Course, CourseRound, Submission
-from ..services import access, classroom_views, course_plan, delivery, grades, privacy, round_teachers
+from ..services import (access, classroom_views, course_plan, delivery, grades, privacy, round_teachers,
+                       staff_catalog)
 from ..services import roster as roster_service
 from .errors import MESSAGES
 from .launch_token import current_launch, launch_required, launch_url
@@ -151,6 +152,23 @@ def _context(session, viewer: access.Viewer):
             "teacher_names": round_teachers.names_of(session, round_.id) if round_ is not None else []}
 
 
+def _saved_review(session, viewer: access.Viewer) -> dict | None:
+    """The hand-in whose review was just saved (``?saved=<id>``), named on the next page: the pupil and the
+    assignment, with a way back to it; nothing for an id the viewer may not see."""
+    submission_id = request.args.get("saved", type=int)
+    if submission_id is None:
+        return None
+    try:
+        submission = delivery.get_submission_for(session, viewer, submission_id)
+    except DomainError:
+        return None
+    names = classroom_views.pupil_names(session, {(submission.registration_id, submission.sub)},
+                                        round_pk=submission.round_pk, **_names())
+    return {"id": submission.id, "label": delivery.pupil_label(submission.sub),
+            "name": names.get((submission.registration_id, submission.sub)),
+            "assignment": session.get(Assignment, submission.assignment_id)}
+
+
 def _own_launch_classroom(viewer: access.Viewer) -> bool:
     """The page shows the launch's own LMS course (its member list, its gradebook column): a launch in its own
     round whose launch proves the course."""
@@ -248,16 +266,39 @@ def queue():
     names = classroom_views.pupil_names(session, {(s.registration_id, s.sub) for s in items},
                                         round_pk=viewer.round_pk, **_names())
     return render_template("teacher/queue.html", items=items, assignments=assignments, names=names,
-                           late=course_plan.late_hand_ins(session, items), **_context(session, viewer))
+                           late=course_plan.late_hand_ins(session, items), saved=_saved_review(session, viewer),
+                           **_context(session, viewer))
 
 
 @bp.route("/grades")
 @bp.route("/rounds/<int:round_pk>/grades")
 @classroom_required
 def grade_grid():
+    """Pupils × assignments; ``?show=`` narrows it to the pupils with work waiting, late, reviewed or not handed
+    in; ``?saved=`` marks the hand-in whose review was just saved."""
     session, viewer = get_session(), g.viewer
     grid = classroom_views.grade_grid(session, viewer, **_names())
-    return render_template("teacher/grades.html", grid=grid, **_context(session, viewer))
+    show = request.args.get("show")
+    show = show if show in classroom_views.GRID_FILTERS else None
+    return render_template("teacher/grades.html", grid=grid.only(show), counts=grid.counts(), show=show,
+                           total=len(grid.rows), saved_id=request.args.get("saved", type=int),
+                           **_context(session, viewer))
+
+
+@bp.route("/content")
+@bp.route("/rounds/<int:round_pk>/content")
+@classroom_required
+def content():
+    """The course as its pupils see it (modules, lessons, assignments), with each module's weeks of the round."""
+    session, viewer = get_session(), g.viewer
+    context = _context(session, viewer)
+    course, round_ = context["course"], context["round"]
+    if course is None:
+        raise DomainError("this classroom has no course", code="not_found", status=404)
+    modules = staff_catalog.course_content(session, course.code)
+    schedule = course_plan.round_plan(round_, [part.module.id for part in modules]) if round_ is not None else {}
+    return render_template("teacher/content.html", modules=modules, schedule=schedule, reader=context["locale"],
+                           **context)
 
 
 @bp.route("/pupil/<label>")
@@ -292,8 +333,9 @@ def review(submission_id: int):
             session.commit()
             following = delivery.review_queue(session, viewer)
             if following:
-                return redirect(classroom_url("teacher.review", submission_id=following[0].id, saved="1"), code=303)
-            return redirect(classroom_url("teacher.queue", saved="1"), code=303)
+                return redirect(classroom_url("teacher.review", submission_id=following[0].id,
+                                              saved=submission_id), code=303)
+            return redirect(classroom_url("teacher.queue", saved=submission_id), code=303)
         except DomainError as refusal:
             session.rollback()
             if refusal.code not in ("feedback_empty", "score_invalid", "conflict"):
@@ -315,7 +357,7 @@ def review(submission_id: int):
                            pupil_name=names.get((submission.registration_id, submission.sub)),
                            error_code=error_code, error_message=REVIEW_MESSAGES.get(error_code or "")
                            or (MESSAGES.get(error_code) if error_code else None),
-                           form=request.form if error_code else {}, saved=request.args.get("saved") == "1",
+                           form=request.form if error_code else {}, saved=_saved_review(session, viewer),
                            **_context(session, viewer)), 400 if error_code else 200
 
 
