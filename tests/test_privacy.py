@@ -362,7 +362,7 @@ def test_public_privacy_notice_in_swedish_and_bokmal(client):
     swedish = client.get("/privacy", headers={"Accept-Language": "sv-SE"})
     body = swedish.get_data(as_text=True)
     assert swedish.status_code == 200 and 'lang="sv"' in body and main_attrs(swedish)["page"] == "privacy"
-    assert "Så hanterar vi dina uppgifter" in body and "365 dagar" in body and "personnummer" in body
+    assert "Så hanterar vi dina personuppgifter" in body and "365 dagar" in body and "personnummer" in body
     bokmal = client.get("/privacy", headers={"Accept-Language": "nb-NO"})
     body = bokmal.get_data(as_text=True)
     assert 'lang="nb"' in body and "Slik behandler vi opplysningene dine" in body and "365 dager" in body
