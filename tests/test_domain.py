@@ -266,3 +266,17 @@ def test_the_services_package_module_holds_no_logic():
     imports = [node.lineno for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
                and getattr(node, "module", None) != "__future__"]
     assert imports == [], f"services/__init__.py imports (re-exports) on lines {imports}"
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("https://lms.example/course/7?x=1", "https://lms.example/course/7?x=1"),
+    ("http://lms.example", "http://lms.example"),
+    ("javascript:alert(1)", None),
+    ("https://lms.example/a b", None),
+    ("//lms.example/course", None),
+    ("", None),
+])
+def test_the_way_back_is_a_plain_web_address(given, kept):
+    claims = parse_launch_claims(body(**{CLAIM_LAUNCH_PRESENTATION: {"locale": "sv", "return_url": given}}),
+                                 client_id="client-1", base_url=BASE)
+    assert claims.return_url == kept

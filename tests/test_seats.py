@@ -329,6 +329,11 @@ def test_refused_seat_pages(app, client, launches, course, setup, code):
     assert main_attrs(response)["municipality"] == "SE-1490"
     body = response.get_data(as_text=True)
     assert ('name="wt"' in body) == (code in ("budget_used_up", "course_full"))
+    # An ordinary day's refusal reads as a notice, its code under the administrator's fold only; an unknown course
+    # or round is the platform's mistake, an alert with its code in sight. Both offer the way back to the platform.
+    ordinary = code in ("course_not_offered", "budget_used_up", "course_full", "enrolment_closed", "course_retired")
+    assert ('role="alert"' in body) == (not ordinary) and ('<p class="code">' in body) == (not ordinary)
+    assert '<a class="button secondary" href="http://localhost/sandbox/" target="_top" data-return>' in body
 
 
 def test_waiting_list_through_the_pages(app, client, launches, course):

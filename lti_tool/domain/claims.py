@@ -6,6 +6,8 @@ decide whether what the platform signed is a launch we accept.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -98,6 +100,9 @@ class LaunchClaims:
     # The person's name as the platform sends it (OpenID Connect ``name``, else ``given_name`` and
     # ``family_name``), or None where it shares none. Kept only on a pupil's seat, for the round's teacher.
     name: str | None = None
+    # Where the platform wants the person back (``launch_presentation.return_url``, http or https only): the way
+    # back on a refusal page.
+    return_url: str | None = None
 
 
 def check_audience(aud: Any, azp: Any, client_id: str) -> None:
@@ -284,6 +289,9 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
     presentation = body.get(CLAIM_LAUNCH_PRESENTATION)
     locale = _optional_str(presentation.get("locale")) if isinstance(presentation, Mapping) else None
     locale = locale or _optional_str(body.get("locale"))
+    return_url = _optional_str(presentation.get("return_url")) if isinstance(presentation, Mapping) else None
+    if return_url is not None and (len(return_url) > 2000 or not re.match(r"https?://[^\s/]+(/\S*)?$", return_url)):
+        return_url = None  # only a plain web address is linked
 
     platform = body.get(CLAIM_TOOL_PLATFORM)
     guid = _optional_str(platform.get("guid")) if isinstance(platform, Mapping) else None
@@ -327,6 +335,7 @@ def parse_launch_claims(body: Mapping[str, Any], *, client_id: str, base_url: st
         nrps_url=_optional_str(nrps.get("context_memberships_url")),
         deep_linking=deep_linking,
         name=person_name(body),
+        return_url=return_url,
     )
 
 

@@ -69,6 +69,7 @@ class LaunchOutcome:
     municipality_id: str | None = None
     refusal: DomainError | None = None
     waitlist_offer: WaitlistOffer | None = None
+    return_url: str | None = None  # the platform's way back (its launch_presentation.return_url), on a refusal
 
     @property
     def accepted(self) -> bool:
@@ -117,7 +118,7 @@ def complete_launch(session: Session, validator: LaunchValidator, form: Mapping[
                                   verified.claims.locale)
         return LaunchOutcome(path, platform, registration, locale=verified.claims.locale,
                              municipality_id=admission.resolution.municipality_id, refusal=refusal,
-                             waitlist_offer=offer)
+                             waitlist_offer=offer, return_url=verified.claims.return_url)
     except launch_records.UnknownDeploymentError as error:
         launch_records.store_pending_deployment(session, error.registration_id, error.deployment_id)
         return _refused(path, platform, registration, verified, error)
@@ -132,7 +133,7 @@ def complete_launch(session: Session, validator: LaunchValidator, form: Mapping[
 def _refused(path: str, platform: str, registration: Registration | None, verified: VerifiedLaunch | None,
              error: DomainError) -> LaunchOutcome:
     return LaunchOutcome(path, platform, registration, locale=verified.claims.locale if verified else None,
-                         refusal=error)
+                         refusal=error, return_url=verified.claims.return_url if verified else None)
 
 
 def _admit(session: Session, validator: LaunchValidator, verified: VerifiedLaunch, admission, path: str) -> Launch:

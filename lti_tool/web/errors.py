@@ -105,6 +105,17 @@ MESSAGES = {
     "course_full": _l("The course is full. You can join the waiting list: you get a place if one becomes free."),
     "withdrawal_closed": _l("The last day to leave the course has passed. Talk to your teacher."),
     "upload_type": _l("This kind of file cannot be handed in. Hand in a recording, a video, a picture or a PDF."),
+    # An upload in pieces (web/hand_in_uploads.py); its page says these under the file field.
+    "upload_gone": _l("This upload is no longer there. Choose your file again and hand it in."),
+    "upload_incomplete": _l("Not all of your file has arrived yet. Press the button again to send the rest."),
+    "upload_interrupted": _l("The connection was lost while your file was being sent. Press the button again to "
+                             "go on from where it stopped."),
+    "upload_offset": _l("Part of your file could not be received. Press the button again to go on from where it "
+                        "stopped."),
+    "upload_chunk_invalid": _l("Part of your file could not be received. Press the button again to go on from where "
+                               "it stopped."),
+    "upload_chunk_too_large": _l("Part of your file could not be received. Reload the page and try again."),
+    "upload_request_invalid": _l("Your file could not be described to the tool. Choose it again."),
     "upload_too_large": _l("The file is too large. Make it smaller (for example a shorter recording) and try again."),
     "upload_empty": _l("The file is empty. Choose the file again."),
     "hand_in_empty": _l("There is nothing to hand in yet. Write your answer or choose a file."),
@@ -206,6 +217,13 @@ DEFAULT_TITLE = _l("The course could not be opened")
 DEFAULT_MESSAGE = _SECURITY
 
 
+# Refusals that are part of an ordinary day (no place left, enrolment closed, a session that ended, a link not
+# set up yet): shown as a plain notice, the error code only under the administrator's fold; the rest as alerts.
+ORDINARY = frozenset({"budget_used_up", "course_full", "enrolment_closed", "course_not_offered", "course_retired",
+                      "launch_expired", "waitlist_expired", "withdrawal_closed", "deployment_pending",
+                      "open_pool_closed", "code_used", "code_expired", "not_found"})
+
+
 def render_error(code: str, status: int, detail: str = "", **context):
     status = status if 400 <= status < 500 or status in (500, 503) else 400  # 503: an outage (see outages.py)
     log.warning("refused code=%s status=%s detail=%s", code, status, detail)
@@ -217,7 +235,8 @@ def render_error(code: str, status: int, detail: str = "", **context):
     support = {"request_id": g.get("request_id"), "at": now().strftime("%Y-%m-%d %H:%M:%S UTC"),
                "what": f"{request.method} {rule}" if rule else None}
     return render_template("error.html", code=code, title=TITLES.get(code, DEFAULT_TITLE),
-                           message=MESSAGES.get(code, DEFAULT_MESSAGE), support=support, **context), status
+                           message=MESSAGES.get(code, DEFAULT_MESSAGE), support=support, ordinary=code in ORDINARY,
+                           **context), status
 
 
 def render_domain_error(error: DomainError):

@@ -10,7 +10,6 @@ import functools
 
 from flask import g, jsonify, request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import ClientDisconnected
 
 from ..config import settings
@@ -22,18 +21,6 @@ from .errors import MESSAGES
 from .launch_token import launch_required, launch_url
 from .pupil import ALREADY_REVIEWED, bp, upload_store
 
-# The refusals only an upload in pieces meets; the others are the hand-in form's (web/errors.py).
-UPLOAD_MESSAGES = {
-    "upload_gone": _l("This upload is no longer there. Choose your file again and hand it in."),
-    "upload_incomplete": _l("Not all of your file has arrived yet. Press the button again to send the rest."),
-    "upload_interrupted": _l("The connection was lost while your file was being sent. Press the button again to "
-                             "go on from where it stopped."),
-    "upload_chunk_invalid": _l("Part of your file could not be received. Press the button again to go on from where "
-                               "it stopped."),
-    "upload_chunk_too_large": _l("Part of your file could not be received. Reload the page and try again."),
-    "upload_request_invalid": _l("Your file could not be described to the tool. Choose it again."),
-    "already_reviewed": ALREADY_REVIEWED,
-}
 
 
 def rules(course_code: str | None) -> upload_sessions.UploadRules:
@@ -49,7 +36,9 @@ def _message(refusal: DomainError) -> str:
         return _("The file is too large: this course takes files of at most %(max)s MB. Make it smaller (for "
                  "example a shorter video, or a lower quality) and try again.",
                  max=format_decimal(limit, format="#,##0.#"))
-    return str(UPLOAD_MESSAGES.get(refusal.code) or MESSAGES.get(refusal.code) or MESSAGES["error"])
+    if refusal.code == "already_reviewed":
+        return str(ALREADY_REVIEWED)
+    return str(MESSAGES.get(refusal.code) or MESSAGES["error"])
 
 
 def _refusal(refusal: DomainError):

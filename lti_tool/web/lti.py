@@ -20,7 +20,7 @@ from ..models import STATE_PATH_COOKIE, STATE_PATH_STORAGE, Registration
 from .. import metrics
 from ..domain.seats import SeatRefusedError
 from ..services import launch as launch_service
-from .errors import render_domain_error, render_error
+from .errors import render_error
 from .launch_token import issue_launch_token, issue_waitlist_token
 from .security import allow_framing_by, origin_of
 
@@ -229,12 +229,12 @@ def render_launch_refusal(outcome: launch_service.LaunchOutcome):
     refusal: the error page."""
     refusal = outcome.refusal
     if not isinstance(refusal, SeatRefusedError):
-        return render_domain_error(refusal)
+        return render_error(refusal.code, refusal.status, refusal.detail, return_url=outcome.return_url)
     offer = outcome.waitlist_offer
     token = (issue_waitlist_token(offer.registration_id, offer.sub, offer.order_id, offer.locale)
              if offer is not None else None)
     return render_error(refusal.code, refusal.status, refusal.detail, waitlist_token=token,
-                        municipality_id=outcome.municipality_id)
+                        municipality_id=outcome.municipality_id, return_url=outcome.return_url)
 
 
 @bp.route("/lti/jwks")
