@@ -229,3 +229,13 @@ def test_course_pages_follow_a_catalog_change(app, client, launches, content):
     assert "Stämma gitarren" in body and "Lektion 1.1" not in body
     page = pupil.get(f"/assignment/{content['assignment1']}").get_data(as_text=True)
     assert "Stämma gitarren" in page  # the previous step, by its new title
+
+
+def test_a_lesson_shown_in_another_language_than_the_pupils_says_so(client, launches, content):
+    """The feed lacks the lesson's text in nynorsk: the pupil reading nynorsk is told it is shown in Swedish; a
+    Swedish pupil sees no mark."""
+    nynorsk = Person(client, launches, "p-nn", municipality="NO-0301", locale="nn-NO")
+    body = nynorsk.get(f"/lesson/{content['lesson1']}").get_data(as_text=True)
+    assert 'data-fallback="sv"' in body and 'lang="sv"' in body
+    swedish = Person(client, launches, "p-sv")
+    assert "data-fallback" not in swedish.get(f"/lesson/{content['lesson1']}").get_data(as_text=True)

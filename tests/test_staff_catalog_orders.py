@@ -138,7 +138,8 @@ def test_course_content_as_pupils_see_it_in_each_language_with_fallbacks_marked(
 
 
 def test_pupil_pages_keep_their_catalog_texts_unmarked(app, client, demo):
-    """The visible fallback mark is the staff's: the shared macro adds it only when asked."""
+    """The shared macro adds the visible fallback mark only when asked (titles in lists stay unmarked; the pupil's
+    lesson and assignment bodies ask for it, tests/test_delivery.py)."""
     from flask import render_template_string
 
     from lti_tool.domain.texts import pick_text
