@@ -596,3 +596,24 @@ def test_a_tab_left_open_until_the_session_ends(site, chromium):
     assert not [c for c in context.cookies() if c["name"].startswith("kulturskola_kept")]
     assert walk.problems == [], "\n".join(walk.problems)
     context.close()
+
+
+@pytest.mark.parametrize("path, code, status", [("/lti/launch", "method_not_allowed", 405),
+                                                ("/no/such/page", "not_found", 404)])
+def test_the_tools_own_error_page_shows_in_the_platforms_frame(site, chromium, path, code, status):
+    """A GET on the launch address (a bookmark, a reload after the launch) and an unknown address: the tool's own
+    page in the launch's language, shown inside the platform's cross-site frame, never Chromium's refusal."""
+    page = chromium.new_context(locale="nb-NO", viewport={"width": 1000, "height": 800}).new_page()
+    page.goto(site.platform + "/sandbox/")
+    answers = []
+    page.on("response", lambda response: answers.append(response) if path in response.url else None)
+    page.evaluate(f"(url) => {{ document.querySelector('iframe[name={FRAME}]').src = url; }}", site.tool + path)
+    page.wait_for_timeout(200)
+    frame = page.frame(name=FRAME)
+    frame.wait_for_selector("main[data-error-code]")
+    assert frame.locator("main").get_attribute("data-error-code") == code
+    assert frame.locator("html").get_attribute("lang") == "nb"
+    assert answers and answers[-1].status == status
+    policy = answers[-1].headers.get("content-security-policy", "")
+    assert "frame-ancestors *" in policy and "x-frame-options" not in answers[-1].headers
+    check_page(frame.page, f"error-{code}-in-frame")
