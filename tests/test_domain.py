@@ -280,3 +280,12 @@ def test_the_way_back_is_a_plain_web_address(given, kept):
     claims = parse_launch_claims(body(**{CLAIM_LAUNCH_PRESENTATION: {"locale": "sv", "return_url": given}}),
                                  client_id="client-1", base_url=BASE)
     assert claims.return_url == kept
+
+
+def test_pages_and_the_numbers_a_pager_links_to():
+    from lti_tool.domain.paging import page_numbers, pages_for
+
+    assert pages_for(0, 3, 50) == (1, 1) and pages_for(101, 9, 50) == (3, 3) and pages_for(100, -1, 50) == (1, 2)
+    assert page_numbers(1, 1) == [1]
+    assert page_numbers(6, 12) == [1, None, 4, 5, 6, 7, 8, None, 12]
+    assert page_numbers(2, 5) == [1, 2, 3, 4, 5]

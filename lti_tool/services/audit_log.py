@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ..domain.paging import pages_for
 from ..models import AuditEntry
 
 # Where an entry was made. The actor names it: the command line writes "cli <who>" (cli/common.py, ``--by`` or
@@ -124,8 +125,7 @@ def page_of_entries(session: Session, *, page: int, page_size: int, action_prefi
     if origin_only == ORIGIN_CLI:
         query = query.where(or_(AuditEntry.actor.startswith(CLI_PREFIX), AuditEntry.actor == DEMO_ACTOR))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(max(page, 1), pages)
+    page, pages = pages_for(total, page, page_size)
     entries = session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
                               .offset((page - 1) * page_size).limit(page_size)).all()
     return AuditPage(list(entries), total, page, pages)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..domain.paging import pages_for
 from ..models import Assignment, Course, CourseModule, CoursePrice, CourseRound, Lesson, Municipality, Order
 from .errors import NotFoundError
 from .seats import order_cost
@@ -23,12 +24,6 @@ COUNTRY_ORDER = {"SE": 0, "NO": 1}
 def fold(text: str) -> str:
     """Lower case without accents, for matching what staff type ("malmo" finds Malmö)."""
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-
-
-def pages_for(total: int, page: int, page_size: int) -> tuple[int, int]:
-    """The number of pages and the page asked for, kept within them."""
-    pages = max(1, -(-total // page_size))
-    return min(max(page, 1), pages), pages
 
 
 # -- rounds: national capacity against what municipalities ordered ----------------------------------------------

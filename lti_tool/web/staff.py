@@ -29,6 +29,7 @@ from ..db import get_session
 from ..domain.calendar import TIME_ZONES
 from ..domain.claims import SUPPORTED_LOCALES
 from ..domain.errors import DomainError
+from ..domain.paging import page_numbers, pages_for
 from ..domain.resolution import parse_municipality_id
 from ..domain.texts import pick_text
 from ..i18n import formatting_locale, select_locale
@@ -329,17 +330,6 @@ def _registration_search(db, query: str):
     return or_(*conditions), matching
 
 
-def _page_numbers(page: int, pages: int) -> list[int | None]:
-    """The pages linked from the pager: the first, the last and two either side of this one (None: a gap)."""
-    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
-    numbers: list[int | None] = []
-    for number in shown:
-        if numbers and number - numbers[-1] > 1:
-            numbers.append(None)
-        numbers.append(number)
-    return numbers
-
-
 @bp.route("/registrations")
 @staff_required
 def registrations():
@@ -354,8 +344,7 @@ def registrations():
         condition, matching = _registration_search(db, query_text)
         query = query.where(condition)
     total = db.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    page, pages = pages_for(total, request.args.get("page", 1, type=int), PAGE_SIZE)
     rows = db.scalars(query.options(selectinload(Registration.deployments).selectinload(Deployment.municipalities))
                       .order_by(Registration.status.desc(), Registration.id)
                       .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
@@ -365,7 +354,7 @@ def registrations():
     return render_template("staff/registrations.html", reviews=[registration_service.review(db, r) for r in rows],
                            bound=bound, names={m: name for m, (name, _country) in names.items()},
                            opened={pk for pk, ids in bound.items() if matching.intersection(ids)},
-                           q=query_text, total=total, page=page, pages=pages, page_numbers=_page_numbers(page, pages),
+                           q=query_text, total=total, page=page, pages=pages, page_numbers=page_numbers(page, pages),
                            summary_names=SUMMARY_NAMES, status_labels=_status_labels())
 
 
@@ -583,7 +572,7 @@ def orders():
     arguments = {"course": wanted.course or None, "round": wanted.round_id or None,
                  "municipality": wanted.municipality or None, "country": wanted.country or None}
     return render_template("staff/orders.html", result=result, wanted=wanted, courses=courses, round_ids=round_ids,
-                           arguments=arguments, page_numbers=_page_numbers(result.page, result.pages),
+                           arguments=arguments, page_numbers=page_numbers(result.page, result.pages),
                            countries=[("SE", _country_label("SE")), ("NO", _country_label("NO"))],
                            text=lambda value: pick_text(value, locale),
                            titles={c.code: c.title for c in courses})
@@ -633,7 +622,7 @@ def catalog():
     locale = select_locale()
     return render_template("staff/catalog.html", runs=history(db, 30), source=settings().catalog_source,
                            local_time=local_time, zone=audit_zone(),
-                           result=result, q=query_text, page_numbers=_page_numbers(result.page, result.pages),
+                           result=result, q=query_text, page_numbers=page_numbers(result.page, result.pages),
                            text=lambda value: pick_text(value, locale), status_labels=_course_status_labels())
 
 
@@ -714,7 +703,7 @@ def audit_log():
                            show=show if show in ("access", "cli") else None, zone=audit_zone(),
                            local_time=local_time, details=audit_log_service.details,
                            origin=audit_log_service.origin, who=audit_log_service.who,
-                           page_numbers=_page_numbers(result.page, result.pages))
+                           page_numbers=page_numbers(result.page, result.pages))
 
 
 # -- course rounds: their teachers and the providing arts school ---------------------------------------------
