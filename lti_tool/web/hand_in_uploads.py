@@ -41,6 +41,14 @@ def _message(refusal: DomainError) -> str:
     return str(MESSAGES.get(refusal.code) or MESSAGES["error"])
 
 
+def _json(body: dict, status: int = 200):
+    """An answer to the page's script: JSON, never cached (an upload's state changes with every piece)."""
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _refusal(refusal: DomainError):
     session = g.get("db_session")
     if session is not None:
@@ -48,10 +56,7 @@ def _refusal(refusal: DomainError):
     body = {"error": refusal.code, "message": _message(refusal)}
     if isinstance(refusal, upload_sessions.UploadOffsetError):
         body["offset"] = refusal.offset
-    response = jsonify(body)
-    response.status_code = refusal.status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _json(body, refusal.status)
 
 
 def answers_json(view):
@@ -68,14 +73,11 @@ def answers_json(view):
 
 
 def _answer(row, status: int = 200):
-    response = jsonify({
+    return _json({
         "upload": row.token, "offset": row.received, "size": row.size, "chunk": settings().upload_chunk_bytes,
         "url": launch_url("pupil.upload_status", token=row.token),
         "finish": launch_url("pupil.finish_upload", token=row.token),
-    })
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    }, status)
 
 
 def _whole_number(value) -> int | None:
@@ -143,9 +145,7 @@ def upload_chunk(token: str):
     except ClientDisconnected as gone:  # the pupil's connection dropped mid-piece: the offset stays
         raise DomainError("client went away mid-piece", code="upload_interrupted") from gone
     session.commit()
-    response = jsonify({"offset": reached})
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _json({"offset": reached})
 
 
 @bp.route("/uploads/<token>/finish", methods=["POST"])
@@ -167,10 +167,7 @@ def finish_upload(token: str):
             session.commit()
         raise
     session.commit()
-    response = jsonify({"location": launch_url("pupil.assignment", assignment_id=submission.assignment_id,
-                                               saved="1")})
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _json({"location": launch_url("pupil.assignment", assignment_id=submission.assignment_id, saved="1")})
 
 
 @bp.route("/uploads/<token>", methods=["DELETE"])
