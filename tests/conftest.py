@@ -139,6 +139,22 @@ def demo(app, platform):
 
 
 @pytest.fixture
+def content(app, demo):
+    """The test course with its content (tests/catalog_factory.py), its round "now" ordered by Borås with ten seats;
+    the ids of what was made. A module that needs other orders defines its own."""
+    from lti_tool.services import seats
+
+    from .catalog_factory import add_content, add_course
+
+    with new_session(app) as session:
+        add_course(session)
+        made = add_content(session)
+        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
+        session.commit()
+    return made
+
+
+@pytest.fixture
 def platform_http(platform):
     """Outbound HTTP faked: the sandbox platform's JWKS is served to the tool through ``responses``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

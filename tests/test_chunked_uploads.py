@@ -18,10 +18,9 @@ from lti_tool import clock
 from lti_tool.config import ConfigurationError, Settings, load_settings
 from lti_tool.db import new_session
 from lti_tool.models import AuditEntry, Submission, UploadSession
-from lti_tool.services import privacy, seats
+from lti_tool.services import privacy
 
 from . import sample_files
-from .catalog_factory import add_content, add_course
 from .conftest import name_round_teacher
 
 KB = 1024
@@ -35,16 +34,6 @@ NOT_A_VIDEO = b"\x00\x01\x02\x03" * 9000
 def config(config):
     """The default limit 40 KiB (the video is larger), pieces of 16 KiB."""
     return {**config, "UPLOAD_MAX_MB": 40 / 1024, "UPLOAD_CHUNK_MB": CHUNK / (1024 * 1024)}
-
-
-@pytest.fixture
-def content(app, demo):
-    with new_session(app) as session:
-        add_course(session)
-        made = add_content(session)
-        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
-        session.commit()
-    return made
 
 
 @pytest.fixture

@@ -11,29 +11,17 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import new_session
 from lti_tool.domain.claims import CLAIM_AGS, SCOPE_LINEITEM, SCOPE_SCORE
 from lti_tool.models import (OutboxItem, Review, ShowcaseItem, Submission, SubmissionVersion)
-from lti_tool.services import privacy, seats
+from lti_tool.services import privacy
 
 from . import sample_files
-from .catalog_factory import add_content, add_course
 from .conftest import error_code, main_attrs, name_round_teacher
 
 LINEITEMS = "https://lms.example/api/lti/courses/7/line_items"
-
-
-@pytest.fixture
-def content(app, demo):
-    with new_session(app) as session:
-        add_course(session)
-        made = add_content(session)
-        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
-        session.commit()
-    return made
 
 
 class Person:

@@ -7,25 +7,12 @@ from __future__ import annotations
 import re
 from html import unescape
 
-import pytest
 
 from lti_tool.db import new_session
-from lti_tool.services import seats
 
-from .catalog_factory import add_content, add_course
 from .conftest import error_code, main_attrs
 
 TEXT = "Jag övade skalan <varje> dag & spelade låten två gånger."
-
-
-@pytest.fixture
-def content(app, demo):
-    with new_session(app) as session:
-        add_course(session)
-        made = add_content(session)
-        seats.set_order(session, "SE-1490", "GIT-AK-1", "now", 10)
-        session.commit()
-    return made
 
 
 def _launch(launches, user: str) -> str:
