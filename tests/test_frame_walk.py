@@ -34,7 +34,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from .test_browser import ARGS, CHROMIUM, PNG, SHOTS, WCAG, check_page
+# browser: Debian's Chromium as it comes, third-party cookies blocked, and with them a cross-site frame's storage.
+from .test_browser import ARGS, CHROMIUM, PNG, SHOTS, WCAG, browser, check_page  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
@@ -90,17 +91,6 @@ def site(config, app_factory):
     yield Site(app, tool, platform)
     server.shutdown()
     thread.join(5)
-
-
-@pytest.fixture
-def chromium():
-    """Debian's Chromium as it comes: third-party cookies blocked, and with them a cross-site frame's storage."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def launch_in_frame(page, site: Site, *, user: str, role: str = "learner", municipality: str = "SE-1490",
@@ -423,8 +413,7 @@ def _go(walk: Walk, path: str) -> None:
     walk.frame.wait_for_load_state("load")
 
 
-def test_every_page_and_form_inside_a_cross_site_frame(site, chromium):
-    browser = chromium
+def test_every_page_and_form_inside_a_cross_site_frame(site, browser):  # noqa: F811
     problems: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
     phone = browser.new_context(viewport={"width": 360, "height": 740}, locale="sv-SE").new_page()
@@ -530,10 +519,10 @@ def test_every_page_and_form_inside_a_cross_site_frame(site, chromium):
     context.close()
 
 
-def test_staff_console_tour(site, chromium):
+def test_staff_console_tour(site, browser):  # noqa: F811
     """National staff's console is never framed; its overview at phone width and at 870 px."""
     for width, name in ((360, "tour-staff-overview"), (FRAME_WIDTH, "tour-staff-overview-wide")):
-        page = chromium.new_page(viewport={"width": width, "height": 800}, locale="sv-SE")
+        page = browser.new_page(viewport={"width": width, "height": 800}, locale="sv-SE")
         page.goto(site.tool + "/staff/")
         page.fill("#name", "Nora")
         page.get_by_role("button", name="Logga in lokalt").click()
@@ -542,14 +531,14 @@ def test_staff_console_tour(site, chromium):
         page.close()
 
 
-def test_a_tab_left_open_until_the_session_ends(site, chromium):
+def test_a_tab_left_open_until_the_session_ends(site, browser):  # noqa: F811
     """The launch token expires while the pupil's tab is open. A click and a hand-in post both show the "session
     ended" page inside the frame (framed by the platform, never Chromium's error page), which says how to open
     the course again; the posted text is on that page, and back in the field after the next launch from the
     platform. Debian's Chromium refuses the cross-site frame any storage (drafts.js keeps nothing there: the page
     promises nothing), but keeps the tool's partitioned cookie, which carries the text over."""
     app = site.app
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
     page = context.new_page()
     walk = Walk(site, page, "pupil, session ended", expected_expired=True)
     frame = launch_in_frame(page, site, user="elev-sent", municipality="NO-0301")
@@ -600,10 +589,10 @@ def test_a_tab_left_open_until_the_session_ends(site, chromium):
 
 @pytest.mark.parametrize("path, code, status", [("/lti/launch", "method_not_allowed", 405),
                                                 ("/no/such/page", "not_found", 404)])
-def test_the_tools_own_error_page_shows_in_the_platforms_frame(site, chromium, path, code, status):
+def test_the_tools_own_error_page_shows_in_the_platforms_frame(site, browser, path, code, status):  # noqa: F811
     """A GET on the launch address (a bookmark, a reload after the launch) and an unknown address: the tool's own
     page in the launch's language, shown inside the platform's cross-site frame, never Chromium's refusal."""
-    page = chromium.new_context(locale="nb-NO", viewport={"width": 1000, "height": 800}).new_page()
+    page = browser.new_context(locale="nb-NO", viewport={"width": 1000, "height": 800}).new_page()
     page.goto(site.platform + "/sandbox/")
     answers = []
     page.on("response", lambda response: answers.append(response) if path in response.url else None)
